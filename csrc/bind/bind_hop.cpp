@@ -1,0 +1,60 @@
+#include "bind/common_args.h"
+#include "dispatch/instances.h"
+
+namespace {
+using namespace gn;
+
+template <class Exec, class T>
+void hop_dispatch(const HopArgs<T> &a, int N, int ns) {
+  if (N == 3 && ns == 4) hop_run<Exec, 3, 4, T>(a);
+  else if (N == 3 && ns == 1) hop_run<Exec, 3, 1, T>(a);
+  else if (N == 2 && ns == 4) hop_run<Exec, 2, 4, T>(a);
+  else if (N == 2 && ns == 1) hop_run<Exec, 2, 1, T>(a);
+  else throw std::invalid_argument("gaugenet hop: supported are N in {2, 3} and ns in {1, 4}");
+}
+
+template <class T>
+void hop_typed(const StencilBufs &s, const Buf &W, int w_per_site, unsigned mask, int nrhs, int nin, int nout, int ns,
+               int N, bool acc) {
+  HopArgs<T> a;
+  a.out = s.out.as<cx<T>>();
+  fill_common<T>(s, N, (int64_t)nrhs * nin * ns * N, a.in, a.U);
+  a.nbr = s.nbr.as<const int32_t>();
+  a.sites = site_list<T>(s);
+  a.W = W.as<const cx<T>>();
+  a.w_per_site = w_per_site;
+  a.hop_mask = mask;
+  a.nrhs = nrhs;
+  a.nin = nin;
+  a.nout = nout;
+  a.accumulate = acc ? 1 : 0;
+#ifdef GN_HAVE_CUDA
+  if (s.dev) { hop_dispatch<CudaExec, T>(a, N, ns); return; }
+#endif
+  py::gil_scoped_release nogil;
+  hop_dispatch<CpuExec, T>(a, N, ns);
+}
+
+void hop(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo, py::object nbr,
+         py::object sites, py::object W, bool w_per_site, unsigned hop_mask, int nrhs, int nin, int nout, int ns, int N,
+         int64_t V, int64_t Vh, bool accumulate) {
+  require(nrhs > 0 && nin > 0 && nout > 0, "hop: nrhs, nin, nout must be positive");
+  require(hop_mask < (1u << 9), "hop: hop_mask has bits beyond the 9 hops");
+  StencilBufs s = stencil_bufs(out, in, in_halo, U, U_halo, nbr, sites, V, Vh, (int64_t)nrhs * nin * ns * N,
+                               (int64_t)nrhs * nout * ns * N, N);
+  Buf w = get_buf(W, false, "W");
+  same_device({&s.out, &w});
+  same_kind(s.out, w, "out", "W");
+  require_size(w, (w_per_site ? V : 1) * 9LL * nout * nin * ns * ns * (s.dbl ? 16 : 8), "W");
+  if (s.dbl) hop_typed<double>(s, w, w_per_site, hop_mask, nrhs, nin, nout, ns, N, accumulate);
+  else hop_typed<float>(s, w, w_per_site, hop_mask, nrhs, nin, nout, ns, N, accumulate);
+}
+}  // namespace
+
+void bind_hop(py::module_ &m) {
+  m.def("hop", &hop, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"), py::arg("U_halo"),
+        py::arg("nbr"), py::arg("sites"), py::arg("W"), py::arg("w_per_site"), py::arg("hop_mask"), py::arg("nrhs"),
+        py::arg("nin"), py::arg("nout"), py::arg("ns"), py::arg("N"), py::arg("V"), py::arg("Vh"),
+        py::arg("accumulate") = false,
+        "generic one-hop stencil out[x,r,a] (+)= sum_k sum_b W_k[a,b] U_k(x) in[x+k,r,b] (see kernels/hop.h)");
+}

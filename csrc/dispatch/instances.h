@@ -1,0 +1,31 @@
+// The list of kernel instantiations, shared by the CPU (cpu.cpp) and CUDA (cuda.cu)
+// translation units and by the bindings (as extern declarations).
+#pragma once
+#include "kernels/gather.h"
+#include "kernels/hop.h"
+#include "kernels/wilson.h"
+
+#define GN_FOR_EACH_INSTANCE(PFX, EXEC)                                            \
+  PFX template void gn::gather_run<EXEC>(const gn::GatherKernel &);                \
+  GN_HOP_T(PFX, EXEC, double) GN_HOP_T(PFX, EXEC, float)                           \
+  GN_WILSON_T(PFX, EXEC, double) GN_WILSON_T(PFX, EXEC, float)
+
+#define GN_HOP_T(PFX, EXEC, T)                                                     \
+  PFX template void gn::hop_run<EXEC, 2, 1, T>(const gn::HopArgs<T> &);            \
+  PFX template void gn::hop_run<EXEC, 3, 1, T>(const gn::HopArgs<T> &);            \
+  PFX template void gn::hop_run<EXEC, 2, 4, T>(const gn::HopArgs<T> &);            \
+  PFX template void gn::hop_run<EXEC, 3, 4, T>(const gn::HopArgs<T> &);
+
+#define GN_WILSON_T(PFX, EXEC, T)                                                  \
+  PFX template void gn::wilson_run<EXEC, 2, -1, T>(const gn::WilsonArgs<T> &);     \
+  PFX template void gn::wilson_run<EXEC, 2, 1, T>(const gn::WilsonArgs<T> &);      \
+  PFX template void gn::wilson_run<EXEC, 3, -1, T>(const gn::WilsonArgs<T> &);     \
+  PFX template void gn::wilson_run<EXEC, 3, 1, T>(const gn::WilsonArgs<T> &);      \
+  PFX template void gn::clover_run<EXEC, 2, T>(const gn::CloverArgs<T> &);         \
+  PFX template void gn::clover_run<EXEC, 3, T>(const gn::CloverArgs<T> &);
+
+#define GN_NOTHING
+GN_FOR_EACH_INSTANCE(extern, gn::CpuExec)
+#ifdef GN_HAVE_CUDA
+GN_FOR_EACH_INSTANCE(extern, gn::CudaExec)
+#endif

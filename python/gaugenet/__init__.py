@@ -1,0 +1,16 @@
+"""gaugenet: gauge-equivariant neural networks for lattice QCD.
+
+Foundation: Lattice (MPI process grid), fields in the layouts of shared/CONVENTIONS.md,
+halo-exchanging C++ stencils (CPU/OpenMP, CUDA when built), Dirac operators, gauge observables.
+"""
+from .lattice import DecompositionError, Lattice
+from .fields import (ColorMatrixField, CoarseField, FermionField, Field, GaugeField, NonUnitaryLinksError,
+                     SpinMatrixField, StaggeredField)
+from .gauge import link_trace, plaquette, polyakov_loop
+from .operators import Wilson, WilsonClover
+
+__version__ = "0.1.0"
+
+__all__ = ["Lattice", "DecompositionError", "Field", "GaugeField", "FermionField", "StaggeredField", "CoarseField",
+           "SpinMatrixField", "ColorMatrixField", "NonUnitaryLinksError", "plaquette", "polyakov_loop", "link_trace",
+           "Wilson", "WilsonClover"]

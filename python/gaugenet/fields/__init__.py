@@ -1,0 +1,7 @@
+"""Field types with the layouts of shared/CONVENTIONS.md."""
+from .base import Field
+from .gauge import GaugeField, NonUnitaryLinksError
+from .vector import ColorMatrixField, CoarseField, FermionField, SpinMatrixField, StaggeredField
+
+__all__ = ["Field", "GaugeField", "NonUnitaryLinksError", "FermionField", "StaggeredField", "CoarseField",
+           "SpinMatrixField", "ColorMatrixField"]

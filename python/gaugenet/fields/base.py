@@ -1,0 +1,148 @@
+"""Field base class: a numpy (host) or cupy (device) array of the local volume.
+
+Storage is site-major, x fastest: lead axes (e.g. mu for gauge fields), then (lt, lz, ly, lx),
+then the per-site shape. An optional batch axis (right-hand sides or features) sits right after
+the site axes, so a kernel loads each link once for all vectors of a site.
+"""
+import numpy as np
+
+from .._backend import array_module, is_device, to_host
+from ..lattice import rng
+
+
+class Field:
+    lead_shape = ()          # axes before the site axes
+    site_ndim = 1            # minimal number of per-site axes
+    kind = "field"
+
+    def __init__(self, lat, data):
+        self.lat = lat
+        want = tuple(self.lead_shape) + lat.local_shape
+        if tuple(data.shape[:len(want)]) != want:
+            raise ValueError(f"{type(self).__name__}: local array of shape {data.shape} does not start with {want}")
+        if data.dtype != lat.complex_dtype:
+            data = data.astype(lat.complex_dtype)
+        self.data = array_module(data).ascontiguousarray(data)
+        self._check_inner()
+
+    def _check_inner(self):
+        pass
+
+    # -------------------------------------------------------------- shape helpers
+    @property
+    def inner_shape(self):
+        return tuple(self.data.shape[len(self.lead_shape) + 4:])
+
+    @property
+    def site_elems(self):
+        return int(np.prod(self.inner_shape))
+
+    @property
+    def xp(self):
+        return array_module(self.data)
+
+    @property
+    def on_device(self):
+        return is_device(self.data)
+
+    def sites(self):
+        """View with the four site axes flattened: lead + (V,) + inner."""
+        return self.data.reshape(tuple(self.lead_shape) + (self.lat.local_volume,) + self.inner_shape)
+
+    def _new(self, data):
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out.data = data
+        return out
+
+    # -------------------------------------------------------------- construction
+    @classmethod
+    def _from_local(cls, lat, data, **kw):
+        return cls(lat, data, **kw)
+
+    @classmethod
+    def from_numpy(cls, lat, a, **kw):
+        """From the GLOBAL array (given on every rank, layout of shared/CONVENTIONS.md)."""
+        a = np.asarray(a)
+        nl = len(cls.lead_shape)
+        if a.ndim < nl + 4 + cls.site_ndim or tuple(a.shape[nl:nl + 4]) != lat.global_shape:
+            raise ValueError(
+                f"{cls.__name__}.from_numpy: global array of shape {a.shape} does not match lattice "
+                f"{lat.global_shape} (t, z, y, x) after {nl} leading axes")
+        return cls._from_local(lat, lat.scatter_global(a.astype(lat.complex_dtype, copy=False), lead=nl), **kw)
+
+    def to_numpy(self):
+        """The GLOBAL array, on every rank."""
+        return self.lat.gather_global(to_host(self.data), lead=len(self.lead_shape))
+
+    def gather(self, root=0):
+        """The global array on `root`, None elsewhere (for I/O)."""
+        return self.lat.gather_global(to_host(self.data), lead=len(self.lead_shape), root=root)
+
+    def to_device(self):
+        import cupy
+        return self._new(cupy.asarray(self.data))
+
+    def to_host(self):
+        return self._new(to_host(self.data))
+
+    def copy(self):
+        return self._new(self.data.copy())
+
+    def zeros_like(self):
+        return self._new(self.xp.zeros_like(self.data))
+
+    def gaussian_like(self, seed, stream=0):
+        """Complex Gaussian noise with <|z|^2> = 1, reproducible for any process grid."""
+        return self._new(self.xp.asarray(gaussian_local(self.lat, self.lead_shape, self.inner_shape, seed, stream)))
+
+    # -------------------------------------------------------------- linear algebra (one reduction each)
+    def inner(self, other):
+        """<self, other> = sum conj(self) other over the global lattice."""
+        v = complex(self.xp.vdot(self.data, other.data))
+        return complex(self.lat.allreduce(v))
+
+    def norm2(self):
+        return float(self.lat.allreduce(float(self.xp.vdot(self.data, self.data).real)))
+
+    def norm(self):
+        return float(np.sqrt(self.norm2()))
+
+    def sum(self):
+        """Sum over all sites (and lead axes): the per-site array."""
+        loc = to_host(self.sites().sum(axis=tuple(range(len(self.lead_shape) + 1))))
+        return self.lat.allreduce(np.asarray(loc))
+
+    def __add__(self, o):
+        return self._new(self.data + o.data)
+
+    def __sub__(self, o):
+        return self._new(self.data - o.data)
+
+    def __neg__(self):
+        return self._new(-self.data)
+
+    def __mul__(self, s):
+        if isinstance(s, Field):
+            raise TypeError("use inner() for field products")
+        return self._new(self.data * s)
+
+    __rmul__ = __mul__
+
+    def axpy(self, a, x):
+        """self += a * x (in place)."""
+        self.data += a * x.data
+        return self
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lattice={self.lat.dims}, inner={self.inner_shape}, dtype={self.data.dtype})"
+
+
+def gaussian_local(lat, lead_shape, inner_shape, seed, stream=0):
+    """Local part of a global complex Gaussian field; identical for any process grid."""
+    per_site = int(np.prod(inner_shape))
+    lead = int(np.prod(lead_shape)) if lead_shape else 1
+    c = rng.site_counters(lat, 2 * per_site, lead)
+    z = rng.normal(seed, stream, c).reshape(lead, lat.local_volume, per_site, 2)
+    z = (z[..., 0] + 1j * z[..., 1]) / np.sqrt(2.0)
+    return z.reshape(tuple(lead_shape) + lat.local_shape + tuple(inner_shape)).astype(lat.complex_dtype)

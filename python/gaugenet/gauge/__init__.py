@@ -1,0 +1,6 @@
+"""Gauge-field algebra and observables."""
+from .group import dag, haar_su, project_su, traceless_antihermitian, unitarity_violation
+from .observables import link_trace, plaquette, plaquette_field, polyakov_loop, spatial_temporal_plaquettes
+
+__all__ = ["dag", "haar_su", "project_su", "traceless_antihermitian", "unitarity_violation", "plaquette",
+           "plaquette_field", "polyakov_loop", "link_trace", "spatial_temporal_plaquettes"]

@@ -1,0 +1,5 @@
+"""Python side of the C++ stencils: links with halo, overlap of exchange and compute."""
+from .links import StencilLinks
+from .run import StencilRunner
+
+__all__ = ["StencilLinks", "StencilRunner"]

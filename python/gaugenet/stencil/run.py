@@ -1,0 +1,53 @@
+"""Run a one-hop stencil kernel with the halo exchange overlapped: post the face messages,
+compute the interior sites, wait, compute the boundary sites."""
+
+
+class StencilRunner:
+    """Owns the halo buffers of one stencil (no allocation per call) and the overlap schedule."""
+
+    def __init__(self, lat, zero_boundary):
+        self.lat = lat
+        self.halo = lat.halo(1)
+        self.zero_boundary = zero_boundary
+        self._bufs = {}
+
+    def _halo_buffer(self, local):
+        key = (local.shape[1:], local.dtype.str, type(local))
+        buf = self._bufs.get(key)
+        if buf is None:
+            buf = self.halo.empty_halo(local)
+            self._bufs[key] = buf
+        return buf
+
+    def run(self, kernel, local, sites=None):
+        """kernel(in_halo, site_list) is called once or twice; `local` is the (V, ...) input.
+        sites: None for all sites, or an int32 list (e.g. one parity) which is split likewise."""
+        h = self.halo
+        if h.Vh == 0:
+            kernel(None, sites)
+            return
+        buf = self._halo_buffer(local)
+        if self.zero_boundary:  # the buffer was allocated zeroed and is never written: no messages
+            kernel(buf, sites)
+            return
+        handle = h.start(local, buf, zero_boundary=False)
+        if sites is None:
+            inner, outer = h.table("interior", local), h.table("boundary", local)
+        else:
+            inner, outer = self._split(sites, local)
+        if len(inner):
+            kernel(buf, inner)
+        h.finish(handle)
+        if len(outer):
+            kernel(buf, outer)
+
+    def _split(self, sites, like):
+        key = ("split", id(sites))
+        if key not in self._bufs:
+            import numpy as np
+            from .._backend import array_module, to_host
+            s = to_host(sites)
+            on = np.isin(s, self.halo.interior)
+            xp = array_module(like)
+            self._bufs[key] = (sites, xp.asarray(np.ascontiguousarray(s[on])), xp.asarray(np.ascontiguousarray(s[~on])))
+        return self._bufs[key][1:]
