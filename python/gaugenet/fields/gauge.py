@@ -7,7 +7,8 @@ from .base import Field
 
 
 class NonUnitaryLinksError(ValueError):
-    """Links that are not SU(N) within tolerance."""
+    """Links that are not SU(N) within tolerance (detected collectively, raised on every rank)."""
+    collective = True
 
 
 class GaugeField(Field):

@@ -2,7 +2,8 @@
 
 
 class DecompositionError(ValueError):
-    """The lattice cannot be split over the requested process grid."""
+    """The lattice cannot be split over the requested process grid (raised identically on every rank)."""
+    collective = True
 
 
 def _prime_factors(n):

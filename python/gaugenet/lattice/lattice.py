@@ -131,7 +131,9 @@ class Lattice:
         from mpi4py import MPI
         bad = self.cart.allreduce(0 if ok else 1, op=MPI.SUM)
         if bad:
-            raise exc(message if not ok else f"{message} (reported by another rank)")
+            err = exc(message if not ok else f"{message} (reported by another rank)")
+            err.collective = True
+            raise err
 
     # ------------------------------------------------------------------ global arrays
     def scatter_global(self, a, lead=0):

@@ -1,0 +1,1 @@
+"""Small shared utilities: rank-0 logging, error reporting."""

@@ -1,0 +1,63 @@
+"""Shared test helpers. Tests marked `mpi` also run under `mpiexec -n 2` and `-n 4`
+(jobs/local/test.sh); they must pass for any communicator size 1, 2, 4."""
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import gaugenet as gn
+
+COMM = MPI.COMM_WORLD
+NRANKS = COMM.Get_size()
+
+# process grids per communicator size: split along one axis, along two, and others
+GRIDS = {
+    1: [(1, 1, 1, 1)],
+    2: [(1, 1, 1, 2), (2, 1, 1, 1), (1, 2, 1, 1), (1, 1, 2, 1)],
+    4: [(1, 1, 1, 4), (1, 1, 2, 2), (2, 2, 1, 1), (2, 1, 1, 2), (1, 2, 2, 1)],
+}
+
+
+def grids(dims=None):
+    """Process grids for this communicator size that divide `dims` into even local extents >= 2."""
+    out = []
+    for g in GRIDS.get(NRANKS, [None]):
+        if g is None:
+            out.append(None)
+            continue
+        if dims is not None and any(dims[m] % g[m] or (dims[m] // g[m]) % 2 or dims[m] // g[m] < 2 for m in range(4)):
+            continue
+        out.append(g)
+    return out
+
+
+def pytest_configure(config):
+    if COMM.Get_rank() != 0:  # keep the output of one rank only
+        config.option.verbose = -1
+
+
+@pytest.fixture
+def rank():
+    return COMM.Get_rank()
+
+
+def assert_close(a, b, rel=1e-12, what=""):
+    a, b = np.asarray(a), np.asarray(b)
+    scale = max(np.abs(b).max(), 1e-300)
+    err = np.abs(a - b).max() / scale
+    assert err < rel, f"{what}: relative deviation {err:.3e} >= {rel:.1e}"
+
+
+def random_global(shape, seed, dtype=np.complex128):
+    """A global random array identical on every rank."""
+    r = np.random.default_rng(seed)
+    return (r.standard_normal(shape) + 1j * r.standard_normal(shape)).astype(dtype)
+
+
+def random_su_global(dims, N, seed):
+    """Global Haar-ish SU(N) links [mu, t, z, y, x, N, N], identical on every rank (numpy only)."""
+    z = random_global((4,) + tuple(reversed(dims)) + (N, N), seed)
+    q, r = np.linalg.qr(z)
+    d = np.diagonal(r, axis1=-2, axis2=-1)
+    q = q * (d / np.abs(d))[..., None, :]
+    det = np.linalg.det(q)
+    return q * (det ** (-1.0 / N))[..., None, None]
