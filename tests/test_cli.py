@@ -1,0 +1,53 @@
+"""The command line under mpiexec: the main job runs, bad input fails on every rank with a clear message."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import NRANKS
+
+pytestmark = pytest.mark.skipif(NRANKS > 1, reason="launches its own mpiexec")
+
+
+def _mpiexec():
+    exe = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+    if exe is None:
+        pytest.skip("no mpiexec")
+    return exe
+
+
+def _run(args, n=2, timeout=240):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([_mpiexec(), "-n", str(n), sys.executable, "-m", "gaugenet"] + args,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_selfcheck_two_ranks():
+    r = _run(["selfcheck", "--lattice", "4.4.4.8"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "self-check passed on 2 ranks" in r.stdout
+    assert r.stdout.count("self-check passed") == 1, "logging must come from rank 0 only"
+    assert "0 halo messages sent" in r.stdout
+
+
+def test_bad_decomposition_fails_on_every_rank():
+    r = _run(["selfcheck", "--lattice", "4.4.4.6", "--mpi", "1.1.1.2"])
+    assert r.returncode != 0
+    assert "local extent 3 in direction t" in r.stderr
+    assert "[rank 0]" in r.stderr and "[rank 1]" in r.stderr, r.stderr
+
+
+def test_wrong_rank_count_fails_clearly():
+    r = _run(["selfcheck", "--lattice", "4.4.4.8", "--mpi", "1.1.2.2"])
+    assert r.returncode != 0
+    assert "has 4 ranks but the job runs on 2" in r.stderr
+
+
+def test_single_process_without_mpiexec():
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "gaugenet", "selfcheck", "--lattice", "4.4.4.4", "--N", "2"],
+                       capture_output=True, text=True, timeout=240, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "self-check passed on 1 ranks" in r.stdout
