@@ -7,10 +7,10 @@ from .lattice import DecompositionError, Lattice
 from .fields import (ColorMatrixField, CoarseField, FermionField, Field, GaugeField, NonUnitaryLinksError,
                      SpinMatrixField, StaggeredField)
 from .gauge import link_trace, plaquette, polyakov_loop
-from .operators import Wilson, WilsonClover
+from .operators import EvenOdd, Staggered, Wilson, WilsonClover
 
 __version__ = "0.1.0"
 
 __all__ = ["Lattice", "DecompositionError", "Field", "GaugeField", "FermionField", "StaggeredField", "CoarseField",
            "SpinMatrixField", "ColorMatrixField", "NonUnitaryLinksError", "plaquette", "polyakov_loop", "link_trace",
-           "Wilson", "WilsonClover"]
+           "Wilson", "WilsonClover", "Staggered", "EvenOdd"]

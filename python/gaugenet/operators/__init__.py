@@ -1,4 +1,6 @@
 """Dirac operators on the distributed lattice."""
 from .wilson import Wilson, WilsonClover
+from .staggered import Staggered
+from .evenodd import EvenOdd
 
-__all__ = ["Wilson", "WilsonClover"]
+__all__ = ["Wilson", "WilsonClover", "Staggered", "EvenOdd"]

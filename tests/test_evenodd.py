@@ -1,0 +1,126 @@
+"""Even-odd (Schur complement) form of Wilson and Wilson-clover: the operator equals the dense Schur
+complement of the full matrix, and the even solve plus reconstruction reproduces the full solution."""
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import gaugenet as gn
+from conftest import assert_close, random_global, random_su_global
+
+DIMS = (4, 4, 2, 4)
+THETA = (0.2, 0.0, 0.0, np.pi)
+
+
+def lattice(dims=DIMS, precision="double"):
+    return gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=MPI.COMM_SELF, precision=precision)
+
+
+def matrix_of(op, lat, N):
+    V = lat.local_volume
+    n = V * 4 * N
+    e = np.eye(n, dtype=lat.complex_dtype).reshape(n, V, 4, N).transpose(1, 0, 2, 3)
+    out = op(gn.FermionField(lat, np.ascontiguousarray(e).reshape(lat.local_shape + (n, 4, N)))).data
+    return out.reshape(V, n, 4 * N).transpose(0, 2, 1).reshape(n, n)
+
+
+def parity_mask(lat, N, parity):
+    return np.repeat(lat.parity() == parity, 4 * N)
+
+
+def make(lat, N, csw, seed=3):
+    U = gn.GaugeField.from_numpy(lat, random_su_global(lat.dims, N, seed))
+    if csw:
+        return gn.WilsonClover(U, mass=-0.3, csw=csw, boundary_phases=THETA)
+    return gn.Wilson(U, mass=-0.3, boundary_phases=THETA)
+
+
+@pytest.mark.parametrize("N,csw,parity", [(2, 0.0, 0), (3, 1.2, 0), (2, 1.2, 1), (3, 0.0, 1)])
+def test_schur_complement_dense(N, csw, parity):
+    lat = lattice()
+    D = make(lat, N, csw)
+    Md = matrix_of(D, lat, N)
+    e, o = parity_mask(lat, N, parity), parity_mask(lat, N, 1 - parity)
+    ref = Md[np.ix_(e, e)] - Md[np.ix_(e, o)] @ np.linalg.solve(Md[np.ix_(o, o)], Md[np.ix_(o, e)])
+    M = gn.EvenOdd(D, parity=parity)
+    got = matrix_of(M, lat, N)
+    assert_close(got[np.ix_(e, e)], ref, 1e-12, "M_pp vs dense Schur complement")
+    assert np.abs(got[o]).max() == 0 and np.abs(got[:, o]).max() == 0, "other parity must be zero / ignored"
+    gotd = matrix_of(M.adjoint, lat, N)
+    assert_close(gotd[np.ix_(e, e)], ref.conj().T, 1e-12, "M_pp^dag vs dense")
+
+
+@pytest.mark.parametrize("N,csw,dagger", [(2, 0.0, False), (3, 1.2, False), (2, 1.2, True), (3, 0.0, True)])
+def test_solution_reconstruction(N, csw, dagger):
+    lat = lattice()
+    D = make(lat, N, csw, seed=5)
+    M = gn.EvenOdd(D)
+    Md = matrix_of(D.adjoint if dagger else D, lat, N)
+    b = gn.FermionField.random(lat, N, seed=6)
+    x_ref = np.linalg.solve(Md, b.data.ravel())
+    # solve the even system densely with the matrix of the Schur operator
+    e = parity_mask(lat, N, 0)
+    Me = matrix_of(M.adjoint if dagger else M, lat, N)[np.ix_(e, e)]
+    bp = M.prepare_source(b, dagger=dagger)
+    xe = np.zeros(bp.data.size, dtype=complex)
+    xe[e] = np.linalg.solve(Me, bp.data.ravel()[e])
+    x = M.reconstruct(gn.FermionField(lat, xe.reshape(b.data.shape)), b, dagger=dagger)
+    assert_close(x.data.ravel(), x_ref, 1e-11, "even-odd solution vs dense solve of D")
+    Dx = D.adjoint(x) if dagger else D(x)
+    assert_close(Dx.data, b.data, 1e-11, "D x = b")
+
+
+def test_mdagm_adjoint_and_covariance():
+    lat = lattice((4, 4, 4, 4))
+    U = gn.GaugeField.random(lat, 3, seed=7)
+    omega = gn.ColorMatrixField.random_su(lat, 3, seed=8)
+    M = gn.EvenOdd(gn.WilsonClover(U, mass=-0.5, csw=1.0, boundary_phases=THETA))
+    Mg = gn.EvenOdd(gn.WilsonClover(U.transform(omega), mass=-0.5, csw=1.0, boundary_phases=THETA))
+    a = M.project(gn.FermionField.random(lat, 3, seed=9))
+    b = M.project(gn.FermionField.random(lat, 3, seed=10))
+    assert_close(M.adjoint(a).inner(b), a.inner(M(b)), 1e-12, "<a, M b> = <M^dag a, b>")
+    assert_close(M.MdagM(a).data, M.adjoint(M(a)).data, 1e-15, "MdagM")
+    assert_close(Mg(a.transform(omega)).data, M(a).transform(omega).data, 1e-12, "gauge covariance of M_ee")
+    assert_close(Mg.adjoint(a.transform(omega)).data, M.adjoint(a).transform(omega).data, 1e-12,
+                 "gauge covariance of M_ee^dag")
+
+
+def test_many_rhs_and_single_precision():
+    dims = (4, 4, 4, 4)
+    u = random_su_global(dims, 3, seed=11)
+    p = random_global(tuple(reversed(dims)) + (3, 4, 3), seed=12)
+    res = {}
+    for prec in ("double", "single"):
+        lat = lattice(dims, prec)
+        U = gn.GaugeField.from_numpy(lat, u)
+        psi = gn.FermionField.from_numpy(lat, p)
+        out = []
+        for D in (gn.Wilson(U, mass=-0.3), gn.WilsonClover(U, mass=-0.3, csw=1.0)):
+            M = gn.EvenOdd(D)
+            for f in (M, M.adjoint, M.prepare_source, lambda v: M.reconstruct(v, psi)):
+                out.append(f(psi))
+        res[prec] = out
+    for a, b in zip(res["single"], res["double"]):
+        assert a.data.dtype == np.complex64
+        assert_close(a.data, b.data, 2e-6, "single vs double")
+    lat = lattice(dims)
+    U = gn.GaugeField.from_numpy(lat, u)
+    psi = gn.FermionField.from_numpy(lat, p)
+    M = gn.EvenOdd(gn.WilsonClover(U, mass=-0.3, csw=1.0))
+    for name, f in (("M", M), ("Mdag", M.adjoint), ("prepare_source", M.prepare_source),
+                    ("reconstruct", lambda v: M.reconstruct(v, v))):
+        r = f(psi)
+        for i in range(psi.nvec):
+            assert_close(r.batch(i).data, f(psi.batch(i)).data, 1e-15, f"{name}: batched vs single")
+
+
+def test_errors():
+    lat = lattice()
+    U = gn.GaugeField.random(lat, 2, seed=1)
+    with pytest.raises(ZeroDivisionError, match="4 \\+ m"):
+        gn.EvenOdd(gn.Wilson(U, mass=-4.0))
+    with pytest.raises(ValueError, match="parity"):
+        gn.EvenOdd(gn.Wilson(U, mass=0.0), parity=2)
+    with pytest.raises(TypeError, match="Wilson"):
+        gn.EvenOdd(gn.Staggered(U))
+    with pytest.raises(TypeError, match="FermionField"):
+        gn.EvenOdd(gn.Wilson(U, mass=0.0))(gn.StaggeredField.random(lat, 2, seed=2))

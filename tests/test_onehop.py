@@ -1,0 +1,146 @@
+"""The generic one-hop stencil (gaugenet.stencil.OneHop) against numpy (np.roll on the gathered
+global fields), for ns = 4 and ns = 1, two input and two output features, global and per-site
+weights, site lists, accumulation and zero-boundary-link mode, on every process grid."""
+import numpy as np
+import pytest
+
+import gaugenet as gn
+from conftest import assert_close, grids, random_global, random_su_global
+from gaugenet.stencil import OneHop, StencilLinks
+from gaugenet.stencil.onehop import hop_index
+
+DIMS = (4, 4, 4, 8)
+THETA = (0.0, 0.6, 0.0, np.pi)
+N = 3
+
+
+def phased_links(u, theta):
+    u = u.copy()
+    for mu, th in enumerate(theta):
+        sl = [mu, slice(None), slice(None), slice(None), slice(None)]
+        sl[4 - mu] = -1  # axis of x_mu in [mu, t, z, y, x]: the last slice
+        u[tuple(sl)] *= np.exp(1j * th)
+    return u
+
+
+def reference(u, f, W, ns):
+    """out[x, r, a] = sum_k sum_b W(x)_k[a, b] U_k(x) f[x + k, r, b] with numpy on the global arrays.
+    f: [t, z, y, x, nrhs, nin, ns, N]; W: [t, z, y, x, 9, nout, nin, ns, ns]."""
+    terms = []
+    for mu in range(4):
+        ax = 3 - mu
+        Uf = u[mu]
+        Ub = np.roll(u[mu], 1, axis=ax)
+        terms.append(np.einsum("tzyxab,tzyxrisb->tzyxrisa", Uf, np.roll(f, -1, axis=ax)))
+        terms.append(np.einsum("tzyxba,tzyxrisb->tzyxrisa", Ub.conj(), np.roll(f, 1, axis=ax)))
+    terms.append(f)
+    out = 0
+    for k, t in enumerate(terms):
+        out = out + np.einsum("tzyxoiuv,tzyxrivc->tzyxrouc", W[:, :, :, :, k], t)
+    return out
+
+
+def zero_crossing(u, lat):
+    """Zero the links that cross a rank boundary (the zero-boundary-link convention)."""
+    u = u.copy()
+    for mu in range(4):
+        if lat.grid[mu] > 1:
+            l = lat.local_dims[mu]
+            idx = np.arange(lat.dims[mu]) % l == l - 1
+            sl = [mu, slice(None), slice(None), slice(None), slice(None)]
+            sl[4 - mu] = idx
+            u[tuple(sl)] = 0
+    return u
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+@pytest.mark.parametrize("ns", [4, 1])
+@pytest.mark.parametrize("per_site", [True, False])
+def test_onehop_against_numpy(grid, ns, per_site):
+    lat = gn.Lattice(DIMS, mpi=grid)
+    u = random_su_global(DIMS, N, seed=101)
+    U = gn.GaugeField.from_numpy(lat, u)
+    nin = nout = 2
+    nrhs = 2
+    gshape = tuple(reversed(DIMS))
+    f = random_global(gshape + (nrhs, nin, ns, N), seed=102)
+    wshape = (9, nout, nin, ns, ns)
+    if per_site:
+        Wg = random_global(gshape + wshape, seed=103)
+    else:
+        Wg = np.broadcast_to(random_global(wshape, seed=104), gshape + wshape)
+    Wg = Wg.copy()
+    Wg[..., hop_index(2, -1), :, :, :, :] = 0  # one hop unused (skipped through the mask)
+    ref = reference(phased_links(u, THETA), f, Wg, ns)
+    stencil = OneHop(StencilLinks(U, THETA), ns=ns, nin=nin, nout=nout)
+    core = (4, N) if ns == 4 else (N,)
+    cls = gn.FermionField if ns == 4 else gn.StaggeredField
+    field = cls.from_numpy(lat, f.reshape(gshape + (nrhs * nin,) + core))
+    if per_site:
+        W = lat.scatter_global(Wg).reshape((lat.local_volume,) + wshape if ns == 4 else
+                                           (lat.local_volume, 9, nout, nin))
+    else:
+        W = Wg[0, 0, 0, 0] if ns == 4 else Wg[0, 0, 0, 0, :, :, :, 0, 0]
+    out = stencil(field, W)
+    assert out.nvec == nrhs * nout
+    assert_close(out.to_numpy().reshape(ref.shape), ref, 1e-12, "OneHop vs numpy")
+    # a site list writes only those sites; accumulate adds
+    even = lat.sites_of_parity(0)
+    part = stencil(field, W, sites=even)
+    par = (np.indices(gshape).sum(axis=0) % 2 == 0)
+    want = np.where(par[..., None, None, None, None], ref, 0)
+    assert_close(part.to_numpy().reshape(ref.shape), want, 1e-12, "OneHop on even sites")
+    twice = stencil(field, W, out=out, accumulate=True)
+    assert twice is out
+    assert_close(out.to_numpy().reshape(ref.shape), 2 * ref, 1e-12, "accumulate")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+def test_onehop_zero_boundary_links(grid):
+    lat = gn.Lattice(DIMS, mpi=grid, zero_boundary_links=True)
+    u = random_su_global(DIMS, 2, seed=111)
+    U = gn.GaugeField.from_numpy(lat, u)
+    gshape = tuple(reversed(DIMS))
+    f = random_global(gshape + (1, 1, 4, 2), seed=112)
+    w = random_global((9, 1, 1, 4, 4), seed=113)
+    stencil = OneHop(StencilLinks(U, THETA), ns=4)
+    sent = lat.halo(1).messages_sent
+    out = stencil(gn.FermionField.from_numpy(lat, f.reshape(gshape + (4, 2))), w)
+    assert lat.halo(1).messages_sent == sent, "zero-boundary-link mode must not exchange"
+    ref = reference(zero_crossing(phased_links(u, THETA), lat), f, np.broadcast_to(w, gshape + w.shape), 4)
+    assert_close(out.to_numpy().reshape(ref.shape), ref, 1e-12, "OneHop zero-boundary links")
+
+
+def test_weights_forms_and_errors():
+    from mpi4py import MPI
+    lat = gn.Lattice((4, 4, 4, 4), mpi=(1, 1, 1, 1), comm=MPI.COMM_SELF)
+    U = gn.GaugeField.random(lat, 2, seed=1)
+    st = OneHop(StencilLinks(U), ns=4)
+    psi = gn.FermionField.random(lat, 2, seed=2)
+    g = random_global((4, 4), seed=3)
+    W = np.zeros((9, 1, 1, 4, 4), dtype=complex)
+    W[hop_index(1, +1)] = g
+    W[hop_index(0, 0)] = 2 * np.eye(4)
+    a = st(psi, W)
+    b = st(psi, {hop_index(1, +1): g[None, None], 8: 2 * np.eye(4)[None, None]})
+    assert_close(b.data, a.data, 1e-15, "dict weights")
+    pw = st.prepare(W)
+    assert pw.mask == (1 << 2) | (1 << 8)
+    # against the explicit formula: g U_y(x) psi(x + y) + 2 psi(x)
+    h = lat.halo(1)
+    shifted = h.shift(psi.sites(), 1, +1)
+    ref = np.einsum("uv,xab,xvb->xua", g, U.link(1), shifted) + 2 * psi.sites()
+    assert_close(st(psi, pw).sites(), ref, 1e-14, "explicit formula")
+    with pytest.raises(ValueError, match="weights of shape"):
+        st(psi, np.zeros((8, 1, 1, 4, 4)))
+    with pytest.raises(ValueError, match="per-vector shape"):
+        st(gn.StaggeredField.random(lat, 2, seed=4), W)
+    with pytest.raises(ValueError, match="ns must be 1 or 4"):
+        OneHop(StencilLinks(U), ns=2)
+    with pytest.raises(ValueError, match="sign"):
+        hop_index(0, 2)
+    two = OneHop(StencilLinks(U), ns=4, nin=2)
+    with pytest.raises(ValueError, match="multiple of nin"):
+        two(gn.FermionField.random(lat, 2, nvec=3, seed=5), np.zeros((9, 1, 2, 4, 4)))
