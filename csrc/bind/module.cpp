@@ -11,6 +11,8 @@ void bind_halo(py::module_ &m);
 void bind_hop(py::module_ &m);
 void bind_wilson(py::module_ &m);
 void bind_site(py::module_ &m);
+void bind_bench(py::module_ &m);
+void bind_block(py::module_ &m);
 
 #ifndef GN_HAVE_CUDA
 namespace gn {
@@ -44,4 +46,6 @@ PYBIND11_MODULE(_core, m) {
   bind_hop(m);
   bind_wilson(m);
   bind_site(m);
+  bind_bench(m);
+  bind_block(m);
 }

@@ -2,13 +2,23 @@
 // translation units and by the bindings (as extern declarations).
 #pragma once
 #include "kernels/gather.h"
+#include "kernels/block.h"
 #include "kernels/hop.h"
+#include "kernels/stream.h"
 #include "kernels/wilson.h"
 
 #define GN_FOR_EACH_INSTANCE(PFX, EXEC)                                            \
   PFX template void gn::gather_run<EXEC>(const gn::GatherKernel &);                \
   GN_HOP_T(PFX, EXEC, double) GN_HOP_T(PFX, EXEC, float)                           \
-  GN_WILSON_T(PFX, EXEC, double) GN_WILSON_T(PFX, EXEC, float)
+  GN_WILSON_T(PFX, EXEC, double) GN_WILSON_T(PFX, EXEC, float)                     \
+  PFX template void gn::triad_run<EXEC, double>(const gn::TriadArgs<double> &);    \
+  PFX template void gn::triad_run<EXEC, float>(const gn::TriadArgs<float> &);       \
+  GN_BLOCK_T(PFX, EXEC, double) GN_BLOCK_T(PFX, EXEC, float)
+
+#define GN_BLOCK_T(PFX, EXEC, T)                                                   \
+  PFX template void gn::block_project_run<EXEC, T>(const gn::BlockArgs<T> &);      \
+  PFX template void gn::block_promote_run<EXEC, T>(const gn::BlockArgs<T> &);      \
+  PFX template void gn::coarse_hop_run<EXEC, T>(const gn::CoarseHopArgs<T> &);
 
 #define GN_HOP_T(PFX, EXEC, T)                                                     \
   PFX template void gn::hop_run<EXEC, 2, 1, T>(const gn::HopArgs<T> &);            \

@@ -34,7 +34,8 @@ def parse_mpi(spec):
 
 
 def check_decomposition(dims, grid, min_local=2):
-    """Raise DecompositionError naming the first problem; same answer on every rank."""
+    """Raise DecompositionError naming the first problem; same answer on every rank.
+    min_local=2: fine lattices (local extents even and >= 2); min_local=1: coarse lattices (any extent)."""
     names = "xyzt"
     for mu in range(4):
         L, P = dims[mu], grid[mu]
@@ -43,7 +44,7 @@ def check_decomposition(dims, grid, min_local=2):
                 f"lattice extent L{names[mu]}={L} is not divisible by the {P} ranks of the process grid "
                 f"{'.'.join(map(str, grid))} in direction {names[mu]}")
         loc = L // P
-        if loc < min_local or loc % 2:
+        if loc < min_local or (min_local > 1 and loc % 2):
             raise DecompositionError(
                 f"local extent {loc} in direction {names[mu]} (L{names[mu]}={L} over {P} ranks) must be even and "
                 f"at least {min_local}")
@@ -58,7 +59,7 @@ def auto_grid(dims, nranks, min_local=2):
         best = None
         for mu in (3, 2, 1, 0):
             loc = dims[mu] // grid[mu]
-            if loc % p == 0 and (loc // p) >= min_local and (loc // p) % 2 == 0:
+            if loc % p == 0 and (loc // p) >= min_local and (min_local == 1 or (loc // p) % 2 == 0):
                 if best is None or loc > dims[best] // grid[best]:
                     best = mu
         if best is None:

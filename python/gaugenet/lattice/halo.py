@@ -18,11 +18,12 @@ class Halo:
     def __init__(self, lat, depth):
         if depth not in (1, 2):
             raise ValueError(f"halo depth must be 1 or 2, got {depth}")
+        need = depth if lat.coarse else 2 * depth  # CONVENTIONS.md: >= 4 on fine lattices for two-hop paths
         for mu in range(4):
-            if lat.grid[mu] > 1 and lat.local_dims[mu] < 2 * depth:
+            if lat.grid[mu] > 1 and lat.local_dims[mu] < need:
                 raise ValueError(
                     f"local extent {lat.local_dims[mu]} in direction {'xyzt'[mu]} is too small for a halo of depth "
-                    f"{depth} (need at least {2 * depth})")
+                    f"{depth} (need at least {need})")
         self.lat, self.depth = lat, depth
         self.messages_sent = 0
         self.bytes_sent = 0

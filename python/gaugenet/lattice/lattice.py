@@ -19,9 +19,10 @@ class Lattice:
     precision: "double" or "single".
     zero_boundary_links: communication avoidance (seed 000, Sec. II E): links that cross a
          rank boundary are treated as zero and no halo is ever exchanged.
+    coarse: a coarse (multigrid) lattice: local extents may be odd or 1 (no even-odd there).
     """
 
-    def __init__(self, dims, mpi=None, precision="double", comm=None, zero_boundary_links=False):
+    def __init__(self, dims, mpi=None, precision="double", comm=None, zero_boundary_links=False, coarse=False):
         dims = tuple(int(d) for d in dims)
         if len(dims) != 4 or min(dims) < 1:
             raise DecompositionError(f"lattice dims {dims} must be four positive extents (Lx, Ly, Lz, Lt)")
@@ -32,15 +33,17 @@ class Lattice:
         self.complex_dtype = np.dtype(_PRECISIONS[precision][0])
         self.real_dtype = np.dtype(_PRECISIONS[precision][1])
         self.zero_boundary_links = bool(zero_boundary_links)
+        self.coarse = bool(coarse)
+        min_local = 1 if coarse else 2
         self.comm = comm if comm is not None else _world()
         n = self.comm.Get_size()
         grid = parse_mpi(mpi)
         if grid is None:
-            grid = auto_grid(dims, n)
+            grid = auto_grid(dims, n, min_local)
         elif int(np.prod(grid)) != n:
             raise DecompositionError(
                 f"process grid {'.'.join(map(str, grid))} has {int(np.prod(grid))} ranks but the job runs on {n}")
-        check_decomposition(dims, grid)
+        check_decomposition(dims, grid, min_local)
         self.grid = grid
         self.cart = self.comm.Create_cart(dims=list(grid), periods=[True] * 4, reorder=False)
         self.rank = self.cart.Get_rank()
@@ -66,7 +69,7 @@ class Lattice:
     def like(self, **changes):
         """A lattice with the same geometry and some settings changed (precision, zero_boundary_links)."""
         kw = dict(dims=self.dims, mpi=self.grid, precision=self.precision, comm=self.comm,
-                  zero_boundary_links=self.zero_boundary_links)
+                  zero_boundary_links=self.zero_boundary_links, coarse=self.coarse)
         kw.update(changes)
         return Lattice(**kw)
 

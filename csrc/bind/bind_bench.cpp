@@ -1,0 +1,35 @@
+// Benchmark helpers: the STREAM triad (bandwidth reference of the roofline in gaugenet.bench).
+#include "bind/array.h"
+#include "dispatch/instances.h"
+
+namespace {
+using namespace gn;
+
+template <class T>
+void triad_typed(const Buf &a, const Buf &b, const Buf &c, double s, int64_t n, bool dev) {
+  TriadArgs<T> t{a.as<T>(), b.as<const T>(), c.as<const T>(), (T)s, n};
+#ifdef GN_HAVE_CUDA
+  if (dev) { triad_run<CudaExec, T>(t); return; }
+#endif
+  (void)dev;
+  py::gil_scoped_release nogil;
+  triad_run<CpuExec, T>(t);
+}
+
+void stream_triad(py::object a, py::object b, py::object c, double s) {
+  Buf A = get_buf(a, true, "a"), B = get_buf(b, false, "b"), C = get_buf(c, false, "c");
+  bool dev = same_device({&A, &B, &C});
+  require(A.kind == Kind::f64 || A.kind == Kind::f32, "stream_triad: arrays must be float64 or float32");
+  same_kind(A, B, "a", "b");
+  same_kind(A, C, "a", "c");
+  require(A.nbytes == B.nbytes && A.nbytes == C.nbytes, "stream_triad: a, b, c must have the same size");
+  require(A.ptr != B.ptr && A.ptr != C.ptr, "stream_triad: a must not alias b or c");
+  if (A.kind == Kind::f64) triad_typed<double>(A, B, C, s, A.nbytes / 8, dev);
+  else triad_typed<float>(A, B, C, s, A.nbytes / 4, dev);
+}
+}  // namespace
+
+void bind_bench(py::module_ &m) {
+  m.def("stream_triad", &stream_triad, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("s"),
+        "STREAM triad a = b + s * c (OpenMP over elements; counted traffic 3 * itemsize per element)");
+}

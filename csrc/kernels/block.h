@@ -1,0 +1,108 @@
+// Block projection (restriction R) and promotion (prolongation P = R^dag) between a fine
+// field and a coarse field, and the coarse one-hop stencil with dense per-site matrices
+// (shared/CONVENTIONS.md, "Learned preconditioners"; seed 000, Sec. II C).
+//
+//   R:  c[y, r, i] = sum_{x in B(y)} sum_e conj(u_i[x, e]) f[x, r, e]
+//   P:  f[x, r, e] = sum_i u_i[x, e] c[y(x), r, i]
+//   coarse hop: out[y, r] (+)= sum_k A_k(y) in[y + k, r]      (k = 0..7 hops, 8 = site term)
+//
+// u_i (i < nb) are the block-orthonormalised near-null vectors, stored as a fine batch
+// [Vf][nb][S] with S = spin * colour elements per fine site. Each coarse site sums over its
+// fine sites in a fixed order, so results do not depend on the thread count.
+#pragma once
+#include "core/backend.h"
+#include "core/complex.h"
+
+namespace gn {
+
+template <class T>
+struct BlockArgs {
+  const int32_t *block_sites;  // [Vc][bs]: fine local sites of each coarse site
+  const int32_t *block_of;     // [Vf]: coarse local site of each fine site
+  const cx<T> *basis;          // [Vf][nb][S]
+  const cx<T> *in;
+  cx<T> *out;
+  int64_t Vc, Vf, bs;
+  int nb, S, nrhs;
+};
+
+template <class T>
+struct ProjectKernel {
+  BlockArgs<T> a;
+  GN_HD void operator()(int64_t y) const {
+    for (int r = 0; r < a.nrhs; ++r)
+      for (int i = 0; i < a.nb; ++i) {
+        cx<T> s;
+        for (int64_t b = 0; b < a.bs; ++b) {
+          const int64_t x = a.block_sites[y * a.bs + b];
+          const cx<T> *u = a.basis + (x * a.nb + i) * a.S;
+          const cx<T> *f = a.in + (x * a.nrhs + r) * a.S;
+          for (int e = 0; e < a.S; ++e) fma_conj(s, u[e], f[e]);
+        }
+        a.out[(y * a.nrhs + r) * a.nb + i] = s;
+      }
+  }
+};
+
+template <class T>
+struct PromoteKernel {
+  BlockArgs<T> a;
+  GN_HD void operator()(int64_t x) const {
+    const int64_t y = a.block_of[x];
+    for (int r = 0; r < a.nrhs; ++r) {
+      const cx<T> *c = a.in + (y * a.nrhs + r) * a.nb;
+      cx<T> *f = a.out + (x * a.nrhs + r) * a.S;
+      for (int e = 0; e < a.S; ++e) f[e] = cx<T>();
+      for (int i = 0; i < a.nb; ++i) {
+        const cx<T> *u = a.basis + (x * a.nb + i) * a.S;
+        const cx<T> ci = c[i];
+        for (int e = 0; e < a.S; ++e) fma(f[e], u[e], ci);
+      }
+    }
+  }
+};
+
+template <class Exec, class T>
+void block_project_run(const BlockArgs<T> &a) { Exec::run(a.Vc, ProjectKernel<T>{a}); }
+
+template <class Exec, class T>
+void block_promote_run(const BlockArgs<T> &a) { Exec::run(a.Vf, PromoteKernel<T>{a}); }
+
+template <class T>
+struct CoarseHopArgs {
+  cx<T> *out;                // [V][nrhs][n]
+  HaloView<const cx<T>> in;  // [V + Vh][nrhs][n]
+  const cx<T> *A;            // [V][9][n][n]
+  const int32_t *nbr;        // [V][8]
+  SiteList sites;
+  unsigned hop_mask;
+  int n, nrhs, accumulate;
+};
+
+template <class T>
+struct CoarseHopKernel {
+  CoarseHopArgs<T> a;
+  GN_HD void operator()(int64_t i) const {
+    const int64_t x = a.sites[i];
+    const int64_t blk = (int64_t)a.nrhs * a.n;
+    cx<T> *o = a.out + x * blk;
+    if (!a.accumulate)
+      for (int64_t e = 0; e < blk; ++e) o[e] = cx<T>();
+    for (int k = 0; k < 9; ++k) {
+      if (!((a.hop_mask >> k) & 1u)) continue;
+      const cx<T> *src = a.in.site(k == 8 ? x : (int64_t)a.nbr[x * 8 + k]);
+      const cx<T> *Ak = a.A + (x * 9 + k) * a.n * a.n;
+      for (int r = 0; r < a.nrhs; ++r)
+        for (int p = 0; p < a.n; ++p) {
+          cx<T> s;
+          for (int q = 0; q < a.n; ++q) fma(s, Ak[p * a.n + q], src[r * a.n + q]);
+          o[r * a.n + p] += s;
+        }
+    }
+  }
+};
+
+template <class Exec, class T>
+void coarse_hop_run(const CoarseHopArgs<T> &a) { Exec::run(a.sites.n, CoarseHopKernel<T>{a}); }
+
+}  // namespace gn

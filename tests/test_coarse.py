@@ -1,0 +1,90 @@
+"""Blocking (R, P = R^dag), block orthonormalisation and the Galerkin coarse operator D~ = R D P."""
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import gaugenet as gn
+from gaugenet.coarse import Blocking, CoarseOperator
+from gaugenet.fields import CoarseField
+from gaugenet.lattice import DecompositionError
+
+from conftest import assert_close, grids
+
+DIMS = (4, 4, 4, 8)
+
+
+def _setup(grid, nb=4, block=(2, 2, 2, 2), zero_boundary=False, N=3):
+    lat = gn.Lattice(DIMS, mpi=grid, zero_boundary_links=zero_boundary)
+    U = gn.GaugeField.random(lat, N, seed=41)
+    blk = Blocking(lat, block)
+    basis = blk.orthonormalize(gn.FermionField.random(lat, N, nvec=nb, seed=42))
+    return lat, U, blk, basis
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+def test_restriction_prolongation(grid):
+    lat, U, blk, basis = _setup(grid)
+    c = CoarseField.random(blk.coarse, 4, nvec=2, seed=43)
+    # R P = 1 on the coarse space
+    assert_close(blk.project(blk.promote(c, basis), basis).data, c.data, 1e-13, "R P")
+    # P = R^dag
+    f = gn.FermionField.random(lat, 3, nvec=2, seed=44)
+    assert_close(blk.project(f, basis).inner(c), f.inner(blk.promote(c, basis)), 1e-13, "<R f, c> = <f, P c>")
+    # orthonormal within every block
+    v = basis.data.reshape(lat.local_volume, 4, 12)[blk.block_sites]   # (Vc, bs, nb, 12)
+    gram = np.einsum("ybie,ybje->yij", np.conj(v), v)
+    assert_close(gram, np.broadcast_to(np.eye(4), gram.shape), 1e-13, "block Gram matrix")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+@pytest.mark.parametrize("zero_boundary", [False, True])
+def test_coarse_operator_is_galerkin_product(grid, zero_boundary):
+    lat, U, blk, basis = _setup(grid, zero_boundary=zero_boundary)
+    D = gn.WilsonClover(U, mass=-0.6, csw=1.0, boundary_phases=(0, 0, 0, np.pi))
+    Dc = CoarseOperator.galerkin(D, blk, basis)
+    c = CoarseField.random(blk.coarse, 4, nvec=3, seed=45)
+    h = blk.coarse.halo(1)
+    n0 = h.messages_sent
+    got = Dc(c)
+    if zero_boundary:
+        assert h.messages_sent == n0
+    ref = blk.project(D(blk.promote(c, basis)), basis)
+    assert_close(got.data, ref.data, 1e-12, "D~ c = R D P c")
+    a = CoarseField.random(blk.coarse, 4, nvec=3, seed=46)
+    assert_close(a.inner(Dc(c)), Dc.adjoint(a).inner(c), 1e-12, "<a, D~ c> = <D~^dag a, c>")
+    # the same numbers as one rank holding the whole lattice (no zero-boundary links there)
+    if not zero_boundary:
+        u, b, cc = U.to_numpy(), basis.to_numpy(), c.to_numpy()
+        lat1 = gn.Lattice(DIMS, comm=MPI.COMM_SELF)
+        blk1 = Blocking(lat1, (2, 2, 2, 2))
+        D1 = gn.WilsonClover(gn.GaugeField.from_numpy(lat1, u), mass=-0.6, csw=1.0, boundary_phases=(0, 0, 0, np.pi))
+        Dc1 = CoarseOperator.galerkin(D1, blk1, gn.FermionField.from_numpy(lat1, b))
+        ref1 = Dc1(CoarseField.from_numpy(blk1.coarse, cc)).to_numpy()
+        assert_close(got.to_numpy(), ref1, 1e-12, "coarse operator independent of the process grid")
+
+
+def test_coarse_dense_matrix_small():
+    """Dense check on one rank: D~ as a matrix equals R D P built column by column."""
+    lat = gn.Lattice((4, 4, 4, 4), comm=MPI.COMM_SELF)
+    U = gn.GaugeField.random(lat, 2, seed=47)
+    blk = Blocking(lat, (2, 2, 4, 2))
+    nb = 3
+    basis = blk.orthonormalize(gn.FermionField.random(lat, 2, nvec=nb, seed=48))
+    D = gn.Wilson(U, mass=0.2)
+    Dc = CoarseOperator.galerkin(D, blk, basis)
+    n = blk.coarse.local_volume * nb
+    eye = np.eye(n).reshape((n,) + blk.coarse.local_shape + (nb,))
+    cols = CoarseField(blk.coarse, np.moveaxis(eye, 0, 4).copy())   # batch of unit vectors
+    M = np.moveaxis(Dc(cols).data, 4, 0).reshape(n, n).T
+    ref = np.moveaxis(blk.project(D(blk.promote(cols, basis)), basis).data, 4, 0).reshape(n, n).T
+    assert_close(M, ref, 1e-12, "dense coarse matrix")
+    # the coarse matrix is not trivial: it couples neighbouring blocks
+    assert np.abs(Dc.A[:, :8]).max() > 1e-2
+
+
+def test_blocks_must_not_straddle_ranks():
+    lat = gn.Lattice((4, 4, 4, 6), comm=MPI.COMM_SELF)
+    with pytest.raises(DecompositionError, match="does not divide the local extent 6"):
+        Blocking(lat, (2, 2, 2, 4))
