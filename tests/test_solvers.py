@@ -1,0 +1,98 @@
+"""Krylov solvers: true residuals, even-odd solves, flexible preconditioning, identical iteration
+counts for any process grid, clear failure when not converged."""
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import gaugenet as gn
+from gaugenet.solvers import NotConvergedError, bicgstab, cg, fgmres
+
+from conftest import assert_close, grids
+
+DIMS = (4, 4, 4, 8)
+
+
+def _problem(lat, N=3, mass=0.05):
+    U = gn.GaugeField.random(lat, N, seed=61)
+    D = gn.WilsonClover(U, mass=mass, csw=1.0, boundary_phases=(0, 0, 0, np.pi))
+    b = gn.FermionField.random(lat, N, seed=62)
+    return D, b
+
+
+def _rel_res(D, x, b):
+    return (b - D(x)).norm() / b.norm()
+
+
+@pytest.mark.mpi
+def test_cg_on_normal_equations():
+    lat = gn.Lattice(DIMS)
+    D, b = _problem(lat)
+    res = cg(D.MdagM, D.adjoint(b), tol=1e-10, maxiter=2000)
+    assert res.converged and res.residual < 1e-10
+    assert _rel_res(D, res.x, b) < 1e-8
+    assert res.history[-1] < 1e-10 and len(res.history) == res.iterations
+
+
+@pytest.mark.mpi
+def test_bicgstab_and_evenodd():
+    lat = gn.Lattice(DIMS)
+    D, b = _problem(lat)
+    full = bicgstab(D, b, tol=1e-10, maxiter=2000)
+    assert _rel_res(D, full.x, b) < 1e-9
+    eo = gn.EvenOdd(D)
+    bp = eo.prepare_source(b)
+    r = bicgstab(eo, bp, tol=1e-11, maxiter=2000)
+    x = eo.reconstruct(r.x, b)
+    assert _rel_res(D, x, b) < 1e-9
+    assert r.iterations < full.iterations  # the Schur complement is better conditioned
+    # CG on the even-odd normal equations
+    r2 = cg(eo.MdagM, eo.adjoint(bp), tol=1e-11, maxiter=3000)
+    assert _rel_res(D, eo.reconstruct(r2.x, b), b) < 1e-8
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+def test_fgmres_same_iterations_on_any_grid(grid):
+    lat = gn.Lattice(DIMS, mpi=grid)
+    D, b = _problem(lat)
+    res = fgmres(D, b, tol=1e-8, restart=20, maxiter=2000)
+    assert res.converged and _rel_res(D, res.x, b) < 1e-8
+    lat1 = gn.Lattice(DIMS, comm=MPI.COMM_SELF)
+    D1, b1 = _problem(lat1)
+    ref = fgmres(D1, b1, tol=1e-8, restart=20, maxiter=2000)
+    assert res.iterations == ref.iterations
+    assert_close(res.x.to_numpy(), ref.x.to_numpy(), 1e-9, "solution")
+
+
+@pytest.mark.mpi
+def test_fgmres_with_flexible_preconditioner():
+    lat = gn.Lattice(DIMS)
+    D, b = _problem(lat)
+    plain = fgmres(D, b, tol=1e-8, restart=30, maxiter=2000)
+
+    def M(v):  # a few BiCGStab steps: a nonlinear, changing preconditioner
+        return bicgstab(D, v, tol=1e-2, maxiter=6, raise_on_fail=False).x
+
+    pre = fgmres(D, b, M=M, tol=1e-8, restart=30, maxiter=500)
+    assert pre.converged and _rel_res(D, pre.x, b) < 1e-8
+    assert pre.iterations * 3 < plain.iterations
+
+
+def test_not_converged_is_a_clear_error():
+    lat = gn.Lattice(DIMS, comm=MPI.COMM_SELF)
+    D, b = _problem(lat)
+    for solver in (lambda: fgmres(D, b, tol=1e-12, maxiter=5),
+                   lambda: bicgstab(D, b, tol=1e-12, maxiter=3),
+                   lambda: cg(D.MdagM, b, tol=1e-12, maxiter=3)):
+        with pytest.raises(NotConvergedError, match="not converged after"):
+            solver()
+    r = fgmres(D, b, tol=1e-12, maxiter=5, raise_on_fail=False)
+    assert not r.converged and r.iterations == 5
+
+
+def test_nan_source_is_reported():
+    lat = gn.Lattice(DIMS, comm=MPI.COMM_SELF)
+    D, b = _problem(lat)
+    b.data[0, 0, 0, 0, 0, 0] = np.nan
+    with pytest.raises(NotConvergedError, match="NaN"):
+        fgmres(D, b, tol=1e-8, maxiter=50)
