@@ -102,3 +102,17 @@ def test_gauge_transformation_preserves_plaquette():
     for mu in range(4):
         of = np.roll(o, -1, axis=3 - mu)
         assert_close(ut[mu], o @ u[mu] @ np.conj(np.swapaxes(of, -1, -2)), 1e-13, f"transform mu={mu}")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+def test_from_root_scatters_without_global_copies(grid):
+    lat = gn.Lattice(DIMS, mpi=grid)
+    a = random_su_global(DIMS, 3, 71)
+    U = gn.GaugeField.from_root(lat, a if lat.rank == 0 else None)
+    assert np.array_equal(U.to_numpy(), a)
+    f = random_global(lat.global_shape + (2, 4, 3), 72)
+    F = gn.FermionField.from_root(lat, f if lat.rank == 0 else None)
+    assert np.array_equal(F.to_numpy(), f) and F.nvec == 2
+    with pytest.raises(ValueError, match="does not match lattice"):
+        gn.FermionField.from_root(lat, np.zeros((2, 2, 2, 2, 4, 3)) if lat.rank == 0 else None)

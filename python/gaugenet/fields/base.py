@@ -71,6 +71,19 @@ class Field:
                 f"{lat.global_shape} (t, z, y, x) after {nl} leading axes")
         return cls._from_local(lat, lat.scatter_global(a.astype(lat.complex_dtype, copy=False), lead=nl), **kw)
 
+    @classmethod
+    def from_root(cls, lat, a, root=0, **kw):
+        """From a GLOBAL array held by `root` only (None on the other ranks), e.g. read from a file."""
+        nl = len(cls.lead_shape)
+        ok = True
+        if lat.rank == root:
+            a = np.asarray(a)
+            ok = a.ndim >= nl + 4 + cls.site_ndim and tuple(a.shape[nl:nl + 4]) == lat.global_shape
+        lat.check(ok, f"{cls.__name__}.from_root: the global array does not match lattice {lat.global_shape} (t, z, y, x)")
+        local = lat.scatter_from_root(a.astype(lat.complex_dtype, copy=False) if lat.rank == root else None,
+                                      lead=nl, root=root)
+        return cls._from_local(lat, local, **kw)
+
     def to_numpy(self):
         """The GLOBAL array, on every rank."""
         return self.lat.gather_global(to_host(self.data), lead=len(self.lead_shape))

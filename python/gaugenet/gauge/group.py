@@ -35,6 +35,8 @@ def unitarity_violation(a):
     """max over the stack of |a a^dag - 1| and |det a - 1|."""
     N = a.shape[-1]
     a = np.asarray(a, dtype=np.complex128)
+    if a.size and not np.isfinite(a).all():
+        return float("inf")
     u = np.abs(a @ dag(a) - np.eye(N)).max() if a.size else 0.0
     d = np.abs(np.linalg.det(a) - 1).max() if a.size else 0.0
     return float(max(u, d))

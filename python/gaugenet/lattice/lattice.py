@@ -144,6 +144,36 @@ class Lattice:
         sl = (slice(None),) * lead + self.local_slice()
         return np.ascontiguousarray(a[sl])
 
+    def scatter_from_root(self, a, lead=0, root=0, dtype=None, inner=None):
+        """Distribute a global array held by `root` only (None elsewhere): each rank receives its
+        local block (point-to-point, one message per rank; no rank but root holds the whole lattice).
+        Other ranks must know dtype and the per-site shape `inner` (broadcast from root if not given)."""
+        if self.rank == root:
+            a = np.asarray(a)
+            meta = (a.dtype.str, a.shape[:lead], a.shape[lead + 4:])
+        else:
+            meta = None
+        dt, lead_shape, inner_shape = self.cart.bcast(meta, root=root)
+        if self.rank == root:
+            coords = self.cart.gather(self.origin, root=root)
+            mine = None
+            reqs, keep = [], []
+            for r, org in enumerate(coords):
+                sl = (slice(None),) * lead + tuple(slice(org[mu], org[mu] + self.local_dims[mu]) for mu in (3, 2, 1, 0))
+                block = np.ascontiguousarray(a[sl])
+                if r == root:
+                    mine = block
+                else:
+                    keep.append(block)  # alive until sent
+                    reqs.append(self.cart.Isend(block, dest=r, tag=77))
+            from mpi4py import MPI
+            MPI.Request.Waitall(reqs)
+            return mine
+        self.cart.gather(self.origin, root=root)
+        out = np.empty(tuple(lead_shape) + self.local_shape + tuple(inner_shape), dtype=np.dtype(dt))
+        self.cart.Recv(out, source=root, tag=77)
+        return out
+
     def gather_global(self, local, lead=0, root=None):
         """Assemble the global array from the local parts: on every rank (root=None) or on `root`."""
         local = np.ascontiguousarray(local)
