@@ -7,7 +7,7 @@ the site axes, so a kernel loads each link once for all vectors of a site.
 import numpy as np
 
 from .._backend import array_module, is_device, to_host
-from ..lattice import rng
+from ..lattice.rng import gaussian_local
 
 
 class Field:
@@ -149,13 +149,3 @@ class Field:
 
     def __repr__(self):
         return f"{type(self).__name__}(lattice={self.lat.dims}, inner={self.inner_shape}, dtype={self.data.dtype})"
-
-
-def gaussian_local(lat, lead_shape, inner_shape, seed, stream=0):
-    """Local part of a global complex Gaussian field; identical for any process grid."""
-    per_site = int(np.prod(inner_shape))
-    lead = int(np.prod(lead_shape)) if lead_shape else 1
-    c = rng.site_counters(lat, 2 * per_site, lead)
-    z = rng.normal(seed, stream, c).reshape(lead, lat.local_volume, per_site, 2)
-    z = (z[..., 0] + 1j * z[..., 1]) / np.sqrt(2.0)
-    return z.reshape(tuple(lead_shape) + lat.local_shape + tuple(inner_shape)).astype(lat.complex_dtype)

@@ -2,6 +2,7 @@
 spin matrices and site-local colour matrices (shared/CONVENTIONS.md layouts)."""
 import numpy as np
 
+from ..lattice.rng import gaussian_local
 from .base import Field
 
 
@@ -43,7 +44,6 @@ class _VectorField(Field):
     @classmethod
     def random(cls, lat, *core, nvec=None, seed=0, stream=0):
         """Complex Gaussian field, reproducible for any process grid."""
-        from .base import gaussian_local
         inner = ((nvec,) if nvec else ()) + tuple(core)
         return cls(lat, gaussian_local(lat, (), inner, seed, stream))
 

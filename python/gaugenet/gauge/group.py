@@ -1,7 +1,7 @@
 """SU(N) group helpers on stacks of matrices: Haar sampling, reunitarisation, projections."""
 import numpy as np
 
-from ..lattice import rng
+from ..lattice.rng import gaussian_local
 
 
 def dag(a):
@@ -10,7 +10,6 @@ def dag(a):
 
 def haar_su(lat, lead_shape, N, seed, stream=0):
     """Haar-random SU(N) matrices, lead_shape + local_shape + (N, N); independent of the process grid."""
-    from ..fields.base import gaussian_local
     z = gaussian_local(lat, lead_shape, (N, N), seed, stream).astype(np.complex128)
     return project_su(z, method="qr").astype(lat.complex_dtype)
 

@@ -55,3 +55,13 @@ def site_counters(lat, per_site, lead=1):
     comp = np.arange(per_site, dtype=np.uint64)[None, None, :]
     with np.errstate(over="ignore"):
         return (lead_ix * V + g[None, :, None]) * np.uint64(per_site) + comp
+
+
+def gaussian_local(lat, lead_shape, inner_shape, seed, stream=0):
+    """Local part of a global complex Gaussian field; identical for any process grid."""
+    per_site = int(np.prod(inner_shape))
+    lead = int(np.prod(lead_shape)) if lead_shape else 1
+    c = site_counters(lat, 2 * per_site, lead)
+    z = normal(seed, stream, c).reshape(lead, lat.local_volume, per_site, 2)
+    z = (z[..., 0] + 1j * z[..., 1]) / np.sqrt(2.0)
+    return z.reshape(tuple(lead_shape) + lat.local_shape + tuple(inner_shape)).astype(lat.complex_dtype)

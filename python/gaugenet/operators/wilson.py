@@ -8,6 +8,7 @@ import numpy as np
 from .._backend import core
 from ..fields import FermionField
 from ..stencil import StencilLinks, StencilRunner
+from .clover import clover_blocks
 
 
 def _mass(mass, kappa):
@@ -110,6 +111,5 @@ class WilsonClover(Wilson):
                          zero_boundary_links=zero_boundary_links)
 
     def _prepare(self):
-        from ..gauge.clover import clover_blocks
         blocks = clover_blocks(self.U, 4.0 + self.mass, self.csw)
         self.clover = self.U.xp.asarray(blocks.astype(self.lat.complex_dtype))

@@ -2,7 +2,8 @@
 import numpy as np
 
 from .._backend import to_host
-from .group import dag
+from ..gauge.group import dag
+from .gamma import sigma
 
 
 def clover_leaves(U, mu, nu):
@@ -33,7 +34,6 @@ def field_strength(U):
 def clover_blocks(U, diag, csw):
     """The site term of Wilson-clover, diag - csw/4 sum_{mu != nu} sigma_munu F_munu, as two
     2N x 2N chiral blocks per site: (V, 2, 2N, 2N)."""
-    from ..operators.gamma import sigma
     N = U.N
     V = U.lat.local_volume
     M = np.zeros((V, 4, N, 4, N), dtype=np.complex128)
