@@ -90,14 +90,20 @@ class EvenOdd:
 
     # ------------------------------------------------------------------ the Schur complement
     def _apply(self, psi, dagger):
+        """Two half-lattice Wilson kernels: with w = (psi_p, -D_qq^{-1} D_qp psi_p), the full operator
+        restricted to the p sites gives D_pp psi_p + D_pq w_q = M_pp psi_p."""
         self._check(psi)
         D = self.D
-        t = D.hop(psi, dagger=dagger, sites=self.sites_q)           # D_qp psi_p
-        t = self._site_term(t, "q", dagger=dagger, inverse=True)     # D_qq^{-1} D_qp psi_p
-        s = D.hop(t, dagger=dagger, sites=self.sites_p)             # D_pq D_qq^{-1} D_qp psi_p
-        out = self._site_term(psi, "p", dagger=dagger)              # D_pp psi_p
-        out.data -= s.data
-        return out
+        w = psi.copy()                                      # p sites: psi_p; q sites: overwritten
+        if self.blocks is None:
+            # w_q = -(1/d) D_qp psi_p = +1/(2d) sum_mu [...] directly from the kernel
+            D._apply(psi, dagger=dagger, diag=0.0, hop_coef=0.5 / self.diag, use_clover=False,
+                     sites=self._sites("q", psi.data), out=w)
+        else:
+            h = D._apply(psi, dagger=dagger, diag=0.0, hop_coef=0.5, use_clover=False, sites=self._sites("q", psi.data))
+            core.clover_apply(w.data, h.data, self.blocks[(dagger, True)], self._sites("q", psi.data),
+                              self.lat.local_volume, psi.nvec, self.N)
+        return D._apply(w, dagger=dagger, sites=self._sites("p", psi.data))   # zero on the q sites
 
     def __call__(self, psi):
         """M_pp psi_p = D_pp psi_p - D_pq D_qq^{-1} D_qp psi_p (zero on the q sites)."""
@@ -118,19 +124,22 @@ class EvenOdd:
     def prepare_source(self, b, dagger=False):
         """b'_p = b_p - D_pq D_qq^{-1} b_q (zero on the q sites): solve M_pp x_p = b'_p."""
         self._check(b)
-        t = self._site_term(b, "q", dagger=dagger, inverse=True)
-        s = self.D.hop(t, dagger=dagger, sites=self.sites_p)
-        out = b.zeros_like()
-        st = self._sites("p", b.data)
-        out.sites()[st] = b.sites()[st] - s.sites()[st]
-        return out
+        D = self.D
+        if self.blocks is None:
+            return D._apply(b, dagger=dagger, diag=1.0, hop_coef=0.5 / self.diag, use_clover=False,
+                            sites=self._sites("p", b.data))
+        # b_p - D_pq w_q with D_pq = -1/2 sum_mu [...]: a kernel with site factor 1 and hop coefficient +1/2
+        w = b.copy()                                        # p sites: b_p; q sites: D_qq^{-1} b_q
+        core.clover_apply(w.data, b.data, self.blocks[(dagger, True)], self._sites("q", b.data),
+                          self.lat.local_volume, b.nvec, self.N)
+        return D._apply(w, dagger=dagger, diag=1.0, hop_coef=0.5, use_clover=False, sites=self._sites("p", b.data))
 
     def reconstruct(self, x_p, b, dagger=False):
         """The full solution: x_p on the p sites, D_qq^{-1} (b_q - D_qp x_p) on the q sites."""
         self._check(x_p)
         self._check(b)
-        r = self.D.hop(x_p, dagger=dagger, sites=self.sites_q)
         sq = self._sites("q", b.data)
+        r = self.D.hop(x_p, dagger=dagger, sites=sq)
         r.sites()[sq] = b.sites()[sq] - r.sites()[sq]
         x = self._site_term(r, "q", dagger=dagger, inverse=True)
         sp = self._sites("p", b.data)
