@@ -144,3 +144,30 @@ def test_weights_forms_and_errors():
     two = OneHop(StencilLinks(U), ns=4, nin=2)
     with pytest.raises(ValueError, match="multiple of nin"):
         two(gn.FermionField.random(lat, 2, nvec=3, seed=5), np.zeros((9, 1, 2, 4, 4)))
+
+
+def test_single_precision_and_covariance():
+    """Per-site spin weights, two features: complex64 agrees with complex128; the stencil is gauge
+    covariant (weights act on spin and features only)."""
+    from mpi4py import MPI
+    dims = (4, 4, 4, 4)
+    u = random_su_global(dims, 3, seed=121)
+    gshape = tuple(reversed(dims))
+    f = random_global(gshape + (4, 4, 3), seed=122)      # nrhs * nin = 2 * 2 vectors
+    Wg = random_global(gshape + (9, 2, 2, 4, 4), seed=123)
+    out = {}
+    for prec in ("double", "single"):
+        lat = gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=MPI.COMM_SELF, precision=prec)
+        st = OneHop(StencilLinks(gn.GaugeField.from_numpy(lat, u), THETA), ns=4, nin=2, nout=2)
+        W = Wg.reshape((lat.local_volume, 9, 2, 2, 4, 4))
+        out[prec] = st(gn.FermionField.from_numpy(lat, f), W)
+    assert out["single"].data.dtype == np.complex64
+    assert_close(out["single"].data, out["double"].data, 2e-6, "single vs double")
+    lat = out["double"].lat
+    U = gn.GaugeField.from_numpy(lat, u)
+    omega = gn.ColorMatrixField.random_su(lat, 3, seed=124)
+    psi = gn.FermionField.from_numpy(lat, f)
+    W = Wg.reshape((lat.local_volume, 9, 2, 2, 4, 4))
+    lhs = OneHop(StencilLinks(U.transform(omega), THETA), ns=4, nin=2, nout=2)(psi.transform(omega), W)
+    rhs = OneHop(StencilLinks(U, THETA), ns=4, nin=2, nout=2)(psi, W).transform(omega)
+    assert_close(lhs.data, rhs.data, 1e-12, "gauge covariance")
