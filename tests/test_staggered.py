@@ -99,7 +99,7 @@ def test_dense_matrix(N, theta):
         assert np.abs(got[:, ~m]).max() == 0, "other-parity input must be ignored"
 
 
-def test_dense_catches_wrong_eta():
+def test_dense_catches_wrong_boundary():
     lat = lattice()
     u = random_su_global(DIMS, 2, seed=7)
     S = gn.Staggered(gn.GaugeField.from_numpy(lat, u), mass=0.2)
