@@ -6,7 +6,7 @@ halo-exchanging C++ stencils (CPU/OpenMP, CUDA when built), Dirac operators, gau
 from .lattice import DecompositionError, Lattice
 from .fields import (ColorMatrixField, CoarseField, FermionField, Field, GaugeField, NonUnitaryLinksError,
                      SpinMatrixField, StaggeredField)
-from .gauge import link_trace, plaquette, polyakov_loop
+from .gauge import QuenchedUpdater, gauge_force, link_trace, plaquette, polyakov_loop, wilson_action
 from .operators import EvenOdd, Staggered, Wilson, WilsonClover
 
 __version__ = "0.1.0"
@@ -14,3 +14,4 @@ __version__ = "0.1.0"
 __all__ = ["Lattice", "DecompositionError", "Field", "GaugeField", "FermionField", "StaggeredField", "CoarseField",
            "SpinMatrixField", "ColorMatrixField", "NonUnitaryLinksError", "plaquette", "polyakov_loop", "link_trace",
            "Wilson", "WilsonClover", "Staggered", "EvenOdd"]
+__all__ += ["wilson_action", "gauge_force", "QuenchedUpdater"]
