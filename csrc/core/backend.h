@@ -17,9 +17,12 @@
 namespace gn {
 
 struct CpuExec {
+  // Loops shorter than this run on the calling thread: waking the OpenMP team costs more than
+  // the work (and much more when ranks oversubscribe the cores).
+  static constexpr int64_t min_parallel = 4096;
   template <class F>
   static void run(int64_t n, const F &f) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= min_parallel)
     for (int64_t i = 0; i < n; ++i) f(i);
   }
 };
