@@ -11,6 +11,8 @@ from .operators import EvenOdd, Staggered, Wilson, WilsonClover
 
 __version__ = "0.1.0"
 
+from . import io  # noqa: E402  gauge and field files (gaugenet/io)
+
 __all__ = ["Lattice", "DecompositionError", "Field", "GaugeField", "FermionField", "StaggeredField", "CoarseField",
            "SpinMatrixField", "ColorMatrixField", "NonUnitaryLinksError", "plaquette", "polyakov_loop", "link_trace",
            "Wilson", "WilsonClover", "Staggered", "EvenOdd"]
