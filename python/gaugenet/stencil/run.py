@@ -24,11 +24,11 @@ class StencilRunner:
         sites: None for all sites, or an int32 list (e.g. one parity) which is split likewise."""
         h = self.halo
         if h.Vh == 0:
-            kernel(None, sites)
+            kernel(None, self._on_device(sites, local))
             return
         buf = self._halo_buffer(local)
         if self.zero_boundary:  # the buffer was allocated zeroed and is never written: no messages
-            kernel(buf, sites)
+            kernel(buf, self._on_device(sites, local))
             return
         handle = h.start(local, buf, zero_boundary=False)
         if sites is None:
@@ -40,6 +40,18 @@ class StencilRunner:
         h.finish(handle)
         if len(outer):
             kernel(buf, outer)
+
+    def _on_device(self, sites, like):
+        """The site list on the device of `like` (cached per list object)."""
+        from .._backend import array_module, is_device
+        if sites is None or not is_device(like) or is_device(sites):
+            return sites
+        key = ("dev", id(sites))
+        hit = self._bufs.get(key)
+        if hit is None or hit[0] is not sites:
+            hit = (sites, array_module(like).asarray(sites))
+            self._bufs[key] = hit
+        return hit[1]
 
     def _split(self, sites, like):
         key = ("split", id(sites))
