@@ -21,6 +21,7 @@ def _optional_commands():
     for name, mod, text in [
         ("generate", "gaugenet.cli.generate", "quenched SU(N) ensemble (heat bath + overrelaxation)"),
         ("bench", "gaugenet.cli.bench", "benchmark suite: GFLOP/s, GB/s, roofline fraction"),
+        ("solve", "gaugenet.cli.solve", "Wilson-clover solve with the baseline solvers: iterations, time to solution"),
     ]:
         try:
             importlib.util.find_spec(mod)

@@ -2,14 +2,22 @@
 iteration to the next - a neural-network preconditioner, an inner Krylov solve, a multigrid cycle).
 
 Orthogonalisation is classical Gram-Schmidt applied twice (CGS2): two global reductions per
-iteration whatever the Krylov dimension, as stable as modified Gram-Schmidt in practice.
+iteration whatever the Krylov dimension, as stable as modified Gram-Schmidt in practice. The Krylov
+basis lives in one (restart + 1, n_local) array so that projections are matrix-vector products.
 """
 import math
 
 import numpy as np
 
-from .linalg import combine, inner_many
 from .result import Monitor
+
+
+def _givens(a, c):
+    """Rotation (cs, sn) with [[cs, sn], [-conj(sn), conj(cs)]] (a, c) = (r, 0)."""
+    den = math.hypot(abs(a), abs(c))
+    if den == 0.0:
+        return 1.0 + 0j, 0j, 0j
+    return np.conj(a) / den, np.conj(c) / den, den
 
 
 def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_fail=True, callback=None):
@@ -21,15 +29,29 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
         return mon.finish(b.zeros_like(), 0.0, raise_on_fail)
     if restart < 1:
         raise ValueError(f"FGMRES: restart length must be at least 1, got {restart}")
+    xp, lat = b.xp, b.lat
     x = b.zeros_like() if x0 is None else x0.copy()
+    n = b.data.size
+    Vb = xp.empty((restart + 1, n), dtype=b.data.dtype)
+    Zb = xp.empty((restart, n), dtype=b.data.dtype) if M is not None else None
+    shape = b.data.shape
+
+    def field(row):
+        return b._new(row.reshape(shape))
+
+    def project(j, w):
+        # h_i = <V_i, w> = conj(V_i . conj(w)): a gemv without copying the basis
+        h = np.conj(np.asarray(lat.allreduce(np.asarray(Vb[:j + 1] @ xp.conj(w), dtype=np.complex128))))
+        w -= xp.asarray(h.astype(Vb.dtype)) @ Vb[:j + 1]
+        return h
+
     done = False
     while not done and len(mon.history) < maxiter:
         r = b - A(x) if (x0 is not None or mon.history) else b.copy()
         beta = r.norm()
         if beta / bnorm < tol:
             break
-        V = [r * (1.0 / beta)]
-        Z = []
+        Vb[0] = r.data.reshape(-1) / beta
         H = np.zeros((restart + 1, restart), dtype=np.complex128)
         cs = np.zeros(restart, dtype=np.complex128)
         sn = np.zeros(restart, dtype=np.complex128)
@@ -37,43 +59,37 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
         g[0] = beta
         j = -1
         for j in range(restart):
-            z = M(V[j]) if M is not None else V[j]
-            Z.append(z)
-            w = A(z)
+            v = field(Vb[j])
+            if M is not None:
+                z = M(v)
+                Zb[j] = z.data.reshape(-1)
+            else:
+                z = v
+            w = A(z).data.reshape(-1).copy()
             mon.applications += 1
-            for _ in range(2):  # CGS2
-                h = inner_many(V, w)
-                combine(V, -h, w)
-                H[:j + 1, j] += h
-            hn = w.norm()
+            H[:j + 1, j] = project(j, w) + project(j, w)  # CGS2
+            hn = math.sqrt(float(lat.allreduce(float(xp.vdot(w, w).real))))
             H[j + 1, j] = hn
-            # Givens rotations on the new column
-            for i in range(j):
+            for i in range(j):  # earlier rotations on the new column
                 t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
                 H[i + 1, j] = -np.conj(sn[i]) * H[i, j] + np.conj(cs[i]) * H[i + 1, j]
                 H[i, j] = t
-            a, c = H[j, j], H[j + 1, j]
-            den = math.hypot(abs(a), abs(c))
-            cs[j] = a / den if den else 1.0
-            sn[j] = c / den if den else 0.0
-            cs[j], sn[j] = (np.conj(cs[j]), np.conj(sn[j]))
-            H[j, j] = cs[j] * a + sn[j] * c
+            cs[j], sn[j], H[j, j] = _givens(H[j, j], H[j + 1, j])
             H[j + 1, j] = 0.0
             g[j + 1] = -np.conj(sn[j]) * g[j]
             g[j] = cs[j] * g[j]
             rel = abs(g[j + 1]) / bnorm
             if callback is not None:
                 callback(len(mon.history) + 1, rel)
-            if mon.record(rel) or len(mon.history) >= maxiter:
+            if mon.record(rel) or len(mon.history) >= maxiter or hn == 0.0:  # hn = 0: happy breakdown
                 done = True
                 break
-            if hn == 0.0:  # happy breakdown: the Krylov space contains the solution
-                done = True
-                break
-            V.append(w * (1.0 / hn))
+            Vb[j + 1] = w / hn
         k = j + 1
-        y = np.linalg.solve(np.triu(H[:k, :k]), g[:k]) if k else np.zeros(0)
-        combine(Z, y, x)
+        if k:
+            y = np.linalg.solve(np.triu(H[:k, :k]), g[:k])
+            basis = Zb if M is not None else Vb
+            x.data += (xp.asarray(y.astype(Vb.dtype)) @ basis[:k]).reshape(shape)
     true = (b - A(x)).norm() / bnorm
     mon.applications += 1
     return mon.finish(x, true, raise_on_fail)
