@@ -12,6 +12,7 @@ from .operators import EvenOdd, Staggered, Wilson, WilsonClover
 __version__ = "0.1.0"
 
 from . import io  # noqa: E402  gauge and field files (gaugenet/io)
+from . import ml  # noqa: E402  PTC/LPTC layers with backprop (gaugenet/ml)
 
 __all__ = ["Lattice", "DecompositionError", "Field", "GaugeField", "FermionField", "StaggeredField", "CoarseField",
            "SpinMatrixField", "ColorMatrixField", "NonUnitaryLinksError", "plaquette", "polyakov_loop", "link_trace",
