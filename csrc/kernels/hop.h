@@ -57,23 +57,35 @@ struct HopKernel {
       for (int r = 0; r < a.nrhs; ++r) {
         for (int b = 0; b < a.nin; ++b) {
           const cx<T> *f = src + ((int64_t)r * a.nin + b) * NS * N;
-          cx<T> t[NS * N];
+          cx<T> t[NS * N];  // U_k f (or f itself for the site term)
           if (k == 8) {
+#pragma unroll
             for (int e = 0; e < NS * N; ++e) t[e] = f[e];
           } else if (k & 1) {
+#pragma unroll
             for (int s = 0; s < NS; ++s) matdag_vec<N>(link, f + s * N, t + s * N);
           } else {
+#pragma unroll
             for (int s = 0; s < NS; ++s) mat_vec<N>(link, f + s * N, t + s * N);
           }
           for (int c = 0; c < a.nout; ++c) {
             const cx<T> *w = Wk + ((int64_t)c * a.nin + b) * NS * NS;
             cx<T> *oo = o + ((int64_t)r * a.nout + c) * NS * N;
-            for (int s = 0; s < NS; ++s)
+            // dense spin matrix times (spin, colour) block, accumulated in registers
+#pragma unroll
+            for (int s = 0; s < NS; ++s) {
+              cx<T> acc[N];
+#pragma unroll
+              for (int cc = 0; cc < N; ++cc) acc[cc] = oo[s * N + cc];
+#pragma unroll
               for (int sp = 0; sp < NS; ++sp) {
                 const cx<T> ws = w[s * NS + sp];
-                if (ws.re == T(0) && ws.im == T(0)) continue;
-                for (int cc = 0; cc < N; ++cc) fma(oo[s * N + cc], ws, t[sp * N + cc]);
+#pragma unroll
+                for (int cc = 0; cc < N; ++cc) fma(acc[cc], ws, t[sp * N + cc]);
               }
+#pragma unroll
+              for (int cc = 0; cc < N; ++cc) oo[s * N + cc] = acc[cc];
+            }
           }
         }
       }
