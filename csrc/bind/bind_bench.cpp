@@ -1,5 +1,6 @@
 // Benchmark helpers: the STREAM triad (bandwidth reference of the roofline in gaugenet.bench).
 #include "bind/array.h"
+#include <string>
 #include "dispatch/instances.h"
 
 namespace {
@@ -27,9 +28,26 @@ void stream_triad(py::object a, py::object b, py::object c, double s) {
   if (A.kind == Kind::f64) triad_typed<double>(A, B, C, s, A.nbytes / 8, dev);
   else triad_typed<float>(A, B, C, s, A.nbytes / 4, dev);
 }
+
+std::string wilson_variant(py::object name) {
+  if (!name.is_none()) {
+    const std::string v = name.cast<std::string>();
+    if (v == "generic") wilson_cpu_variant() = 0;
+    else if (v == "simd") {
+      require(GN_SIMD8, "wilson_variant: this build has no SIMD Wilson kernel (it needs AVX-512 at compile time)");
+      wilson_cpu_variant() = 1;
+    } else {
+      throw std::invalid_argument("gaugenet kernel: wilson_variant must be 'simd' or 'generic', got '" + v + "'");
+    }
+  }
+  return (GN_SIMD8 && wilson_cpu_variant() == 1) ? "simd" : "generic";
+}
 }  // namespace
 
 void bind_bench(py::module_ &m) {
   m.def("stream_triad", &stream_triad, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("s"),
         "STREAM triad a = b + s * c (OpenMP over elements; counted traffic 3 * itemsize per element)");
+  m.def("wilson_variant", &wilson_variant, py::arg("name") = py::none(),
+        "the CPU Wilson kernel in use: 'simd' (eight sites per step, AVX-512) or 'generic' (site by site); "
+        "pass a name to switch (for benchmarks and cross-checks)");
 }

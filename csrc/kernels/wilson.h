@@ -12,6 +12,7 @@
 #include "core/complex.h"
 #include "core/spin.h"
 #include "core/sun.h"
+#include <type_traits>
 
 namespace gn {
 
@@ -101,8 +102,29 @@ struct WilsonKernel {
   }
 };
 
+}  // namespace gn
+#include "kernels/wilson_simd.h"
+namespace gn {
+
+// Which CPU implementation wilson_run uses: the SIMD one (eight sites per step, when compiled for
+// AVX-512) or the site-by-site WilsonKernel (always available; it is also the CUDA kernel).
+// Set through gaugenet._core.wilson_variant() for benchmarks and cross-checks.
+// (The same definition in every translation unit, nvcc's included: 1 means "SIMD where compiled".)
+inline int &wilson_cpu_variant() {
+  static int v = 1;  // 0 = site-by-site, 1 = SIMD
+  return v;
+}
+
 template <class Exec, int N, int SF, class T>
 void wilson_run(const WilsonArgs<T> &args) {
+#if GN_SIMD8
+  if constexpr (std::is_same<Exec, CpuExec>::value) {
+    if (wilson_cpu_variant() == 1) {
+      WilsonSimd<N, SF, T>::run(args);
+      return;
+    }
+  }
+#endif
   Exec::run(args.sites.n, WilsonKernel<N, SF, T>{args});
 }
 

@@ -1,0 +1,152 @@
+// Eight-lane SIMD vectors for the CPU kernels that process eight lattice sites at once
+// (one site per lane): 8 doubles in an AVX-512 zmm register, 8 floats in an AVX ymm register.
+// Field data stay in the array-of-structures layout of CONVENTIONS.md; a kernel loads the data of
+// its eight sites row by row (one row = the real numbers of one site) and transposes them in
+// registers (load_t), computes with every lane busy, and transposes back on the store (store_t).
+//
+// CPU-only: defines GN_SIMD8 = 1 when the compiler targets AVX-512 (-march=native on an AVX-512
+// machine) and this is neither the nvcc device nor host pass; otherwise GN_SIMD8 = 0 and the
+// kernels fall back to their site-by-site versions.
+#pragma once
+#if defined(__AVX512F__) && defined(__AVX512VL__) && !defined(__CUDACC__) && !defined(__CUDA_ARCH__)
+#define GN_SIMD8 1
+#define GN_SIMD_INLINE inline __attribute__((always_inline))
+#include <immintrin.h>
+#include <cstdint>
+
+namespace gn {
+namespace simd {
+
+template <class T>
+struct V8;
+
+template <>
+struct V8<double> {
+  using reg = __m512d;
+  static reg zero() { return _mm512_setzero_pd(); }
+  static reg set1(double v) { return _mm512_set1_pd(v); }
+  static reg load(const double *p) { return _mm512_loadu_pd(p); }
+  static reg load(const double *p, int m) { return _mm512_maskz_loadu_pd((__mmask8)((1u << m) - 1u), p); }
+  static void store(double *p, reg v) { _mm512_storeu_pd(p, v); }
+  static void store(double *p, reg v, int m) { _mm512_mask_storeu_pd(p, (__mmask8)((1u << m) - 1u), v); }
+  static void stream(double *p, reg v) { _mm512_stream_pd(p, v); }  // p 64-byte aligned
+  // in-place 8 x 8 transpose: r[i] lane j <-> r[j] lane i
+  static void transpose(reg (&r)[8]) {
+    const reg t0 = _mm512_unpacklo_pd(r[0], r[1]), t1 = _mm512_unpackhi_pd(r[0], r[1]);
+    const reg t2 = _mm512_unpacklo_pd(r[2], r[3]), t3 = _mm512_unpackhi_pd(r[2], r[3]);
+    const reg t4 = _mm512_unpacklo_pd(r[4], r[5]), t5 = _mm512_unpackhi_pd(r[4], r[5]);
+    const reg t6 = _mm512_unpacklo_pd(r[6], r[7]), t7 = _mm512_unpackhi_pd(r[6], r[7]);
+    // 128-bit lane k of t0 holds (r0[2k], r1[2k]); gather lanes 0,2 and 1,3 of two rows-pairs
+    const reg u0 = _mm512_shuffle_f64x2(t0, t2, 0x88), u1 = _mm512_shuffle_f64x2(t0, t2, 0xDD);
+    const reg u2 = _mm512_shuffle_f64x2(t1, t3, 0x88), u3 = _mm512_shuffle_f64x2(t1, t3, 0xDD);
+    const reg u4 = _mm512_shuffle_f64x2(t4, t6, 0x88), u5 = _mm512_shuffle_f64x2(t4, t6, 0xDD);
+    const reg u6 = _mm512_shuffle_f64x2(t5, t7, 0x88), u7 = _mm512_shuffle_f64x2(t5, t7, 0xDD);
+    r[0] = _mm512_shuffle_f64x2(u0, u4, 0x88);
+    r[4] = _mm512_shuffle_f64x2(u0, u4, 0xDD);
+    r[2] = _mm512_shuffle_f64x2(u1, u5, 0x88);
+    r[6] = _mm512_shuffle_f64x2(u1, u5, 0xDD);
+    r[1] = _mm512_shuffle_f64x2(u2, u6, 0x88);
+    r[5] = _mm512_shuffle_f64x2(u2, u6, 0xDD);
+    r[3] = _mm512_shuffle_f64x2(u3, u7, 0x88);
+    r[7] = _mm512_shuffle_f64x2(u3, u7, 0xDD);
+  }
+};
+
+template <>
+struct V8<float> {
+  using reg = __m256;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg set1(float v) { return _mm256_set1_ps(v); }
+  static reg load(const float *p) { return _mm256_loadu_ps(p); }
+  static reg load(const float *p, int m) { return _mm256_maskz_loadu_ps((__mmask8)((1u << m) - 1u), p); }
+  static void store(float *p, reg v) { _mm256_storeu_ps(p, v); }
+  static void store(float *p, reg v, int m) { _mm256_mask_storeu_ps(p, (__mmask8)((1u << m) - 1u), v); }
+  static void stream(float *p, reg v) { _mm256_stream_ps(p, v); }  // p 32-byte aligned
+  static void transpose(reg (&r)[8]) {
+    const reg t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const reg t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const reg t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const reg t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const reg s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const reg s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const reg s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const reg s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+  }
+};
+
+// Transposed load: NR reals starting at p[l] for lane l -> out[e] (lane l = p[l][e]).
+// Only the NR reals of each row are touched (masked loads for a partial last chunk).
+template <int NR, class T>
+GN_SIMD_INLINE void load_t(const T *const (&p)[8], typename V8<T>::reg *out) {
+  using V = V8<T>;
+#pragma GCC unroll 32
+  for (int k = 0; k < NR; k += 8) {
+    const int m = NR - k < 8 ? NR - k : 8;
+    typename V::reg r[8];
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; ++l) r[l] = m == 8 ? V::load(p[l] + k) : V::load(p[l] + k, m);
+    V::transpose(r);
+#pragma GCC unroll 8
+    for (int j = 0; j < m; ++j) out[k + j] = r[j];
+  }
+}
+
+// Transposed store: in[e] lane l -> p[l][e] for the first `lanes` lanes; NT: streaming stores
+// (the caller guarantees alignment of every row start and chunk).
+template <int NR, bool NT, class T>
+GN_SIMD_INLINE void store_t(T *const (&p)[8], const typename V8<T>::reg *in, int lanes) {
+  using V = V8<T>;
+#pragma GCC unroll 32
+  for (int k = 0; k < NR; k += 8) {
+    const int m = NR - k < 8 ? NR - k : 8;
+    typename V::reg r[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) r[j] = j < m ? in[k + j] : V::zero();
+    V::transpose(r);
+    if (lanes == 8) {
+#pragma GCC unroll 8
+      for (int l = 0; l < 8; ++l) {
+        if (m == 8) {
+          if (NT) V::stream(p[l] + k, r[l]);
+          else V::store(p[l] + k, r[l]);
+        } else {
+          V::store(p[l] + k, r[l], m);
+        }
+      }
+    } else {
+      for (int l = 0; l < lanes; ++l) {
+        if (m == 8) V::store(p[l] + k, r[l]);
+        else V::store(p[l] + k, r[l], m);
+      }
+    }
+  }
+}
+
+// Complex numbers with one SIMD register for the real and one for the imaginary parts.
+template <class T>
+struct cv {
+  typename V8<T>::reg re, im;
+};
+
+// a + i^k b and acc += i^k b without extra flops (k = 0..3)
+template <int k, class T>
+GN_SIMD_INLINE cv<T> add_ipow(const cv<T> &a, const cv<T> &b) {
+  if constexpr ((k & 3) == 0) return {a.re + b.re, a.im + b.im};
+  else if constexpr ((k & 3) == 1) return {a.re - b.im, a.im + b.re};
+  else if constexpr ((k & 3) == 2) return {a.re - b.re, a.im - b.im};
+  else return {a.re + b.im, a.im - b.re};
+}
+
+}  // namespace simd
+}  // namespace gn
+#else
+#define GN_SIMD8 0
+#endif

@@ -1,0 +1,351 @@
+// CPU (AVX-512) version of the Wilson(-clover) kernel of wilson.h: the same arithmetic, eight
+// sites at once, one per SIMD lane (kernels/simd8.h). For each hop the neighbour spinors and links
+// of the eight sites are loaded in the fields' own layout and transposed in registers, so that the
+// spin projection, the SU(N) products and the reconstruction run with every lane busy and no
+// shuffles; the result is transposed back on the store. Each link (and clover block) is loaded once
+// per site for all right-hand sides (processed RB at a time).
+//
+// The summation order per site is that of WilsonKernel (hops in the order +x, -x, +y, ..., -t,
+// colour sums in ascending order), so results agree with it to rounding (fused multiply-adds may
+// differ). With diag == 0 and no clover (the pure hopping term) the site's own spinor is not read.
+#pragma once
+// (included by wilson.h after WilsonArgs)
+#include "kernels/simd8.h"
+#include "core/spin.h"
+#if GN_SIMD8
+#include <cstdint>
+
+// bytes of lattice data the blocked site order tries to keep in the cache between t-steps
+#ifndef GN_WILSON_BLOCK_BYTES
+#define GN_WILSON_BLOCK_BYTES (8 << 20)
+#endif
+// output size from which the kernel writes with streaming stores
+#ifndef GN_WILSON_STREAM_BYTES
+#define GN_WILSON_STREAM_BYTES (64ll << 20)
+#endif
+
+namespace gn {
+
+template <int N, int SF, class T>
+struct WilsonSimd {
+  using V = simd::V8<T>;
+  using R = typename V::reg;
+  using C = simd::cv<T>;
+  static constexpr int NS = 8 * N;        // reals of one spinor: 4 spins x N colours x (re, im)
+  static constexpr int NL = 2 * N * N;    // reals of one link
+  static constexpr int NC = 16 * N * N;   // reals of one clover site: 2 blocks of (2N)^2 complex
+  static constexpr int RB = 4;            // right-hand sides per pass when nrhs > 1
+
+  static GN_SIMD_INLINE C cs(const R *s, int spin, int c) { return {s[(spin * N + c) * 2], s[(spin * N + c) * 2 + 1]}; }
+
+  // out[a] = U[a][b] h[b] (back = false) or conj(U[b][a]) h[b] (back = true), U a transposed link tile
+  template <bool back>
+  static GN_SIMD_INLINE void mul(const R *u, const C (&h)[N], C (&o)[N]) {
+#pragma GCC unroll 4
+    for (int i = 0; i < N; ++i) {
+      R re, im;
+#pragma GCC unroll 4
+      for (int j = 0; j < N; ++j) {
+        const int e = back ? (j * N + i) * 2 : (i * N + j) * 2;
+        const R ur = u[e], ui = u[e + 1];
+        if (j == 0) {
+          re = back ? ur * h[j].re + ui * h[j].im : ur * h[j].re - ui * h[j].im;
+          im = back ? ur * h[j].im - ui * h[j].re : ur * h[j].im + ui * h[j].re;
+        } else {
+          re = back ? re + ur * h[j].re + ui * h[j].im : re + ur * h[j].re - ui * h[j].im;
+          im = back ? im + ur * h[j].im - ui * h[j].re : im + ur * h[j].im + ui * h[j].re;
+        }
+      }
+      o[i] = {re, im};
+    }
+  }
+
+  // one hop: project the neighbour spinor, multiply by the link, reconstruct, accumulate
+  template <int mu, int sign, bool back>
+  static GN_SIMD_INLINE void hop(const R *u, const R *s, R *acc) {
+    constexpr int q = sign < 0 ? 2 : 0;
+    constexpr int c0 = gamma_col[mu][0], c1 = gamma_col[mu][1];
+    constexpr int c2 = gamma_col[mu][2], c3 = gamma_col[mu][3];
+    constexpr int p0 = gamma_phase[mu][0] + q, p1 = gamma_phase[mu][1] + q;
+    constexpr int p2 = gamma_phase[mu][2] + q, p3 = gamma_phase[mu][3] + q;
+    C h0[N], h1[N], u0[N], u1[N];
+#pragma GCC unroll 4
+    for (int c = 0; c < N; ++c) {
+      h0[c] = simd::add_ipow<p0>(cs(s, 0, c), cs(s, c0, c));
+      h1[c] = simd::add_ipow<p1>(cs(s, 1, c), cs(s, c1, c));
+    }
+    mul<back>(u, h0, u0);
+    mul<back>(u, h1, u1);
+#pragma GCC unroll 4
+    for (int c = 0; c < N; ++c) {
+      C a0 = cs(acc, 0, c), a1 = cs(acc, 1, c), a2 = cs(acc, 2, c), a3 = cs(acc, 3, c);
+      a0 = simd::add_ipow<0>(a0, u0[c]);
+      a1 = simd::add_ipow<0>(a1, u1[c]);
+      a2 = simd::add_ipow<p2>(a2, c2 == 0 ? u0[c] : u1[c]);
+      a3 = simd::add_ipow<p3>(a3, c3 == 0 ? u0[c] : u1[c]);
+      acc[(0 * N + c) * 2] = a0.re, acc[(0 * N + c) * 2 + 1] = a0.im;
+      acc[(1 * N + c) * 2] = a1.re, acc[(1 * N + c) * 2 + 1] = a1.im;
+      acc[(2 * N + c) * 2] = a2.re, acc[(2 * N + c) * 2 + 1] = a2.im;
+      acc[(3 * N + c) * 2] = a3.re, acc[(3 * N + c) * 2 + 1] = a3.im;
+    }
+  }
+
+  // where the lanes' data live: site y < V in the local array, y >= V in the halo (base shifted by -V)
+  struct Bases {
+    const T *in_lo, *in_hi, *U_lo[4], *U_hi[4], *clover, *local;
+    T *out;
+    const int32_t *nbr;
+    int64_t V;
+  };
+
+  static Bases bases(const WilsonArgs<T> &a) {
+    Bases b;
+    const int64_t V = a.in.V, sst = a.in.site_elems * 2;
+    b.V = V;
+    b.local = reinterpret_cast<const T *>(a.in.local);
+    b.in_lo = b.local;
+    // halo bases shifted by -V so that site y >= V is at base + y * stride (no halo: never used)
+    b.in_hi = a.in.halo ? reinterpret_cast<const T *>(a.in.halo) - V * sst : b.local;
+    for (int mu = 0; mu < 4; ++mu) {
+      b.U_lo[mu] = reinterpret_cast<const T *>(a.U[mu].local);
+      b.U_hi[mu] = a.U[mu].halo ? reinterpret_cast<const T *>(a.U[mu].halo) - V * NL : b.U_lo[mu];
+    }
+    b.clover = reinterpret_cast<const T *>(a.clover);
+    b.out = reinterpret_cast<T *>(a.out);
+    b.nbr = a.nbr;
+    return b;
+  }
+
+  static GN_SIMD_INLINE void pf(const void *p) { _mm_prefetch(static_cast<const char *>(p), _MM_HINT_T0); }
+  static GN_SIMD_INLINE void pf_bytes(const T *p, int64_t n) {
+    const char *c = reinterpret_cast<const char *>(p);
+    for (int64_t j = 0; j < n * (int64_t)sizeof(T); j += 64) pf(c + j);
+  }
+  static GN_SIMD_INLINE const T *spinor(const Bases &b, int64_t y, int64_t sst) {
+    return (y < b.V ? b.in_lo : b.in_hi) + y * sst;
+  }
+
+  // Software prefetch of a later group's data (xn: its sites), spread over the eight hops of the
+  // current group so that the misses overlap with the arithmetic: during hop k a share of it.
+  // Covered: the links U_mu(x), the output, the +-t and +-z neighbour spinors, the backward t link
+  // and the clover blocks (the rest is reused from the cache). Hardware prefetchers alone do not
+  // keep up with eight sites' scattered rows at a time.
+  template <int k>
+  static GN_SIMD_INLINE void pf_piece(const Bases &b, const int64_t *xn, int64_t sst) {
+    if (!xn) return;
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; ++l) {
+      const int64_t w = xn[l];
+      if constexpr (k % 2 == 0) {
+        const char *u = reinterpret_cast<const char *>(b.U_lo[k / 2] + w * NL);
+#pragma GCC unroll 4
+        for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(u + j);
+      } else if constexpr (k == 1) {
+        pf_bytes(b.out + w * sst, sst);
+      } else if constexpr (k == 3) {
+        pf_bytes(spinor(b, b.nbr[w * 8 + 6], sst), sst);
+      } else if constexpr (k == 5) {
+        const int64_t y = b.nbr[w * 8 + 7];
+        pf_bytes(spinor(b, y, sst), sst);
+        const char *u = reinterpret_cast<const char *>((y < b.V ? b.U_lo[3] : b.U_hi[3]) + y * NL);
+#pragma GCC unroll 4
+        for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(u + j);
+      } else {
+        pf_bytes(spinor(b, b.nbr[w * 8 + 4], sst), sst);
+        pf_bytes(spinor(b, b.nbr[w * 8 + 5], sst), sst);
+      }
+    }
+    if (b.clover) pf_bytes(b.clover + xn[k] * NC, NC);
+  }
+
+  // one hop (k = 2 mu + back) for the right-hand sides r0 .. r0 + rb - 1; sst = reals per site of the input
+  template <int mu, bool back, int nb>
+  static GN_SIMD_INLINE void one(const Bases &b, const int64_t (&xs)[8], int64_t sst, R (&acc)[nb][NS], int r0,
+                                 int rb, const int64_t *xn) {
+    pf_piece<2 * mu + (back ? 1 : 0)>(b, xn, sst);
+    const T *ps[8], *pl[8];
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; ++l) {
+      const int64_t y = b.nbr[xs[l] * 8 + 2 * mu + (back ? 1 : 0)];
+      ps[l] = spinor(b, y, sst) + (int64_t)r0 * NS;
+      const int64_t z = back ? y : xs[l];
+      pl[l] = (z < b.V ? b.U_lo[mu] : b.U_hi[mu]) + z * NL;
+    }
+    R u[NL];
+    simd::load_t<NL>(pl, u);
+#pragma GCC unroll 4
+    for (int r = 0; r < nb; ++r) {
+      if (r >= rb) break;
+      const T *p[8];
+#pragma GCC unroll 8
+      for (int l = 0; l < 8; ++l) p[l] = ps[l] + r * NS;
+      R s[NS];
+      simd::load_t<NS>(p, s);
+      hop<mu, back ? -SF : SF, back>(u, s, acc[r]);
+    }
+  }
+
+  // the eight sites xs (the first `lanes` of them real), all right-hand sides
+  template <int nb, bool NT>
+  static GN_SIMD_INLINE void group(const Bases &b, const int64_t (&xs)[8], int lanes, int nrhs, T diag, T hop_coef,
+                                   const int64_t *xn) {
+    const int64_t sst = nb == 1 ? NS : (int64_t)nrhs * NS;  // nb == 1 is used for nrhs == 1 only
+    R clov[NC];
+    const bool use_clover = b.clover != nullptr;
+    if (use_clover) {
+      const T *pc[8];
+      for (int l = 0; l < 8; ++l) pc[l] = b.clover + xs[l] * NC;
+      simd::load_t<NC>(pc, clov);
+    }
+    const R hc = V::set1(hop_coef), dg = V::set1(diag);
+    for (int r0 = 0; r0 < nrhs; r0 += nb) {
+      const int rb = nrhs - r0 < nb ? nrhs - r0 : nb;
+      const int64_t *pn = r0 == 0 ? xn : nullptr;
+      R acc[nb][NS];
+      for (int r = 0; r < nb; ++r)
+#pragma GCC unroll 32
+        for (int e = 0; e < NS; ++e) acc[r][e] = V::zero();
+      one<0, false, nb>(b, xs, sst, acc, r0, rb, pn);
+      one<0, true, nb>(b, xs, sst, acc, r0, rb, pn);
+      one<1, false, nb>(b, xs, sst, acc, r0, rb, pn);
+      one<1, true, nb>(b, xs, sst, acc, r0, rb, pn);
+      one<2, false, nb>(b, xs, sst, acc, r0, rb, pn);
+      one<2, true, nb>(b, xs, sst, acc, r0, rb, pn);
+      one<3, false, nb>(b, xs, sst, acc, r0, rb, pn);
+      one<3, true, nb>(b, xs, sst, acc, r0, rb, pn);
+#pragma GCC unroll 4
+      for (int r = 0; r < nb; ++r) {
+        if (r >= rb) break;
+        const int64_t off = (int64_t)(r0 + r) * NS;
+        const T *ps[8];
+        T *pw[8];
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; ++l) {
+          ps[l] = b.local + xs[l] * sst + off;
+          pw[l] = b.out + xs[l] * sst + off;
+        }
+        R o[NS];
+        if (use_clover || diag != T(0)) {
+          R s[NS];
+          simd::load_t<NS>(ps, s);
+          if (use_clover) {
+#pragma GCC unroll 2
+            for (int bl = 0; bl < 2; ++bl)
+#pragma GCC unroll 8
+              for (int e = 0; e < 2 * N; ++e) {
+                const int k = (bl * 2 * N + e) * 2;  // complex index bl*2N + e of the [4][N] spinor
+                R re = hc * acc[r][k], im = hc * acc[r][k + 1];
+#pragma GCC unroll 8
+                for (int f = 0; f < 2 * N; ++f) {
+                  const int m = ((bl * 2 * N + e) * 2 * N + f) * 2;
+                  const int j = (bl * 2 * N + f) * 2;
+                  re = re + clov[m] * s[j] - clov[m + 1] * s[j + 1];
+                  im = im + clov[m] * s[j + 1] + clov[m + 1] * s[j];
+                }
+                o[k] = re, o[k + 1] = im;
+              }
+          } else {
+#pragma GCC unroll 32
+            for (int e = 0; e < NS; ++e) o[e] = dg * s[e] + hc * acc[r][e];
+          }
+        } else {
+#pragma GCC unroll 32
+          for (int e = 0; e < NS; ++e) o[e] = hc * acc[r][e];
+        }
+        simd::store_t<NS, NT>(pw, o, lanes);
+      }
+    }
+  }
+
+  // The order in which the sites are visited. An explicit site list is visited as given. The whole
+  // local lattice (or a range of whole t-slices, e.g. the interior when only t is split) is visited
+  // in blocks of bz z-planes: for each block, t runs fastest over the planes, so that the +-t and
+  // +-z neighbours are still in the cache when they are read again (a plain lexicographic sweep of a
+  // 32^4 lattice reuses them only after ~30 MB of other data). The geometry is read off the
+  // neighbour table (site 0's +z and +t neighbours); anything unexpected falls back to the list order.
+  struct Order {
+    const int32_t *idx = nullptr;
+    int64_t first = 0;            // range mode: sites first + pos
+    bool blocked = false;
+    int64_t Sz = 0, St = 0, lz = 0, nt = 0, bz = 1;  // plane size, slice size, z extent, t-slices, block
+    int64_t t0 = 0;               // first t-slice
+    GN_SIMD_INLINE int64_t group_start(int64_t pos) const {  // blocked: the site of position pos (8 | Sz)
+      const int64_t q = pos / Sz, w = pos - q * Sz;
+      const int64_t zb = q / (nt * bz), rem = q - zb * nt * bz;
+      const int64_t t = t0 + rem / bz, z = zb * bz + rem % bz;
+      return t * St + z * Sz + w;
+    }
+  };
+
+  static Order order(const Bases &b, const SiteList &sites) {
+    Order o;
+    o.idx = sites.idx;
+    const int64_t n = sites.n, V = b.V;
+    int64_t first = 0;
+    if (sites.idx) {  // a contiguous range given as a list?
+      if (n < 1) return o;
+      first = sites.idx[0];
+      for (int64_t i = 1; i < n; ++i)
+        if (sites.idx[i] != first + i) return o;
+    }
+    if (V < 64 || n < 64) { o.idx = sites.idx; return o; }
+    const int64_t Sz = b.nbr[4], St = b.nbr[6];  // site 0 + z, site 0 + t (local extents are >= 2)
+    if (!(Sz > 0 && St > Sz && St < V && St % Sz == 0 && V % St == 0 && Sz % 8 == 0)) return o;
+    if (first % St || n % St) return o;
+    o.idx = nullptr;
+    o.first = first;
+    o.blocked = true;
+    o.Sz = Sz, o.St = St, o.lz = St / Sz, o.nt = n / St, o.t0 = first / St;
+    // z-block: keep the planes of two consecutive t-steps of a block within ~1/2 of a 2 MB L2
+    const int64_t plane_bytes = Sz * (2 * NS + 4 * NL) * (int64_t)sizeof(T);
+    int64_t bz = 1;
+    while (bz * 2 <= o.lz && o.lz % (bz * 2) == 0 && 2 * bz * 2 * plane_bytes <= (int64_t)GN_WILSON_BLOCK_BYTES) bz *= 2;
+    o.bz = bz;
+    return o;
+  }
+
+  template <int nb, bool NT>
+  static void run_all(const WilsonArgs<T> &a) {
+    const Bases b = bases(a);
+    const Order ord = order(b, a.sites);
+    const int64_t n = a.sites.n, ngroups = (n + 7) / 8;
+    const int nrhs = a.nrhs;
+    const T diag = a.diag, hop_coef = a.hop_coef;
+    constexpr int64_t D = 16;  // prefetch distance in sites (two groups)
+#pragma omp parallel for schedule(static) if (n >= CpuExec::min_parallel)
+    for (int64_t g = 0; g < ngroups; ++g) {
+      const int64_t i0 = g * 8, i1 = i0 + D;
+      const int lanes = n - i0 < 8 ? (int)(n - i0) : 8;
+      const bool ahead = i1 + 8 <= n;
+      int64_t xs[8], xn[8];
+      if (ord.blocked) {
+        const int64_t s0 = ord.group_start(i0), s1 = ahead ? ord.group_start(i1) : 0;
+        for (int l = 0; l < 8; ++l) xs[l] = s0 + l, xn[l] = s1 + l;
+      } else if (ord.idx) {
+        for (int l = 0; l < 8; ++l) xs[l] = ord.idx[i0 + (l < lanes ? l : lanes - 1)];
+        if (ahead)
+          for (int l = 0; l < 8; ++l) xn[l] = ord.idx[i1 + l];
+      } else {
+        for (int l = 0; l < 8; ++l) xs[l] = ord.first + i0 + (l < lanes ? l : lanes - 1), xn[l] = ord.first + i1 + l;
+      }
+      group<nb, NT>(b, xs, lanes, nrhs, diag, hop_coef, ahead ? xn : nullptr);
+    }
+  }
+
+  // Streaming (non-temporal) stores for outputs far larger than the caches: they save the read of
+  // each output line before it is written, and the output would be evicted before any reuse anyway.
+  static bool streaming(const WilsonArgs<T> &a) {
+    const int64_t bytes = a.sites.n * (int64_t)a.nrhs * NS * (int64_t)sizeof(T);
+    const uintptr_t align = sizeof(typename V::reg);
+    return bytes >= (int64_t)GN_WILSON_STREAM_BYTES && reinterpret_cast<uintptr_t>(a.out) % align == 0;
+  }
+
+  static void run(const WilsonArgs<T> &a) {
+    const bool nt = streaming(a);
+    if (a.nrhs == 1) nt ? run_all<1, true>(a) : run_all<1, false>(a);
+    else nt ? run_all<RB, true>(a) : run_all<RB, false>(a);
+  }
+};
+
+}  // namespace gn
+#endif
