@@ -12,6 +12,19 @@ def test_extension_reports_backend():
     assert core.max_threads() >= 1
 
 
+def _nvcc():
+    import os
+    import shutil
+    return shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if os.path.exists(p)), None)
+
+
+@pytest.mark.skipif(_nvcc() is None or __import__("os").environ.get("GAUGENET_CUDA", "AUTO").upper() == "OFF",
+                    reason="no nvcc on this machine (or GAUGENET_CUDA=OFF)")
+def test_cuda_kernels_were_compiled_when_nvcc_is_present():
+    # GAUGENET_CUDA=AUTO builds the CUDA versions of every kernel whenever CMake finds nvcc: CI proves they compile
+    assert core.has_cuda, f"nvcc at {_nvcc()} but the extension was built without CUDA kernels"
+
+
 @pytest.mark.skipif(not has_cuda(), reason="no CUDA build or no GPU")
 @pytest.mark.parametrize("precision", ["double", "single"])
 def test_wilson_clover_gpu_equals_cpu(precision):
