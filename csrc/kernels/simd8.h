@@ -30,6 +30,12 @@ struct V8<double> {
   static void store(double *p, reg v) { _mm512_storeu_pd(p, v); }
   static void store(double *p, reg v, int m) { _mm512_mask_storeu_pd(p, (__mmask8)((1u << m) - 1u), v); }
   static void stream(double *p, reg v) { _mm512_stream_pd(p, v); }  // p 64-byte aligned
+  static void stream16(double *p, reg v) {                             // p 16-byte aligned
+    _mm_stream_pd(p, _mm512_castpd512_pd128(v));
+    _mm_stream_pd(p + 2, _mm512_extractf64x2_pd(v, 1));
+    _mm_stream_pd(p + 4, _mm512_extractf64x2_pd(v, 2));
+    _mm_stream_pd(p + 6, _mm512_extractf64x2_pd(v, 3));
+  }
   // in-place 8 x 8 transpose: r[i] lane j <-> r[j] lane i
   static void transpose(reg (&r)[8]) {
     const reg t0 = _mm512_unpacklo_pd(r[0], r[1]), t1 = _mm512_unpackhi_pd(r[0], r[1]);
@@ -62,6 +68,10 @@ struct V8<float> {
   static void store(float *p, reg v) { _mm256_storeu_ps(p, v); }
   static void store(float *p, reg v, int m) { _mm256_mask_storeu_ps(p, (__mmask8)((1u << m) - 1u), v); }
   static void stream(float *p, reg v) { _mm256_stream_ps(p, v); }  // p 32-byte aligned
+  static void stream16(float *p, reg v) {                            // p 16-byte aligned
+    _mm_stream_ps(p, _mm256_castps256_ps128(v));
+    _mm_stream_ps(p + 4, _mm256_extractf128_ps(v, 1));
+  }
   static void transpose(reg (&r)[8]) {
     const reg t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
     const reg t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
@@ -99,34 +109,45 @@ GN_SIMD_INLINE void load_t(const T *const (&p)[8], typename V8<T>::reg *out) {
   }
 }
 
-// Transposed store: in[e] lane l -> p[l][e] for the first `lanes` lanes; NT: streaming stores
-// (the caller guarantees alignment of every row start and chunk).
-template <int NR, bool NT, class T>
+// Transposed store: in[e] lane l -> p[l][e] for the first `lanes` lanes. NT = 0: plain stores;
+// 1: streaming stores of whole registers; 2: streaming stores of 16-byte parts (the caller
+// guarantees the alignment of every row start for the mode it picks).
+template <int NR, int NT, class T>
 GN_SIMD_INLINE void store_t(T *const (&p)[8], const typename V8<T>::reg *in, int lanes) {
   using V = V8<T>;
-#pragma GCC unroll 32
-  for (int k = 0; k < NR; k += 8) {
-    const int m = NR - k < 8 ? NR - k : 8;
-    typename V::reg r[8];
+  constexpr int NCH = (NR + 7) / 8;
+  typename V::reg r[NCH][8];
 #pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) r[j] = j < m ? in[k + j] : V::zero();
-    V::transpose(r);
-    if (lanes == 8) {
+  for (int k = 0; k < NCH; ++k) {
+    const int m = NR - 8 * k < 8 ? NR - 8 * k : 8;
 #pragma GCC unroll 8
-      for (int l = 0; l < 8; ++l) {
+    for (int j = 0; j < 8; ++j) r[k][j] = j < m ? in[8 * k + j] : V::zero();
+    V::transpose(r[k]);
+  }
+  // row by row, so that each cache line of the destination is completed by consecutive stores
+  // (what streaming stores need to leave the write-combining buffers as whole lines)
+  if (lanes == 8) {
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; ++l)
+#pragma GCC unroll 8
+      for (int k = 0; k < NCH; ++k) {
+        const int m = NR - 8 * k < 8 ? NR - 8 * k : 8;
         if (m == 8) {
-          if (NT) V::stream(p[l] + k, r[l]);
-          else V::store(p[l] + k, r[l]);
+          if (NT == 1) V::stream(p[l] + 8 * k, r[k][l]);
+          else if (NT == 2) V::stream16(p[l] + 8 * k, r[k][l]);
+          else V::store(p[l] + 8 * k, r[k][l]);
         } else {
-          V::store(p[l] + k, r[l], m);
+          V::store(p[l] + 8 * k, r[k][l], m);
         }
       }
-    } else {
-      for (int l = 0; l < lanes; ++l) {
-        if (m == 8) V::store(p[l] + k, r[l]);
-        else V::store(p[l] + k, r[l], m);
+  } else {
+    for (int l = 0; l < lanes; ++l)
+#pragma GCC unroll 8
+      for (int k = 0; k < NCH; ++k) {
+        const int m = NR - 8 * k < 8 ? NR - 8 * k : 8;
+        if (m == 8) V::store(p[l] + 8 * k, r[k][l]);
+        else V::store(p[l] + 8 * k, r[k][l], m);
       }
-    }
   }
 }
 

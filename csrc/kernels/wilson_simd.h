@@ -19,9 +19,17 @@
 #ifndef GN_WILSON_BLOCK_BYTES
 #define GN_WILSON_BLOCK_BYTES (8 << 20)
 #endif
-// output size from which the kernel writes with streaming stores
+// software prefetch: distance in sites (a multiple of 8) and cache level
+#ifndef GN_WILSON_PF_SITES
+#define GN_WILSON_PF_SITES 16
+#endif
+#ifndef GN_WILSON_PF_HINT
+#define GN_WILSON_PF_HINT _MM_HINT_T0
+#endif
+// output size from which the kernel writes with streaming stores (measured on the 2-core AVX-512
+// machine of docs/performance.md: no gain for 200 MB outputs with 2 threads, so only beyond 1 GiB)
 #ifndef GN_WILSON_STREAM_BYTES
-#define GN_WILSON_STREAM_BYTES (64ll << 20)
+#define GN_WILSON_STREAM_BYTES (1ll << 30)
 #endif
 
 namespace gn {
@@ -116,7 +124,7 @@ struct WilsonSimd {
     return b;
   }
 
-  static GN_SIMD_INLINE void pf(const void *p) { _mm_prefetch(static_cast<const char *>(p), _MM_HINT_T0); }
+  static GN_SIMD_INLINE void pf(const void *p) { _mm_prefetch(static_cast<const char *>(p), GN_WILSON_PF_HINT); }
   static GN_SIMD_INLINE void pf_bytes(const T *p, int64_t n) {
     const char *c = reinterpret_cast<const char *>(p);
     for (int64_t j = 0; j < n * (int64_t)sizeof(T); j += 64) pf(c + j);
@@ -186,7 +194,7 @@ struct WilsonSimd {
   }
 
   // the eight sites xs (the first `lanes` of them real), all right-hand sides
-  template <int nb, bool NT>
+  template <int nb, int NT>
   static GN_SIMD_INLINE void group(const Bases &b, const int64_t (&xs)[8], int lanes, int nrhs, T diag, T hop_coef,
                                    const int64_t *xn) {
     const int64_t sst = nb == 1 ? NS : (int64_t)nrhs * NS;  // nb == 1 is used for nrhs == 1 only
@@ -304,14 +312,14 @@ struct WilsonSimd {
     return o;
   }
 
-  template <int nb, bool NT>
+  template <int nb, int NT>
   static void run_all(const WilsonArgs<T> &a) {
     const Bases b = bases(a);
     const Order ord = order(b, a.sites);
     const int64_t n = a.sites.n, ngroups = (n + 7) / 8;
     const int nrhs = a.nrhs;
     const T diag = a.diag, hop_coef = a.hop_coef;
-    constexpr int64_t D = 16;  // prefetch distance in sites (two groups)
+    constexpr int64_t D = GN_WILSON_PF_SITES;  // prefetch distance in sites
 #pragma omp parallel for schedule(static) if (n >= CpuExec::min_parallel)
     for (int64_t g = 0; g < ngroups; ++g) {
       const int64_t i0 = g * 8, i1 = i0 + D;
@@ -334,16 +342,28 @@ struct WilsonSimd {
 
   // Streaming (non-temporal) stores for outputs far larger than the caches: they save the read of
   // each output line before it is written, and the output would be evicted before any reuse anyway.
-  static bool streaming(const WilsonArgs<T> &a) {
+  // 0: plain stores; 1: streaming stores of whole registers (rows aligned to the register size);
+  // 2: streaming stores of 16-byte parts (numpy aligns large arrays to 16 bytes only).
+  static int streaming(const WilsonArgs<T> &a) {
     const int64_t bytes = a.sites.n * (int64_t)a.nrhs * NS * (int64_t)sizeof(T);
-    const uintptr_t align = sizeof(typename V::reg);
-    return bytes >= (int64_t)GN_WILSON_STREAM_BYTES && reinterpret_cast<uintptr_t>(a.out) % align == 0;
+    if (bytes < (int64_t)GN_WILSON_STREAM_BYTES) return 0;
+    const uintptr_t p = reinterpret_cast<uintptr_t>(a.out);
+    if (p % sizeof(R) == 0) return 1;
+    return p % 16 == 0 ? 2 : 0;
+  }
+
+  template <int nb>
+  static void run_nb(const WilsonArgs<T> &a) {
+    switch (streaming(a)) {
+      case 1: run_all<nb, 1>(a); break;
+      case 2: run_all<nb, 2>(a); break;
+      default: run_all<nb, 0>(a);
+    }
   }
 
   static void run(const WilsonArgs<T> &a) {
-    const bool nt = streaming(a);
-    if (a.nrhs == 1) nt ? run_all<1, true>(a) : run_all<1, false>(a);
-    else nt ? run_all<RB, true>(a) : run_all<RB, false>(a);
+    if (a.nrhs == 1) run_nb<1>(a);
+    else run_nb<RB>(a);
   }
 };
 
