@@ -2,8 +2,8 @@
 // sites at once, one per SIMD lane (kernels/simd8.h). For each hop the neighbour spinors and links
 // of the eight sites are loaded in the fields' own layout and transposed in registers, so that the
 // spin projection, the SU(N) products and the reconstruction run with every lane busy and no
-// shuffles; the result is transposed back on the store. Each link (and clover block) is loaded once
-// per site for all right-hand sides (processed RB at a time).
+// shuffles; the result is transposed back on the store. Each link (and clover block) is loaded and
+// transposed once per site for all right-hand sides.
 //
 // The summation order per site is that of WilsonKernel (hops in the order +x, -x, +y, ..., -t,
 // colour sums in ascending order), so results agree with it to rounding (fused multiply-adds may
@@ -42,7 +42,6 @@ struct WilsonSimd {
   static constexpr int NS = 8 * N;        // reals of one spinor: 4 spins x N colours x (re, im)
   static constexpr int NL = 2 * N * N;    // reals of one link
   static constexpr int NC = 16 * N * N;   // reals of one clover site: 2 blocks of (2N)^2 complex
-  static constexpr int RB = 4;            // right-hand sides per pass when nrhs > 1
 
   static GN_SIMD_INLINE C cs(const R *s, int spin, int c) { return {s[(spin * N + c) * 2], s[(spin * N + c) * 2 + 1]}; }
 
@@ -166,38 +165,54 @@ struct WilsonSimd {
     if (b.clover) pf_bytes(b.clover + xn[k] * NC, NC);
   }
 
-  // one hop (k = 2 mu + back) for the right-hand sides r0 .. r0 + rb - 1; sst = reals per site of the input
-  template <int mu, bool back, int nb>
-  static GN_SIMD_INLINE void one(const Bases &b, const int64_t (&xs)[8], int64_t sst, R (&acc)[nb][NS], int r0,
-                                 int rb, const int64_t *xn) {
-    pf_piece<2 * mu + (back ? 1 : 0)>(b, xn, sst);
-    const T *ps[8], *pl[8];
+  // the lanes' neighbour spinors (rhs 0) and links for hop k = 2 mu + back
+  template <int mu, bool back>
+  static GN_SIMD_INLINE void ptrs(const Bases &b, const int64_t (&xs)[8], int64_t sst, const T *(&ps)[8],
+                                  const T *(&pl)[8]) {
 #pragma GCC unroll 8
     for (int l = 0; l < 8; ++l) {
       const int64_t y = b.nbr[xs[l] * 8 + 2 * mu + (back ? 1 : 0)];
-      ps[l] = spinor(b, y, sst) + (int64_t)r0 * NS;
+      ps[l] = spinor(b, y, sst);
       const int64_t z = back ? y : xs[l];
       pl[l] = (z < b.V ? b.U_lo[mu] : b.U_hi[mu]) + z * NL;
     }
-    R u[NL];
-    simd::load_t<NL>(pl, u);
-#pragma GCC unroll 4
-    for (int r = 0; r < nb; ++r) {
-      if (r >= rb) break;
+  }
+
+  // one hop for right-hand side r; MULTI: the link tile lt was transposed before, else it is loaded here
+  template <int mu, bool back, bool MULTI>
+  static GN_SIMD_INLINE void one(const Bases &b, const int64_t (&xs)[8], int64_t sst, R *acc, int r,
+                                 const R *lt, const int64_t *xn) {
+    pf_piece<2 * mu + (back ? 1 : 0)>(b, xn, sst);
+    const T *ps[8], *pl[8];
+    ptrs<mu, back>(b, xs, sst, ps, pl);
+    R s[NS];
+    if constexpr (MULTI) {
       const T *p[8];
 #pragma GCC unroll 8
-      for (int l = 0; l < 8; ++l) p[l] = ps[l] + r * NS;
-      R s[NS];
+      for (int l = 0; l < 8; ++l) p[l] = ps[l] + (int64_t)r * NS;
       simd::load_t<NS>(p, s);
-      hop<mu, back ? -SF : SF, back>(u, s, acc[r]);
+      hop<mu, back ? -SF : SF, back>(lt, s, acc);
+    } else {
+      R u[NL];
+      simd::load_t<NL>(pl, u);
+      simd::load_t<NS>(ps, s);
+      hop<mu, back ? -SF : SF, back>(u, s, acc);
     }
   }
 
-  // the eight sites xs (the first `lanes` of them real), all right-hand sides
-  template <int nb, int NT>
+  template <int mu, bool back>
+  static GN_SIMD_INLINE void link_tile(const Bases &b, const int64_t (&xs)[8], R *lt) {
+    const T *ps[8], *pl[8];
+    ptrs<mu, back>(b, xs, NS, ps, pl);
+    simd::load_t<NL>(pl, lt);
+  }
+
+  // the eight sites xs (the first `lanes` of them real), all right-hand sides. With several
+  // right-hand sides the eight link tiles are transposed once into L1 and reused for each of them.
+  template <bool MULTI, int NT>
   static GN_SIMD_INLINE void group(const Bases &b, const int64_t (&xs)[8], int lanes, int nrhs, T diag, T hop_coef,
                                    const int64_t *xn) {
-    const int64_t sst = nb == 1 ? NS : (int64_t)nrhs * NS;  // nb == 1 is used for nrhs == 1 only
+    const int64_t sst = MULTI ? (int64_t)nrhs * NS : NS;
     R clov[NC];
     const bool use_clover = b.clover != nullptr;
     if (use_clover) {
@@ -205,63 +220,68 @@ struct WilsonSimd {
       for (int l = 0; l < 8; ++l) pc[l] = b.clover + xs[l] * NC;
       simd::load_t<NC>(pc, clov);
     }
+    R lt[MULTI ? 8 : 1][MULTI ? NL : 1];
+    if constexpr (MULTI) {
+      link_tile<0, false>(b, xs, lt[0]);
+      link_tile<0, true>(b, xs, lt[1]);
+      link_tile<1, false>(b, xs, lt[2]);
+      link_tile<1, true>(b, xs, lt[3]);
+      link_tile<2, false>(b, xs, lt[4]);
+      link_tile<2, true>(b, xs, lt[5]);
+      link_tile<3, false>(b, xs, lt[6]);
+      link_tile<3, true>(b, xs, lt[7]);
+    }
     const R hc = V::set1(hop_coef), dg = V::set1(diag);
-    for (int r0 = 0; r0 < nrhs; r0 += nb) {
-      const int rb = nrhs - r0 < nb ? nrhs - r0 : nb;
-      const int64_t *pn = r0 == 0 ? xn : nullptr;
-      R acc[nb][NS];
-      for (int r = 0; r < nb; ++r)
+    for (int r = 0; r < nrhs; ++r) {  // (a loop even for nrhs == 1: GCC schedules the straight-line version worse)
+      const int64_t *pn = r == 0 ? xn : nullptr;
+      R acc[NS];
 #pragma GCC unroll 32
-        for (int e = 0; e < NS; ++e) acc[r][e] = V::zero();
-      one<0, false, nb>(b, xs, sst, acc, r0, rb, pn);
-      one<0, true, nb>(b, xs, sst, acc, r0, rb, pn);
-      one<1, false, nb>(b, xs, sst, acc, r0, rb, pn);
-      one<1, true, nb>(b, xs, sst, acc, r0, rb, pn);
-      one<2, false, nb>(b, xs, sst, acc, r0, rb, pn);
-      one<2, true, nb>(b, xs, sst, acc, r0, rb, pn);
-      one<3, false, nb>(b, xs, sst, acc, r0, rb, pn);
-      one<3, true, nb>(b, xs, sst, acc, r0, rb, pn);
-#pragma GCC unroll 4
-      for (int r = 0; r < nb; ++r) {
-        if (r >= rb) break;
-        const int64_t off = (int64_t)(r0 + r) * NS;
-        const T *ps[8];
-        T *pw[8];
+      for (int e = 0; e < NS; ++e) acc[e] = V::zero();
+      one<0, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 0 : 0], pn);
+      one<0, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 1 : 0], pn);
+      one<1, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 2 : 0], pn);
+      one<1, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 3 : 0], pn);
+      one<2, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 4 : 0], pn);
+      one<2, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 5 : 0], pn);
+      one<3, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 6 : 0], pn);
+      one<3, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 7 : 0], pn);
+      const int64_t off = (int64_t)r * NS;
+      const T *ps[8];
+      T *pw[8];
 #pragma GCC unroll 8
-        for (int l = 0; l < 8; ++l) {
-          ps[l] = b.local + xs[l] * sst + off;
-          pw[l] = b.out + xs[l] * sst + off;
-        }
-        R o[NS];
-        if (use_clover || diag != T(0)) {
-          R s[NS];
-          simd::load_t<NS>(ps, s);
-          if (use_clover) {
+      for (int l = 0; l < 8; ++l) {
+        ps[l] = b.local + xs[l] * sst + off;
+        pw[l] = b.out + xs[l] * sst + off;
+      }
+      R o[NS];
+      if (use_clover || diag != T(0)) {
+        R s[NS];
+        simd::load_t<NS>(ps, s);
+        if (use_clover) {
 #pragma GCC unroll 2
-            for (int bl = 0; bl < 2; ++bl)
+          for (int bl = 0; bl < 2; ++bl)
 #pragma GCC unroll 8
-              for (int e = 0; e < 2 * N; ++e) {
-                const int k = (bl * 2 * N + e) * 2;  // complex index bl*2N + e of the [4][N] spinor
-                R re = hc * acc[r][k], im = hc * acc[r][k + 1];
+            for (int e = 0; e < 2 * N; ++e) {
+              const int k = (bl * 2 * N + e) * 2;  // complex index bl*2N + e of the [4][N] spinor
+              R re = hc * acc[k], im = hc * acc[k + 1];
 #pragma GCC unroll 8
-                for (int f = 0; f < 2 * N; ++f) {
-                  const int m = ((bl * 2 * N + e) * 2 * N + f) * 2;
-                  const int j = (bl * 2 * N + f) * 2;
-                  re = re + clov[m] * s[j] - clov[m + 1] * s[j + 1];
-                  im = im + clov[m] * s[j + 1] + clov[m + 1] * s[j];
-                }
-                o[k] = re, o[k + 1] = im;
+              for (int f = 0; f < 2 * N; ++f) {
+                const int m = ((bl * 2 * N + e) * 2 * N + f) * 2;
+                const int j = (bl * 2 * N + f) * 2;
+                re = re + clov[m] * s[j] - clov[m + 1] * s[j + 1];
+                im = im + clov[m] * s[j + 1] + clov[m + 1] * s[j];
               }
-          } else {
-#pragma GCC unroll 32
-            for (int e = 0; e < NS; ++e) o[e] = dg * s[e] + hc * acc[r][e];
-          }
+              o[k] = re, o[k + 1] = im;
+            }
         } else {
 #pragma GCC unroll 32
-          for (int e = 0; e < NS; ++e) o[e] = hc * acc[r][e];
+          for (int e = 0; e < NS; ++e) o[e] = dg * s[e] + hc * acc[e];
         }
-        simd::store_t<NS, NT>(pw, o, lanes);
+      } else {
+#pragma GCC unroll 32
+        for (int e = 0; e < NS; ++e) o[e] = hc * acc[e];
       }
+      simd::store_t<NS, NT>(pw, o, lanes);
     }
   }
 
@@ -312,7 +332,7 @@ struct WilsonSimd {
     return o;
   }
 
-  template <int nb, int NT>
+  template <bool MULTI, int NT>
   static void run_all(const WilsonArgs<T> &a) {
     const Bases b = bases(a);
     const Order ord = order(b, a.sites);
@@ -336,7 +356,7 @@ struct WilsonSimd {
       } else {
         for (int l = 0; l < 8; ++l) xs[l] = ord.first + i0 + (l < lanes ? l : lanes - 1), xn[l] = ord.first + i1 + l;
       }
-      group<nb, NT>(b, xs, lanes, nrhs, diag, hop_coef, ahead ? xn : nullptr);
+      group<MULTI, NT>(b, xs, lanes, nrhs, diag, hop_coef, ahead ? xn : nullptr);
     }
   }
 
@@ -352,18 +372,18 @@ struct WilsonSimd {
     return p % 16 == 0 ? 2 : 0;
   }
 
-  template <int nb>
-  static void run_nb(const WilsonArgs<T> &a) {
+  template <bool MULTI>
+  static void run_rhs(const WilsonArgs<T> &a) {
     switch (streaming(a)) {
-      case 1: run_all<nb, 1>(a); break;
-      case 2: run_all<nb, 2>(a); break;
-      default: run_all<nb, 0>(a);
+      case 1: run_all<MULTI, 1>(a); break;
+      case 2: run_all<MULTI, 2>(a); break;
+      default: run_all<MULTI, 0>(a);
     }
   }
 
   static void run(const WilsonArgs<T> &a) {
-    if (a.nrhs == 1) run_nb<1>(a);
-    else run_nb<RB>(a);
+    if (a.nrhs == 1) run_rhs<false>(a);
+    else run_rhs<true>(a);
   }
 };
 
