@@ -1,0 +1,163 @@
+"""The benchmark suite: the NumPy references equal the C++ kernels, the SIMD Wilson kernel equals the
+site-by-site one, and `python -m gaugenet bench` writes a report with the documented JSON schema
+(tiny volumes; timings are never asserted)."""
+import json
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import gaugenet as gn
+from gaugenet._backend import core
+from gaugenet.bench import numpy_ref
+from gaugenet.cli.main import main
+
+COMM = MPI.COMM_WORLD
+
+RECORD_KEYS = {"kernel", "local_volume", "precision", "threads", "ranks", "seconds_per_call", "gflops",
+               "gbytes_per_s", "roofline_fraction", "speedup_vs_numpy"}
+
+
+def _rel(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("precision,N", [("double", 3), ("single", 3), ("double", 2)])
+def test_numpy_wilson_hop_equals_kernel(precision, N):
+    lat = gn.Lattice((4, 6, 2, 8), comm=MPI.COMM_SELF, precision=precision)
+    U = gn.GaugeField.random(lat, N, seed=3)
+    psi = gn.FermionField.random(lat, N, seed=4)
+    got = gn.Wilson(U, mass=0.2).hop(psi).data
+    ref = numpy_ref.wilson_hop(U.data, psi.data)
+    assert got.dtype == ref.dtype
+    assert _rel(got, ref) < (1e-14 if precision == "double" else 1e-5)
+
+
+@pytest.mark.parametrize("nin,nout", [(1, 1), (2, 2), (1, 3)])
+def test_numpy_one_hop_layer_equals_kernel(nin, nout):
+    from gaugenet.stencil import OneHop, StencilLinks
+    lat = gn.Lattice((4, 4, 6, 4), comm=MPI.COMM_SELF)
+    U = gn.GaugeField.random(lat, 3, seed=5)
+    rng = np.random.default_rng(6)
+    W = rng.standard_normal((9, nout, nin, 4, 4)) + 1j * rng.standard_normal((9, nout, nin, 4, 4))
+    phi = gn.FermionField.random(lat, 3, nvec=nin, seed=7)
+    got = OneHop(StencilLinks(U), ns=4, nin=nin, nout=nout).apply_array(phi.data.reshape(lat.local_volume, -1), W, 1)
+    ref = numpy_ref.one_hop_layer(U.data, phi.data.reshape(lat.local_shape + (nin, 4, 3)), W)
+    assert _rel(got.reshape(ref.shape), ref) < 1e-14
+
+
+@pytest.mark.skipif(core.wilson_variant() != "simd", reason="this build has no SIMD Wilson kernel")
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_simd_wilson_kernel_equals_site_by_site(precision):
+    """Hop, clover, dagger, several right-hand sides, site lists (gaps, contiguous ranges, whole
+    t-slices: the blocked traversal) and a partial last group of eight sites."""
+    dt = np.complex128 if precision == "double" else np.complex64
+    tol = 1e-14 if precision == "double" else 2e-6
+    rng = np.random.default_rng(8)
+    lat = gn.Lattice((8, 4, 4, 6), comm=MPI.COMM_SELF)
+    V = lat.local_volume
+    nbr = lat.halo(1).nbr
+    St = V // 6
+    lists = [None, np.arange(1, V, 3, dtype=np.int32), np.arange(5, V - 2, dtype=np.int32),
+             np.arange(St, 4 * St, dtype=np.int32)]
+    try:
+        for N, nrhs in ((3, 1), (3, 5), (2, 2)):
+            def rnd(*s):
+                return (rng.standard_normal(s) + 1j * rng.standard_normal(s)).astype(dt)
+            U, psi, clov = rnd(4, V, N, N), rnd(V, nrhs * 4 * N), rnd(V, 2, 2 * N, 2 * N)
+            for cl, diag in ((None, 0.0), (None, 3.5), (clov, 0.0)):
+                for dagger in (False, True):
+                    for sites in lists:
+                        res = []
+                        for variant in ("generic", "simd"):
+                            core.wilson_variant(variant)
+                            out = np.full_like(psi, 7.0)  # sites not listed must stay untouched
+                            core.wilson(out, psi, None, U, None, nbr, sites, cl, diag, -0.5, nrhs, N, V, 0, dagger)
+                            res.append(out)
+                        assert _rel(res[1], res[0]) < tol, (N, nrhs, cl is None, diag, dagger)
+    finally:
+        core.wilson_variant("simd")
+
+
+def test_wilson_variant_rejects_unknown_name():
+    with pytest.raises(ValueError, match="simd' or 'generic"):
+        core.wilson_variant("fast")
+
+
+def test_stream_triad_values():
+    a, b, c = np.zeros(1000), np.arange(1000.0), np.full(1000, 2.0)
+    core.stream_triad(a, b, c, 0.5)
+    assert np.array_equal(a, b + 1.0)
+    with pytest.raises(ValueError, match="same size"):
+        core.stream_triad(a, b[:10], c, 1.0)
+
+
+def _shared_path(tmp_path, name):
+    return COMM.bcast(str(tmp_path / name) if COMM.Get_rank() == 0 else None, root=0)
+
+
+def _check_report(rep):
+    assert rep["ranks"] == COMM.Get_size()
+    assert rep["stream_triad_gbytes_per_s"] > 0
+    assert rep["machine"]["cpu_model"] and rep["machine"]["cores"] >= 1
+    assert "read once" in rep["traffic_model"]
+    kernels = {r["kernel"] for r in rep["results"]}
+    for r in rep["results"]:
+        assert RECORD_KEYS <= set(r), set(RECORD_KEYS) - set(r)
+        assert r["ranks"] == COMM.Get_size()
+        if r["kernel"] == "stream_triad":
+            continue
+        if r["kernel"] != "halo":
+            assert r["local_volume"].count(".") == 3
+        assert r["seconds_per_call"] > 0 and r["gbytes_per_s"] > 0
+        if r["roofline_fraction"] is not None:
+            assert r["roofline_fraction"] == pytest.approx(
+                r["gbytes_per_s"] / rep["stream_triad"][str(r["threads"])]["gbytes_per_s"])
+    return kernels
+
+
+def test_bench_command_writes_schema(tmp_path, capsys):
+    if COMM.Get_size() > 1:
+        pytest.skip("the full-kernel smoke test runs on one rank (test_bench_command_mpi covers ranks)")
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--volumes", "4", "--side-volume", "4", "--strong", "4.4.4.4",
+                 "--nvec", "1,2", "--min-time", "0.005", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    kernels = _check_report(rep)
+    assert {"stream_triad", "wilson_hop", "wilson_clover", "staggered", "ptc_forward", "ptc_backward",
+            "onehop"} <= kernels
+    hop = [r for r in rep["results"] if r["kernel"] == "wilson_hop" and r["local_volume"] == "4.4.4.4"]
+    assert {r["precision"] for r in hop} == {"double", "single"}
+    assert any(r["speedup_vs_numpy"] for r in hop)
+    assert {r["nvec"] for r in hop} >= {1, 2}
+    assert {r["mode"] for r in hop} == {"normal", "zero_boundary"}
+    assert any(r["scaling"] == "strong" for r in hop)
+    assert any(n["kernel"] == "fgmres_seed000" for n in rep["not_available"])
+    text = capsys.readouterr().out
+    assert "STREAM triad" in text and "wilson_hop" in text and "not available yet" in text
+    # scaling tables from two reports (here the same run relabelled as two rank counts)
+    rep2 = json.loads(out.read_text())
+    for r in rep2["results"]:
+        r["ranks"] = 2
+    out2 = tmp_path / "bench2.json"
+    out2.write_text(json.dumps(rep2))
+    assert main(["bench", "--compare", str(out), str(out2)]) == 0
+    assert "weak scaling" in capsys.readouterr().out
+
+
+@pytest.mark.mpi
+def test_bench_command_mpi(tmp_path):
+    out = _shared_path(tmp_path, "bench_mpi.json")
+    assert main(["bench", "--quick", "--volumes", "4", "--side-volume", "4", "--strong", "4.4.4.8",
+                 "--precisions", "double", "--nvec", "1", "--no-numpy", "--min-time", "0.005",
+                 "--kernels", "wilson_hop,wilson_clover,halo", "--json", out]) == 0
+    COMM.Barrier()
+    with open(out) as f:
+        rep = json.load(f)
+    kernels = _check_report(rep)
+    assert {"wilson_hop", "wilson_clover", "stream_triad"} <= kernels
+    if COMM.Get_size() > 1:
+        halo = [r for r in rep["results"] if r["kernel"] == "halo"]
+        assert halo and halo[0]["messages_per_exchange"] > 0 and halo[0]["bytes_per_exchange"] > 0
+    else:
+        assert "halo" not in kernels
