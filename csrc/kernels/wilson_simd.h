@@ -134,8 +134,8 @@ struct WilsonSimd {
 
   // Software prefetch of a later group's data (xn: its sites), spread over the eight hops of the
   // current group so that the misses overlap with the arithmetic: during hop k a share of it.
-  // Covered: the links U_mu(x), the output, the +-t and +-z neighbour spinors, the backward t link
-  // and the clover blocks (the rest is reused from the cache). Hardware prefetchers alone do not
+  // Covered: the links U_mu(x), the output, the +-t and +-z neighbour spinors, the backward t and z
+  // links and the clover blocks (the rest is reused from the cache). Hardware prefetchers alone do not
   // keep up with eight sites' scattered rows at a time.
   template <int k>
   static GN_SIMD_INLINE void pf_piece(const Bases &b, const int64_t *xn, int64_t sst) {
@@ -147,8 +147,9 @@ struct WilsonSimd {
         const char *u = reinterpret_cast<const char *>(b.U_lo[k / 2] + w * NL);
 #pragma GCC unroll 4
         for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(u + j);
-      } else if constexpr (k == 1) {
-        pf_bytes(b.out + w * sst, sst);
+      } else if constexpr (k == 1) {  // the output, for writing
+        const char *o = reinterpret_cast<const char *>(b.out + w * sst);
+        for (int64_t j = 0; j < sst * (int64_t)sizeof(T); j += 64) _m_prefetchw(const_cast<char *>(o + j));
       } else if constexpr (k == 3) {
         pf_bytes(spinor(b, b.nbr[w * 8 + 6], sst), sst);
       } else if constexpr (k == 5) {
@@ -159,7 +160,11 @@ struct WilsonSimd {
         for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(u + j);
       } else {
         pf_bytes(spinor(b, b.nbr[w * 8 + 4], sst), sst);
-        pf_bytes(spinor(b, b.nbr[w * 8 + 5], sst), sst);
+        const int64_t y = b.nbr[w * 8 + 5];
+        pf_bytes(spinor(b, y, sst), sst);
+        const char *u = reinterpret_cast<const char *>((y < b.V ? b.U_lo[2] : b.U_hi[2]) + y * NL);
+#pragma GCC unroll 4
+        for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(u + j);
       }
     }
     if (b.clover) pf_bytes(b.clover + xn[k] * NC, NC);
