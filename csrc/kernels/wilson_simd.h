@@ -128,6 +128,11 @@ struct WilsonSimd {
     const char *c = reinterpret_cast<const char *>(p);
     for (int64_t j = 0; j < n * (int64_t)sizeof(T); j += 64) pf(c + j);
   }
+  static GN_SIMD_INLINE void pf_link(const T *u) {
+    const char *c = reinterpret_cast<const char *>(u);
+#pragma GCC unroll 4
+    for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(c + j);
+  }
   static GN_SIMD_INLINE const T *spinor(const Bases &b, int64_t y, int64_t sst) {
     return (y < b.V ? b.in_lo : b.in_hi) + y * sst;
   }
@@ -137,16 +142,14 @@ struct WilsonSimd {
   // Covered: the links U_mu(x), the output, the +-t and +-z neighbour spinors, the backward t and z
   // links and the clover blocks (the rest is reused from the cache). Hardware prefetchers alone do not
   // keep up with eight sites' scattered rows at a time.
+  // One right-hand side: all of the later group's data during the group's eight hops.
   template <int k>
-  static GN_SIMD_INLINE void pf_piece(const Bases &b, const int64_t *xn, int64_t sst) {
-    if (!xn) return;
+  static GN_SIMD_INLINE void pf_piece1(const Bases &b, const int64_t *xn, int64_t sst) {
 #pragma GCC unroll 8
     for (int l = 0; l < 8; ++l) {
       const int64_t w = xn[l];
       if constexpr (k % 2 == 0) {
-        const char *u = reinterpret_cast<const char *>(b.U_lo[k / 2] + w * NL);
-#pragma GCC unroll 4
-        for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(u + j);
+        pf_link(b.U_lo[k / 2] + w * NL);
       } else if constexpr (k == 1) {  // the output, for writing
         const char *o = reinterpret_cast<const char *>(b.out + w * sst);
         for (int64_t j = 0; j < sst * (int64_t)sizeof(T); j += 64) _m_prefetchw(const_cast<char *>(o + j));
@@ -155,20 +158,57 @@ struct WilsonSimd {
       } else if constexpr (k == 5) {
         const int64_t y = b.nbr[w * 8 + 7];
         pf_bytes(spinor(b, y, sst), sst);
-        const char *u = reinterpret_cast<const char *>((y < b.V ? b.U_lo[3] : b.U_hi[3]) + y * NL);
-#pragma GCC unroll 4
-        for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(u + j);
+        pf_link((y < b.V ? b.U_lo[3] : b.U_hi[3]) + y * NL);
       } else {
         pf_bytes(spinor(b, b.nbr[w * 8 + 4], sst), sst);
         const int64_t y = b.nbr[w * 8 + 5];
         pf_bytes(spinor(b, y, sst), sst);
-        const char *u = reinterpret_cast<const char *>((y < b.V ? b.U_lo[2] : b.U_hi[2]) + y * NL);
-#pragma GCC unroll 4
-        for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(u + j);
+        pf_link((y < b.V ? b.U_lo[2] : b.U_hi[2]) + y * NL);
       }
     }
     if (b.clover) pf_bytes(b.clover + xn[k] * NC, NC);
   }
+
+  // Several right-hand sides: the pass for rhs r prefetches the r-th part of every spinor (and the
+  // first pass the links and clover blocks), so that the prefetches spread over the whole group.
+  template <int k>
+  static GN_SIMD_INLINE void pf_piece_r(const Bases &b, const int64_t *xn, int64_t sst, int r) {
+    const int64_t off = (int64_t)r * NS;
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; ++l) {
+      const int64_t w = xn[l];
+      if constexpr (k == 1) {
+        const char *o = reinterpret_cast<const char *>(b.out + w * sst + off);
+        for (int j = 0; j < NS * (int)sizeof(T); j += 64) _m_prefetchw(const_cast<char *>(o + j));
+      } else if constexpr (k == 3) {
+        pf_bytes(spinor(b, b.nbr[w * 8 + 6], sst) + off, NS);
+      } else if constexpr (k == 5) {
+        pf_bytes(spinor(b, b.nbr[w * 8 + 7], sst) + off, NS);
+      } else if constexpr (k == 7) {
+        pf_bytes(spinor(b, b.nbr[w * 8 + 4], sst) + off, NS);
+        pf_bytes(spinor(b, b.nbr[w * 8 + 5], sst) + off, NS);
+      }
+      if (r == 0) {
+        if constexpr (k % 2 == 0) {
+          pf_link(b.U_lo[k / 2] + w * NL);
+        } else if constexpr (k == 5 || k == 7) {
+          constexpr int mu = k == 5 ? 3 : 2;
+          const int64_t y = b.nbr[w * 8 + 2 * mu + 1];
+          pf_link((y < b.V ? b.U_lo[mu] : b.U_hi[mu]) + y * NL);
+        }
+      }
+    }
+    if (b.clover && r == 0) pf_bytes(b.clover + xn[k] * NC, NC);
+  }
+
+  template <int k, bool MULTI>
+  static GN_SIMD_INLINE void pf_piece(const Bases &b, const int64_t *xn, int64_t sst, int r) {
+    if (!xn) return;
+    if constexpr (MULTI) pf_piece_r<k>(b, xn, sst, r);
+    else pf_piece1<k>(b, xn, sst);
+  }
+
+
 
   // the lanes' neighbour spinors (rhs 0) and links for hop k = 2 mu + back
   template <int mu, bool back>
@@ -187,7 +227,7 @@ struct WilsonSimd {
   template <int mu, bool back, bool MULTI>
   static GN_SIMD_INLINE void one(const Bases &b, const int64_t (&xs)[8], int64_t sst, R *acc, int r,
                                  const R *lt, const int64_t *xn) {
-    pf_piece<2 * mu + (back ? 1 : 0)>(b, xn, sst);
+    pf_piece<2 * mu + (back ? 1 : 0), MULTI>(b, xn, sst, r);
     const T *ps[8], *pl[8];
     ptrs<mu, back>(b, xs, sst, ps, pl);
     R s[NS];
@@ -238,18 +278,17 @@ struct WilsonSimd {
     }
     const R hc = V::set1(hop_coef), dg = V::set1(diag);
     for (int r = 0; r < nrhs; ++r) {  // (a loop even for nrhs == 1: GCC schedules the straight-line version worse)
-      const int64_t *pn = r == 0 ? xn : nullptr;
       R acc[NS];
 #pragma GCC unroll 32
       for (int e = 0; e < NS; ++e) acc[e] = V::zero();
-      one<0, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 0 : 0], pn);
-      one<0, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 1 : 0], pn);
-      one<1, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 2 : 0], pn);
-      one<1, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 3 : 0], pn);
-      one<2, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 4 : 0], pn);
-      one<2, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 5 : 0], pn);
-      one<3, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 6 : 0], pn);
-      one<3, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 7 : 0], pn);
+      one<0, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 0 : 0], xn);
+      one<0, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 1 : 0], xn);
+      one<1, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 2 : 0], xn);
+      one<1, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 3 : 0], xn);
+      one<2, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 4 : 0], xn);
+      one<2, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 5 : 0], xn);
+      one<3, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 6 : 0], xn);
+      one<3, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 7 : 0], xn);
       const int64_t off = (int64_t)r * NS;
       const T *ps[8];
       T *pw[8];
@@ -310,7 +349,7 @@ struct WilsonSimd {
     }
   };
 
-  static Order order(const Bases &b, const SiteList &sites) {
+  static Order order(const Bases &b, const SiteList &sites, int nrhs) {
     Order o;
     o.idx = sites.idx;
     const int64_t n = sites.n, V = b.V;
@@ -330,7 +369,7 @@ struct WilsonSimd {
     o.blocked = true;
     o.Sz = Sz, o.St = St, o.lz = St / Sz, o.nt = n / St, o.t0 = first / St;
     // z-block: keep the planes of two consecutive t-steps of a block within ~1/2 of a 2 MB L2
-    const int64_t plane_bytes = Sz * (2 * NS + 4 * NL) * (int64_t)sizeof(T);
+    const int64_t plane_bytes = Sz * (2 * NS * nrhs + 4 * NL) * (int64_t)sizeof(T);
     int64_t bz = 1;
     while (bz * 2 <= o.lz && o.lz % (bz * 2) == 0 && 2 * bz * 2 * plane_bytes <= (int64_t)GN_WILSON_BLOCK_BYTES) bz *= 2;
     o.bz = bz;
@@ -340,7 +379,7 @@ struct WilsonSimd {
   template <bool MULTI, int NT>
   static void run_all(const WilsonArgs<T> &a) {
     const Bases b = bases(a);
-    const Order ord = order(b, a.sites);
+    const Order ord = order(b, a.sites, a.nrhs);
     const int64_t n = a.sites.n, ngroups = (n + 7) / 8;
     const int nrhs = a.nrhs;
     const T diag = a.diag, hop_coef = a.hop_coef;
