@@ -65,7 +65,7 @@ def run(args):
                 for s in (+depth, -depth):
                     axis = lead + 3 - mu
                     ref = lat.scatter_global(np.roll(glob, -s, axis=axis), lead=lead)
-                    arrs = f.sites() if lead == 0 else f.sites()
+                    arrs = f.sites()
                     if lead:
                         got = np.stack([h.shift(np.ascontiguousarray(arrs[m]), mu, s) for m in range(4)])
                     else:
