@@ -19,7 +19,7 @@ def _label(r):
     return " ".join(parts)
 
 
-def results_table(report):
+def results_table(report, markdown=False):
     rows = [("kernel", "local vol", "prec", "thr", "rk", "variant", "ms/call", "GFLOP/s", "GB/s", "roof%", "x numpy")]
     for r in report["results"]:
         rows.append((r["kernel"], r["local_volume"] or "-", r["precision"][0], str(r["threads"]), str(r["ranks"]), _label(r),
@@ -27,6 +27,10 @@ def results_table(report):
                      _f(r["gbytes_per_s"], ".2f"),
                      _f(r["roofline_fraction"] and 100 * r["roofline_fraction"], ".1f"),
                      _f(r["speedup_vs_numpy"], ".1f")))
+    if markdown:
+        out = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" if i < 6 else "--:" for i in range(len(rows[0]))) + "|"]
+        out += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+        return "\n".join(out)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for j, row in enumerate(rows):
@@ -69,8 +73,8 @@ def header(report):
     return "\n".join(lines)
 
 
-def format_report(report):
-    parts = [header(report), "", results_table(report)]
+def format_report(report, markdown=False):
+    parts = [header(report), "", results_table(report, markdown)]
     ho = halo_overhead(report)
     if ho:
         parts.append("")

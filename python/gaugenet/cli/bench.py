@@ -30,11 +30,17 @@ def add_arguments(p):
                    help="CPU Wilson kernel to time (default: simd where built; generic = the site-by-site kernel)")
     p.add_argument("--compare", nargs="+", default=None, metavar="RUN.json",
                    help="print weak/strong scaling tables from reports of runs with different rank counts and exit")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown (as in docs/performance.md)")
+    p.add_argument("--show", default=None, metavar="RUN.json", help="print the table of a saved report and exit")
     p.add_argument("--verbose", action="store_true")
 
 
 def run(args):
     from ..bench.table import format_report, scaling_tables
+    if args.show:
+        with open(args.show) as f:
+            print(format_report(json.load(f), markdown=args.markdown))
+        return 0
     if args.compare:
         reports = []
         for path in args.compare:
@@ -65,7 +71,7 @@ def run(args):
     report = run_suite(cfg)
     comm = MPI.COMM_WORLD
     if comm.Get_rank() == 0:
-        print(format_report(report), flush=True)
+        print(format_report(report, markdown=args.markdown), flush=True)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(report, f, indent=1)
