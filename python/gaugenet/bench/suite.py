@@ -152,6 +152,15 @@ def run_suite(cfg, comm=None):
         comm = MPI.COMM_WORLD
     cfg = cfg.resolved()
     t_start = time.time()
+    threads_before = core.max_threads()
+    try:
+        return _run(cfg, comm, t_start)
+    finally:
+        core.set_num_threads(threads_before)
+
+
+def _run(cfg, comm, t_start):
+    import gaugenet as gn
     R = comm.Get_size()
     grid = process_grid(R)
     cores = os.cpu_count() or 1
