@@ -146,7 +146,6 @@ def _threads_for(cfg, ranks):
 
 
 def run_suite(cfg, comm=None):
-    import gaugenet as gn
     if comm is None:
         from mpi4py import MPI
         comm = MPI.COMM_WORLD
