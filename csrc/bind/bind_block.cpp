@@ -37,42 +37,32 @@ BlockArgs<T> block_args(const BlockBufs &b, int64_t Vc, int64_t Vf, int nb, int 
                       b.in.as<const cx<T>>(), b.out.as<cx<T>>(), Vc, Vf, bs, nb, S, nrhs};
 }
 
+// project: fine -> coarse (R); promote: coarse -> fine (P = R^dag)
 template <class T>
-void project_typed(const BlockBufs &b, int64_t Vc, int64_t Vf, int nb, int S, int nrhs) {
+void block_typed(const BlockBufs &b, int64_t Vc, int64_t Vf, int nb, int S, int nrhs, bool project) {
   auto a = block_args<T>(b, Vc, Vf, nb, S, nrhs);
-  require_size(b.in, Vf * nrhs * S * (int64_t)sizeof(cx<T>), "in");
-  require_size(b.out, Vc * nrhs * nb * (int64_t)sizeof(cx<T>), "out");
+  const int64_t fine = Vf * nrhs * S * (int64_t)sizeof(cx<T>), coarse = Vc * nrhs * nb * (int64_t)sizeof(cx<T>);
+  require_size(b.in, project ? fine : coarse, "in");
+  require_size(b.out, project ? coarse : fine, "out");
 #ifdef GN_HAVE_CUDA
-  if (b.dev) { block_project_run<CudaExec, T>(a); return; }
+  if (b.dev) { project ? block_project_run<CudaExec, T>(a) : block_promote_run<CudaExec, T>(a); return; }
 #endif
   py::gil_scoped_release nogil;
-  block_project_run<CpuExec, T>(a);
-}
-
-template <class T>
-void promote_typed(const BlockBufs &b, int64_t Vc, int64_t Vf, int nb, int S, int nrhs) {
-  auto a = block_args<T>(b, Vc, Vf, nb, S, nrhs);
-  require_size(b.in, Vc * nrhs * nb * (int64_t)sizeof(cx<T>), "in");
-  require_size(b.out, Vf * nrhs * S * (int64_t)sizeof(cx<T>), "out");
-#ifdef GN_HAVE_CUDA
-  if (b.dev) { block_promote_run<CudaExec, T>(a); return; }
-#endif
-  py::gil_scoped_release nogil;
-  block_promote_run<CpuExec, T>(a);
+  project ? block_project_run<CpuExec, T>(a) : block_promote_run<CpuExec, T>(a);
 }
 
 void block_project(py::object out, py::object in, py::object basis, py::object block_sites, py::object block_of,
                    int64_t Vc, int64_t Vf, int nb, int S, int nrhs) {
   BlockBufs b = block_bufs(block_sites, block_of, basis, in, out);
-  if (b.dbl) project_typed<double>(b, Vc, Vf, nb, S, nrhs);
-  else project_typed<float>(b, Vc, Vf, nb, S, nrhs);
+  if (b.dbl) block_typed<double>(b, Vc, Vf, nb, S, nrhs, true);
+  else block_typed<float>(b, Vc, Vf, nb, S, nrhs, true);
 }
 
 void block_promote(py::object out, py::object in, py::object basis, py::object block_sites, py::object block_of,
                    int64_t Vc, int64_t Vf, int nb, int S, int nrhs) {
   BlockBufs b = block_bufs(block_sites, block_of, basis, in, out);
-  if (b.dbl) promote_typed<double>(b, Vc, Vf, nb, S, nrhs);
-  else promote_typed<float>(b, Vc, Vf, nb, S, nrhs);
+  if (b.dbl) block_typed<double>(b, Vc, Vf, nb, S, nrhs, false);
+  else block_typed<float>(b, Vc, Vf, nb, S, nrhs, false);
 }
 
 template <class T>
