@@ -1,0 +1,139 @@
+"""Hybrid Monte Carlo with an exact Metropolis test, for SU(N) with staggered pseudofermions.
+
+One trajectory (number `traj`, random numbers from gaugenet.hmc.streams):
+  1. momenta Pi ~ exp(-K), pseudofermion phi_e = (D[U; m]^dag xi)_e from the TARGET action;
+  2. H0 = K + S[U] with the target action S = S_g + S_f[phi, U; m];
+  3. molecular dynamics with the MD action (the target for HMC, S_theta for SLHMC, gaugenet.hmc.slhmc);
+  4. H1 = K' + S[U']; accept U' with probability min(1, exp(-(H1 - H0))), else keep U.
+Because the MD integrator is reversible and area-preserving, and the Metropolis test uses the target
+Hamiltonian, the chain samples exp(-S_g) det D exactly whatever the MD action.
+"""
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..gauge.observables import plaquette
+from . import streams
+from .actions import GaugeAction, Hamiltonian, PseudofermionAction
+from .fermion_force import StaggeredPseudofermion
+from .integrators import INTEGRATORS, check_steps, integrate
+from .momenta import draw_momenta, kinetic_energy
+
+
+class HMCError(RuntimeError):
+    """A trajectory failed in a way every rank sees (energies come from global reductions)."""
+    collective = True
+
+
+@dataclass
+class Trajectory:
+    traj: int
+    accepted: bool
+    dH: float
+    exp_mdH: float
+    plaquette: float              # of the chain's field after the accept/reject step
+    seconds: float
+    forces: int                   # MD force evaluations
+    cg_iterations: int            # all CG iterations of the trajectory (heat bath, energies, forces)
+    H0: float = 0.0
+    H1: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self):
+        d = {k: getattr(self, k) for k in ("traj", "accepted", "dH", "exp_mdH", "plaquette", "seconds", "forces",
+                                           "cg_iterations", "H0", "H1")}
+        d.update(self.extra)
+        return d
+
+
+class HMC:
+    """HMC for S = S_g[U; beta] + S_f[phi, U; m] (Nf = 4 staggered, even-site pseudofermion).
+
+    n_steps MD steps over trajectory length tau with `integrator` ('omelyan' or 'leapfrog').
+    cg_tol: CG tolerance of the MD forces; action_tol: CG tolerance of the energies in the Metropolis test.
+    unitarity_tol: the links are checked to be SU(N) within it at the start of every trajectory."""
+
+    name = "hmc"
+
+    def __init__(self, beta, mass, n_steps=10, tau=1.0, integrator="omelyan", seed=0, cg_tol=1e-10,
+                 action_tol=1e-12, maxiter=5000, unitarity_tol=1e-10):
+        if integrator not in INTEGRATORS:
+            raise ValueError(f"HMC: unknown integrator {integrator!r}; choose one of {', '.join(INTEGRATORS)}")
+        check_steps(n_steps, tau)
+        self.n_steps, self.tau, self.integrator = int(n_steps), float(tau), integrator
+        self.seed = int(seed)
+        self.unitarity_tol = unitarity_tol
+        self.gauge = GaugeAction(beta)
+        self.fermion = PseudofermionAction(StaggeredPseudofermion(mass, tol=cg_tol, action_tol=action_tol,
+                                                                  maxiter=maxiter))
+        self.target = Hamiltonian([self.gauge, self.fermion])
+
+    # the MD Hamiltonian (SLHMC overrides it)
+    @property
+    def md(self):
+        return self.target
+
+    def _pseudofermions(self):
+        return [p for p in {id(p): p for p in self.target.pieces + self.md.pieces}.values()
+                if isinstance(p, PseudofermionAction)]
+
+    def _cg_total(self):
+        return sum(p.pf.cg_iterations for p in {id(p.pf): p for p in self._pseudofermions()}.values())
+
+    def _share_phi(self):
+        """The MD pseudofermion pieces use the field drawn from the target action."""
+        for p in self.md.pieces:
+            if isinstance(p, PseudofermionAction) and p is not self.fermion:
+                p.phi = self.fermion.phi
+
+    def molecular_dynamics(self, U, traj):
+        """Steps 1-3 and the energies: (U', Pi', H0, H1, force evaluations), no accept/reject."""
+        U.check_unitary(self.unitarity_tol, what=f"{self.name} trajectory {traj}: input gauge field")
+        lat, N = U.lat, U.N
+        P = draw_momenta(lat, N, self.seed, streams.stream(traj, streams.MOMENTA))
+        self.fermion.refresh(U, self.seed, streams.stream(traj, streams.PSEUDOFERMION))
+        self._share_phi()
+        H0 = kinetic_energy(lat, P) + self.target.action(U)
+        nforce = [0]
+
+        def count():
+            nforce[0] += 1
+
+        U1, P1 = integrate(U, P, self.md.force, self.n_steps, self.tau, self.integrator, on_force=count)
+        H1 = kinetic_energy(lat, P1) + self.target.action(U1)
+        return U1, P1, H0, H1, nforce[0]
+
+    def trajectory(self, U, traj):
+        """One HMC trajectory from U; returns (the chain's next field, Trajectory record)."""
+        t0 = time.perf_counter()
+        cg0 = self._cg_total()
+        U1, _, H0, H1, nforce = self.molecular_dynamics(U, traj)
+        dH = H1 - H0
+        if not math.isfinite(dH):
+            raise HMCError(f"{self.name} trajectory {traj}: energy change dH = {dH} (H0 = {H0}, H1 = {H1}); "
+                           f"the molecular dynamics diverged (reduce the step size: more --steps)")
+        u = streams.metropolis_uniform(self.seed, traj)
+        acc = bool(u < math.exp(-dH)) if dH > 0 else True
+        Unext = U1 if acc else U
+        rec = Trajectory(traj=int(traj), accepted=acc, dH=float(dH), exp_mdH=_exp_minus(dH),
+                         plaquette=plaquette(Unext), seconds=time.perf_counter() - t0, forces=nforce,
+                         cg_iterations=self._cg_total() - cg0, H0=float(H0), H1=float(H1))
+        return Unext, rec
+
+
+def _exp_minus(dH):
+    return math.exp(-dH) if dH > -700.0 else float("inf")
+
+
+def run_chain(sampler, U, first, count, callback=None):
+    """`count` trajectories numbered first, first+1, ...; returns (U, list of Trajectory).
+    callback(U, rec) is called after each one."""
+    recs = []
+    for t in range(first, first + count):
+        U, rec = sampler.trajectory(U, t)
+        recs.append(rec)
+        if callback is not None:
+            callback(U, rec)
+    return U, recs
