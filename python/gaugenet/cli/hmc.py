@@ -1,0 +1,306 @@
+"""`python -m gaugenet hmc`: HMC or self-learning HMC for SU(N) with Nf = 4 staggered quarks (seed 002).
+
+The chain is numbered by trajectory: `--therm` HMC trajectories, then (SLHMC only) `--train` HMC trajectories
+each followed by one Adam step on the stout weights (L = 1/2 |S_theta - S|^2, gaugenet.hmc.slhmc), then
+`--trajectories` production trajectories with `--algorithm` (the stout weights fixed). Every trajectory's
+plaquette, dH, exp(-dH), accept flag, time and CG iterations go to the log (rank 0) and to DIR/hmc.log.
+
+Checkpoint and resume. Every `--checkpoint-every` trajectories the field is written to DIR/checkpoint_<n>.h5
+and DIR/hmc.json records it with the trajectories done, the plaquette and the training state (weights and
+Adam moments). Running the command again on the same DIR continues from there; since every random number
+is keyed by the trajectory number (gaugenet.hmc.streams) the continued chain is the chain of an
+uninterrupted run, and trajectories after the last checkpoint are redone identically. Raising
+--trajectories extends a finished run. The defaults are the seed-002 setup: SU(2), 4^4, beta = 2.7,
+m = 0.3, m_h = 0.4, trajectory length 1.
+"""
+import json
+import os
+import time
+
+import numpy as np
+
+from ..util.log import log
+
+STATE = "hmc.json"
+LOG = "hmc.log"
+_CHAIN_KEYS = ("algorithm", "lattice", "N", "beta", "mass", "m_h", "steps", "tau", "integrator", "seed", "start",
+               "therm", "train", "lr", "train_samples", "rho", "cg_tol", "action_tol")
+
+
+def add_arguments(p):
+    p.add_argument("--algorithm", choices=("hmc", "slhmc"), default="hmc", help="production algorithm (default hmc)")
+    p.add_argument("--lattice", default="4.4.4.4", help="global lattice Lx.Ly.Lz.Lt (default 4.4.4.4)")
+    p.add_argument("--N", type=int, default=2, choices=(2, 3), help="gauge group SU(N) (default 2)")
+    p.add_argument("--beta", type=float, default=2.7, help="Wilson gauge coupling (default 2.7)")
+    p.add_argument("--mass", type=float, default=0.3, help="staggered quark mass m of the target action (default 0.3)")
+    p.add_argument("--m-h", type=float, default=0.4, help="SLHMC: quark mass in the MD action (default 0.4)")
+    p.add_argument("--steps", type=int, default=5, help="MD steps per trajectory (default 5)")
+    p.add_argument("--tau", type=float, default=1.0, help="trajectory length (default 1)")
+    p.add_argument("--integrator", choices=("omelyan", "leapfrog"), default="omelyan")
+    p.add_argument("--seed", type=int, default=0, help="seed of the chain (default 0)")
+    p.add_argument("--start", choices=("cold", "hot"), default="cold", help="unit or Haar-random start field")
+    p.add_argument("--therm", type=int, default=20, help="HMC thermalisation trajectories (default 20)")
+    p.add_argument("--train", type=int, default=0, help="SLHMC: HMC trajectories with online training (default 0)")
+    p.add_argument("--lr", type=float, default=5e-3, help="SLHMC: Adam learning rate (default 5e-3)")
+    p.add_argument("--train-samples", type=int, default=1, help="SLHMC: pseudofermions per training step")
+    p.add_argument("--rho", default=None, help="SLHMC: initial stout weights, 6 comma-separated values "
+                   "(rho_plaq, rho_poly_t, rho_poly_s per layer; default zeros)")
+    p.add_argument("--trajectories", type=int, default=100, help="production trajectories (default 100)")
+    p.add_argument("--cg-tol", type=float, default=1e-10, help="CG tolerance of the MD forces")
+    p.add_argument("--action-tol", type=float, default=1e-12, help="CG tolerance of the Metropolis energies")
+    p.add_argument("--maxiter", type=int, default=5000, help="CG iteration limit")
+    p.add_argument("--checkpoint-every", type=int, default=1, help="trajectories between checkpoints (default 1)")
+    p.add_argument("--save-every", type=int, default=0,
+                   help="write the production field every this many trajectories as DIR/cfg_<n>.h5 (0: never)")
+    p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt (default: chosen from the rank count)")
+    p.add_argument("--out", default="hmc_run", help="output directory (default ./hmc_run)")
+    p.add_argument("--verbose", action="store_true")
+
+
+def _rho(args):
+    if args.rho is None:
+        return [0.0] * 6
+    try:
+        vals = [float(v) for v in args.rho.split(",")]
+    except ValueError:
+        vals = None
+    return vals
+
+
+def _params(args, dims):
+    return {"algorithm": args.algorithm, "lattice": list(dims), "N": args.N, "beta": args.beta, "mass": args.mass,
+            "m_h": args.m_h if args.algorithm == "slhmc" else None, "steps": args.steps, "tau": args.tau,
+            "integrator": args.integrator, "seed": args.seed, "start": args.start, "therm": args.therm,
+            "train": args.train, "lr": args.lr if args.algorithm == "slhmc" else None,
+            "train_samples": args.train_samples if args.algorithm == "slhmc" else None,
+            "rho": _rho(args) if args.algorithm == "slhmc" else None, "cg_tol": args.cg_tol,
+            "action_tol": args.action_tol}
+
+
+def _validate(args, dims):
+    bad = []
+    if len(dims) != 4:
+        bad.append(f"--lattice needs four extents, got {args.lattice}")
+    for name in ("therm", "train", "trajectories"):
+        if getattr(args, name) < 0:
+            bad.append(f"--{name} must be >= 0")
+    if args.steps < 1:
+        bad.append("--steps must be >= 1")
+    for name in ("tau", "beta", "mass", "m_h", "cg_tol", "action_tol", "lr"):
+        v = getattr(args, name)
+        if not (np.isfinite(v) and v > 0):
+            bad.append(f"--{name.replace('_', '-')} must be positive and finite, got {v}")
+    if args.checkpoint_every < 1:
+        bad.append("--checkpoint-every must be >= 1")
+    if args.save_every < 0:
+        bad.append("--save-every must be >= 0")
+    if args.algorithm == "hmc" and args.train:
+        bad.append("--train needs --algorithm slhmc")
+    rho = _rho(args)
+    if rho is None or len(rho) != 6 or not all(np.isfinite(rho)):
+        bad.append(f"--rho must be 6 finite comma-separated numbers, got {args.rho!r}")
+    if not 1 <= args.train_samples <= 200:
+        bad.append("--train-samples must be 1..200")
+    if bad:
+        err = ValueError("hmc: " + "; ".join(bad))
+        err.collective = True
+        raise err
+
+
+def _read_state(lat, out):
+    state, problem = None, None
+    if lat.rank == 0:
+        path = os.path.join(out, STATE)
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    state = json.load(f)
+            except (OSError, ValueError) as exc:
+                problem = f"cannot read the state file {path}: {exc}"
+        elif os.path.isdir(out) and any(n.startswith("checkpoint_") for n in os.listdir(out)):
+            problem = f"{out} holds checkpoints but no {STATE}: cannot resume; choose another --out"
+    state, problem = lat.cart.bcast((state, problem), root=0)
+    lat.check(problem is None, problem or "", RuntimeError)
+    return state
+
+
+def _write_json(lat, path, data):
+    if lat.rank == 0:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+
+
+def _truncate_log(lat, path, done, header):
+    """Keep the log's header and the trajectories < done (later ones are redone)."""
+    if lat.rank != 0:
+        return
+    keep = []
+    if os.path.exists(path) and done > 0:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("#"):
+                    keep.append(line)
+                elif line.split() and int(line.split()[0]) < done:
+                    keep.append(line)
+    else:
+        keep = header
+    with open(path, "w") as f:
+        f.writelines(keep)
+
+
+def read_log(path):
+    """The records of an hmc.log as a list of dicts (traj, phase, accepted, dH, exp_mdH, plaquette, seconds,
+    forces, cg_iterations[, loss])."""
+    recs = []
+    with open(path) as f:
+        for line in f:
+            v = line.split()
+            if not v or line.startswith("#"):
+                continue
+            r = {"traj": int(v[0]), "phase": v[1], "accepted": v[2] == "1", "dH": float(v[3]),
+                 "exp_mdH": float(v[4]), "plaquette": float(v[5]), "seconds": float(v[6]), "forces": int(v[7]),
+                 "cg_iterations": int(v[8])}
+            if len(v) > 9:
+                r["loss"] = float(v[9])
+            recs.append(r)
+    return recs
+
+
+def summarize(recs, phase="prod"):
+    """Acceptance, plaquette with its autocorrelation-corrected error, tau_int, time per trajectory of a phase."""
+    from ..hmc.autocorr import tau_int
+    rs = [r for r in recs if r["phase"] == phase]
+    if not rs:
+        return {}
+    plaq = np.array([r["plaquette"] for r in rs])
+    out = {"n_trajectories": len(rs), "acceptance": float(np.mean([r["accepted"] for r in rs])),
+           "seconds_per_trajectory": float(np.mean([r["seconds"] for r in rs])),
+           "plaquette": float(plaq.mean()), "mean_exp_mdH": float(np.mean([r["exp_mdH"] for r in rs])),
+           "cg_iterations_per_trajectory": float(np.mean([r["cg_iterations"] for r in rs]))}
+    if len(rs) >= 10:
+        a = tau_int(plaq)
+        out.update(plaquette_error=a.error_of_mean, tau_int_plaquette=a.tau_int, tau_int_error=a.tau_int_error,
+                   tau_int_window=a.window)
+    return out
+
+
+def run(args):
+    import gaugenet as gn
+    from ..hmc import HMC, SLHMC, SLHMCTrainer
+    from ..hmc.streams import START, stream
+
+    dims = tuple(int(v) for v in args.lattice.split("."))
+    _validate(args, dims)
+    lat = gn.Lattice(dims, mpi=args.mpi)
+    out = args.out
+    params = _params(args, dims)
+    therm, train = args.therm, args.train
+    total = therm + train + args.trajectories
+    import gaugenet.io as gio
+
+    if lat.rank == 0:
+        os.makedirs(out, exist_ok=True)
+    lat.cart.Barrier()
+    state = _read_state(lat, out)
+
+    kw = dict(n_steps=args.steps, tau=args.tau, integrator=args.integrator, seed=args.seed, cg_tol=args.cg_tol,
+              action_tol=args.action_tol, maxiter=args.maxiter)
+    hmc = HMC(args.beta, args.mass, **kw)
+    slhmc = SLHMC(args.beta, args.mass, args.m_h, rho=_rho(args), **kw) if args.algorithm == "slhmc" else None
+    trainer = SLHMCTrainer(slhmc, lr=args.lr, samples=args.train_samples) if slhmc is not None else None
+
+    done = 0
+    if state is not None:
+        old = state.get("params", {})
+        diff = [f"{k}: {old.get(k)!r} in {STATE}, {params[k]!r} now" for k in _CHAIN_KEYS if old.get(k) != params[k]]
+        lat.check(not diff, f"cannot continue the chain in {out}: parameters differ ({'; '.join(diff)})", ValueError)
+        ck = state.get("checkpoint")
+        if ck:
+            path = os.path.join(out, ck["file"])
+            U = gio.load_gauge(path, lat, format="hdf5")
+            plaq = gn.plaquette(U)
+            lat.check(abs(plaq - ck["plaquette"]) <= 1e-12 * max(1.0, abs(plaq)),
+                      f"{path}: plaquette {plaq:.15f} differs from {ck['plaquette']:.15f} recorded in {STATE}",
+                      RuntimeError)
+            done = int(ck["done"])
+            if trainer is not None and state.get("training"):
+                trainer.load_state(state["training"])
+            log.info("continuing the chain in %s from %s (%d trajectories done, plaquette %.12f)", out, ck["file"],
+                     done, plaq)
+    if done == 0:
+        U = gn.GaugeField.unit(lat, args.N) if args.start == "cold" else \
+            gn.GaugeField.random(lat, args.N, seed=args.seed, stream=stream(0, START))
+        state = {"params": params, "checkpoint": None}
+    header = [f"# gaugenet hmc: {args.algorithm} lattice {'x'.join(map(str, dims))} SU({args.N}) beta {args.beta} "
+              f"m {args.mass}" + (f" m_h {args.m_h}" if slhmc else "") +
+              f" {args.integrator} steps {args.steps} tau {args.tau} seed {args.seed}\n",
+              "# traj phase accepted dH exp(-dH) plaquette seconds forces cg_iterations [loss rho...]\n"]
+    _truncate_log(lat, os.path.join(out, LOG), done, header)
+    state["params"] = params
+
+    log.info("hmc: %s on %s SU(%d), beta %g, m %g%s, %s %d steps tau %g, %d ranks (grid %s); trajectories %d..%d "
+             "(therm %d, train %d, production %d), output %s", args.algorithm, "x".join(map(str, dims)), args.N,
+             args.beta, args.mass, f", m_h {args.m_h}" if slhmc else "", args.integrator, args.steps, args.tau,
+             lat.size, ".".join(map(str, lat.grid)), done, total - 1, therm, train, args.trajectories, out)
+
+    flog = open(os.path.join(out, LOG), "a") if lat.rank == 0 else None
+    try:
+        for t in range(done, total):
+            phase = "therm" if t < therm else ("train" if t < therm + train else "prod")
+            sampler = slhmc if (phase == "prod" and slhmc is not None) else hmc
+            U, rec = sampler.trajectory(U, t)
+            extra = ""
+            if phase == "train":
+                tr = trainer.step(U, t)
+                extra = f" {tr['loss']:.6e} " + " ".join(f"{v:.8f}" for v in tr["params"])
+            log.info("traj %d (%s) %s dH %+.6f exp(-dH) %.4f plaquette %.10f  %.3f s, %d CG iterations%s", t, phase,
+                     "accepted" if rec.accepted else "rejected", rec.dH, rec.exp_mdH, rec.plaquette, rec.seconds,
+                     rec.cg_iterations, f", loss {tr['loss']:.4g}, rho {np.round(tr['params'], 5).tolist()}"
+                     if phase == "train" else "")
+            if flog is not None:
+                flog.write(f"{t} {phase} {int(rec.accepted)} {rec.dH:.12e} {rec.exp_mdH:.12e} {rec.plaquette:.16f} "
+                           f"{rec.seconds:.6f} {rec.forces} {rec.cg_iterations}{extra}\n")
+                flog.flush()
+            n = t + 1
+            if args.save_every and phase == "prod" and (n - therm - train) % args.save_every == 0:
+                gio.save_gauge(os.path.join(out, f"cfg_{n:06d}.h5"), U, format="hdf5")
+            if n % args.checkpoint_every == 0 or n == total:
+                _checkpoint(lat, gio, out, U, n, rec.plaquette, state, trainer)
+    finally:
+        if flog is not None:
+            flog.close()
+
+    summary = None
+    if lat.rank == 0:
+        recs = read_log(os.path.join(out, LOG))
+        summary = {ph: summarize(recs, ph) for ph in ("therm", "train", "prod")}
+        if slhmc is not None:
+            summary["rho"] = slhmc.params.tolist()
+    summary = lat.cart.bcast(summary, root=0)
+    state["summary"] = summary
+    _write_json(lat, os.path.join(out, STATE), state)
+    s = summary.get("prod") or {}
+    if s:
+        log.info("production (%s): %d trajectories, acceptance %.3f, plaquette %.6f(%s), tau_int %s, %.4f s per "
+                 "trajectory", args.algorithm, s["n_trajectories"], s["acceptance"], s["plaquette"],
+                 f"{s.get('plaquette_error', float('nan')):.6f}",
+                 f"{s['tau_int_plaquette']:.2f}({s['tau_int_error']:.2f})" if "tau_int_plaquette" in s else "n/a",
+                 s["seconds_per_trajectory"])
+    return 0
+
+
+def _checkpoint(lat, gio, out, U, done, plaq, state, trainer):
+    """Write checkpoint_<done>.h5, then the state naming it, then remove the previous checkpoint
+    (a crash at any point leaves a consistent pair)."""
+    name = f"checkpoint_{done:06d}.h5"
+    gio.save_gauge(os.path.join(out, name), U, format="hdf5")
+    lat.cart.Barrier()
+    prev = (state.get("checkpoint") or {}).get("file")
+    state["checkpoint"] = {"file": name, "done": done, "plaquette": plaq}
+    if trainer is not None:
+        state["training"] = trainer.state()
+    _write_json(lat, os.path.join(out, STATE), state)
+    if lat.rank == 0 and prev and prev != name and os.path.exists(os.path.join(out, prev)):
+        os.remove(os.path.join(out, prev))
