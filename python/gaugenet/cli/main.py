@@ -22,6 +22,7 @@ def _optional_commands():
         ("generate", "gaugenet.cli.generate", "quenched SU(N) ensemble (heat bath + overrelaxation)"),
         ("bench", "gaugenet.cli.bench", "benchmark suite: GFLOP/s, GB/s, roofline fraction"),
         ("solve", "gaugenet.cli.solve", "Wilson-clover solve with the baseline solvers: iterations, time to solution"),
+        ("mg", "gaugenet.cli.mg", "train the gauge-equivariant multigrid preconditioner and compare FGMRES solves"),
         ("hmc", "gaugenet.cli.hmc", "HMC / self-learning HMC with Nf = 4 staggered quarks (seed 002)"),
     ]:
         try:

@@ -1,0 +1,89 @@
+"""Exact coarse-grid solve c -> D~^{-1} c as a (weightless) layer: the alternative to the learned
+coarse layer (cLPTC) in the multigrid model when the coarse grid is small enough for a dense LU.
+
+D~ is assembled as a dense (n_c, n_c) matrix, n_c = coarse volume x basis size, by applying the
+coarse stencil to all unit vectors at once (one kernel call with n_c right-hand sides); every rank
+gathers the rows and factorises the same matrix (identical on all ranks, no reduction in the
+apply beyond one allgather of the coarse vector). It is limited to max_dim unknowns (default 4096:
+a 268 MB matrix in double precision) and says so otherwise.
+"""
+import numpy as np
+
+from ..fields import CoarseField
+from ..ml.layer import Layer
+
+
+def _lu(a):
+    """LU with partial pivoting (no SciPy dependency): returns (lu, perm)."""
+    a = np.array(a, dtype=np.complex128)
+    n = a.shape[0]
+    perm = np.arange(n)
+    for k in range(n - 1):
+        p = k + int(np.argmax(np.abs(a[k:, k])))
+        if a[p, k] == 0:
+            raise np.linalg.LinAlgError("the coarse operator is singular")
+        if p != k:
+            a[[k, p]] = a[[p, k]]
+            perm[[k, p]] = perm[[p, k]]
+        a[k + 1:, k] /= a[k, k]
+        a[k + 1:, k + 1:] -= np.outer(a[k + 1:, k], a[k, k + 1:])
+    return a, perm
+
+
+class CoarseSolve(Layer):
+    n_in = n_out = 1
+
+    def __init__(self, grid, max_dim=4096):
+        self.grid = grid
+        lat = grid.lat
+        self.lat, self.n = lat, grid.n_basis
+        nc = int(np.prod(lat.dims)) * self.n
+        if nc > max_dim:
+            raise ValueError(f"CoarseSolve: the coarse system has {nc} unknowns, more than max_dim={max_dim}; use the "
+                             f"learned coarse layer (cLPTC) or a larger block size")
+        self.nc = nc
+        gidx = np.asarray(lat.global_index())
+        self.rows = (gidx[:, None] * self.n + np.arange(self.n)[None, :]).reshape(-1)   # local -> global unknowns
+        V = lat.local_volume
+        unit = np.zeros((V, nc, self.n), dtype=lat.complex_dtype)
+        for i in range(self.n):
+            unit[np.arange(V), gidx * self.n + i, i] = 1.0
+        cols = grid.op(CoarseField(lat, unit.reshape(lat.local_shape + (nc, self.n))))
+        local_rows = np.asarray(cols.data).reshape(V, nc, self.n).transpose(0, 2, 1).reshape(V * self.n, nc)
+        all_rows = lat.cart.allgather(self.rows)
+        all_vals = lat.cart.allgather(local_rows)
+        A = np.empty((nc, nc), dtype=np.complex128)
+        for r, v in zip(all_rows, all_vals):
+            A[r] = v
+        self.matrix = A
+        self._inv = np.linalg.inv(A)   # n_c <= 4096: the explicit inverse makes an apply one GEMV
+        self._inv_h = np.conj(self._inv.T)
+
+    @property
+    def weight_shapes(self):
+        return []
+
+    def weights(self, seed=0, scale=1.0):
+        return []
+
+    def _apply(self, M, c):
+        if not isinstance(c, CoarseField) or c.n_basis != self.n:
+            raise TypeError(f"CoarseSolve: expected a CoarseField with {self.n} components")
+        lat = self.lat
+        V = lat.local_volume
+        loc = np.asarray(c.data).reshape(V, -1, self.n).transpose(0, 2, 1).reshape(V * self.n, -1)
+        full = np.empty((self.nc, loc.shape[1]), dtype=np.complex128)
+        for r, v in zip(lat.cart.allgather(self.rows), lat.cart.allgather(loc)):
+            full[r] = v
+        sol = (M @ full)[self.rows]
+        out = sol.reshape(V, self.n, -1).transpose(0, 2, 1).astype(c.data.dtype)
+        return c._new(np.ascontiguousarray(out).reshape(c.data.shape))
+
+    def __call__(self, weights, c):
+        return self._apply(self._inv, c)
+
+    def adjoint(self, weights, c):
+        return self._apply(self._inv_h, c)
+
+    def projected_gradient_adj(self, weights, phi, left):
+        return [self.adjoint(weights, left)]

@@ -1,0 +1,181 @@
+"""The seed-000 experiment end to end: train the multigrid preconditioner for a Wilson-clover
+operator and compare FGMRES time-to-solution with the non-learned baselines, all in one run.
+
+Stages (each timed; training-step costs are per Adam step, batch generation included):
+  1. high-mode model M_h (one PTC layer), eq. (27)
+  2. near-null vectors: FGMRES on D u = 0 from random u_0, preconditioned by M_h (seed 000 Sec. V),
+     then optionally refined once with the first multigrid model (an adaptive set-up pass)
+  3. coarse grid: blocking, block orthonormalisation, Galerkin D~; coarse model: learned cLPTC
+     trained on eq. (33) from the Neumann initial weights, or the exact dense coarse solve
+  4. smoother M_s: 2r PTC layers initialised to one defect-correction step, trained on eq. (36)
+  5. the combined multigrid model, trained on eq. (37)
+Then one source b is solved to relative residual tol by unpreconditioned FGMRES (GMRES), FGMRES
+with M_h, FGMRES with the multigrid model, and the even-odd BiCGStab/CG baselines; iteration-count
+gains are relative to the unpreconditioned FGMRES (shared/CONVENTIONS.md).
+"""
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..fields import FermionField
+from ..solvers import fgmres
+from ..solvers.baselines import solve_wilson
+from ..util.log import log
+from .coarse_layer import CoarseLPTC
+from .multigrid import (CoarseGrid, MultigridModel, high_mode_model, near_null_vectors, preconditioner, refine_near_null,
+                        smoother_initial_weights, smoother_model)
+from .optim import Adam
+from .training import coarse_batch, high_mode_batch, multigrid_batch, smoother_batch, train
+
+
+@dataclass
+class MGConfig:
+    block: tuple = (4, 4, 4, 4)      # fine sites per coarse site (x, y, z, t): 8^3 x 16 -> 2^3 x 4
+    n_basis: int = 12
+    high_steps: int = 200
+    high_alpha: float = 1e-2
+    nn_tol: float = 1e-4             # near-null vectors: FGMRES tolerance and iteration cap
+    nn_maxiter: int = 500
+    nn_refine_maxiter: int = 50      # inverse-iteration pass with the first multigrid model (0: none)
+    nn_refine_tol: float = 1e-2
+    coarse: str = "solve"            # "solve" (dense LU of D~) or "clptc" (learned coarse layer)
+    coarse_steps: int = 500
+    coarse_alpha: float = 1e-3
+    smoother_layers: int = 4
+    smoother_steps: int = 150
+    smoother_alpha: float = 1e-3
+    mg_steps: int = 20
+    mg_alpha: float = 1e-3
+    mg_solve_tol: float = 1e-6
+    tol: float = 1e-8
+    restart: int = 30
+    maxiter: int = 20000
+    seed: int = 7
+    baselines: tuple = ("gmres", "eo-bicgstab", "eo-cg")
+    log_every: int = 50
+
+
+def _stage(report, name, t0, hist=None, **extra):
+    rec = {"stage": name, "seconds": time.perf_counter() - t0, **extra}
+    if hist:
+        rec.update(steps=len(hist), seconds_per_step=float(np.median([h[2] for h in hist])),
+                   cost_first=hist[0][1], cost_last=float(np.mean([h[1] for h in hist[-5:]])))
+    report.append(rec)
+    log.info("%s: %.2f s%s", name, rec["seconds"],
+             f", {rec['steps']} steps at {rec['seconds_per_step'] * 1e3:.1f} ms, cost {rec['cost_first']:.3e} -> "
+             f"{rec['cost_last']:.3e}" if hist else "")
+    return rec
+
+
+def train_multigrid(D, cfg):
+    """Stages 1-5; returns (model, weights, high-mode (layer, weights), set-up report)."""
+    report = []
+    t0 = time.perf_counter()
+    Mh = high_mode_model(D)
+    wh = [np.zeros(Mh.weight_shapes[0], dtype=D.lat.complex_dtype)]
+    wh[0][8, 0, 0] = np.eye(4) / (4.0 + D.mass)       # start from the inverse of the site term
+    hist = train(Mh, wh, high_mode_batch(D, cfg.seed), cfg.high_steps, Adam(alpha=cfg.high_alpha),
+                 log_every=cfg.log_every, name="high-mode")
+    _stage(report, "high_mode_training", t0, hist)
+
+    t0 = time.perf_counter()
+    vecs, res = near_null_vectors(D, cfg.n_basis, seed=cfg.seed + 1, tol=cfg.nn_tol, maxiter=cfg.nn_maxiter,
+                                  M=preconditioner(Mh, wh), restart=cfg.restart)
+    grid = CoarseGrid(D, cfg.block, vecs)
+    _stage(report, "near_null_vectors", t0, null_residual_max=float(max(res)))
+
+    S = smoother_model(D, cfg.smoother_layers)
+    ws = smoother_initial_weights(D, S, wh)
+    t0 = time.perf_counter()
+    hist = train(S, ws, smoother_batch(D, Mh, wh, cfg.seed + 2), cfg.smoother_steps, Adam(alpha=cfg.smoother_alpha),
+                 log_every=cfg.log_every, name="smoother")
+    _stage(report, "smoother_training", t0, hist)
+
+    def coarse_part(grid):
+        model = MultigridModel(grid, S, coarse=cfg.coarse)
+        if cfg.coarse != "clptc":
+            return model, []
+        wc = CoarseLPTC.from_operator(grid.op)
+        t0 = time.perf_counter()
+        hist = train(model.coarse, wc, coarse_batch(grid, cfg.seed + 3), cfg.coarse_steps,
+                     Adam(alpha=cfg.coarse_alpha), log_every=cfg.log_every, name="coarse")
+        _stage(report, "coarse_training", t0, hist)
+        return model, wc
+
+    t0 = time.perf_counter()
+    model, wc = coarse_part(grid)
+    _stage(report, "coarse_grid", t0, coarse_lattice=list(grid.lat.dims), n_basis=grid.n_basis)
+    if cfg.nn_refine_maxiter:
+        t0 = time.perf_counter()
+        vecs, res = refine_near_null(D, vecs, preconditioner(model, wc + ws), tol=cfg.nn_refine_tol,
+                                     maxiter=cfg.nn_refine_maxiter, restart=cfg.restart)
+        grid = CoarseGrid(D, cfg.block, vecs)
+        _stage(report, "near_null_refinement", t0, null_residual_max=float(max(res)))
+        model, wc = coarse_part(grid)
+    w = wc + ws
+    if cfg.mg_steps:
+        t0 = time.perf_counter()
+        hist = train(model, w, multigrid_batch(D, model, w, cfg.seed + 4, solve_tol=cfg.mg_solve_tol),
+                     cfg.mg_steps, Adam(alpha=cfg.mg_alpha), log_every=max(1, cfg.log_every // 10), name="multigrid")
+        _stage(report, "multigrid_training", t0, hist)
+    return model, w, (Mh, wh), report
+
+
+def time_model(model, weights, b, repeat=5):
+    """Median seconds of one application of the model."""
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        model(weights, b)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def compare_solvers(D, b, model, weights, high, cfg):
+    """FGMRES with and without the models, and the non-learned baselines: one record per method."""
+    recs = []
+
+    def fg(name, M):
+        r = fgmres(D, b, M=M, tol=cfg.tol, maxiter=cfg.maxiter, restart=cfg.restart)
+        recs.append({"method": name, "iterations": r.iterations, "operator_applications": r.operator_applications,
+                     "seconds": r.seconds, "residual": r.residual, "converged": r.converged})
+        log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e", name, r.iterations, r.seconds, r.residual)
+
+    for m in cfg.baselines:
+        _, rec = solve_wilson(D, b, method=m, tol=cfg.tol, maxiter=cfg.maxiter, restart=cfg.restart)
+        rec["method"] = {"gmres": "fgmres_unpreconditioned"}.get(m, m)
+        recs.append(rec)
+        log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e", rec["method"], rec["iterations"], rec["seconds"],
+                 rec["residual"])
+    Mh, wh = high
+    fg("fgmres_high_mode", preconditioner(Mh, wh))
+    fg("fgmres_multigrid", preconditioner(model, weights))
+    ref = next((r for r in recs if r["method"] == "fgmres_unpreconditioned"), None)
+    for r in recs:
+        if ref is not None:
+            r["iteration_gain"] = ref["iterations"] / max(1, r["iterations"])
+            r["speedup_vs_unpreconditioned"] = ref["seconds"] / r["seconds"]
+    return recs
+
+
+def run_experiment(D, cfg=None, b=None):
+    """Train, then compare; returns a dict with the configuration, set-up stages and solver records."""
+    cfg = cfg or MGConfig()
+    t0 = time.perf_counter()
+    model, w, high, report = train_multigrid(D, cfg)
+    setup = time.perf_counter() - t0
+    if b is None:
+        b = FermionField.random(D.lat, N=D.N, seed=cfg.seed + 100)
+    apply_s = time_model(model, w, b)
+    log.info("multigrid model: %.1f ms per application; set-up and training %.1f s", apply_s * 1e3, setup)
+    recs = compare_solvers(D, b, model, w, high, cfg)
+    base = [r for r in recs if r["method"] in ("eo-bicgstab", "eo-cg", "bicgstab")]
+    mg = next(r for r in recs if r["method"] == "fgmres_multigrid")
+    best = min(base, key=lambda r: r["seconds"]) if base else None
+    out = {"config": asdict(cfg), "setup": report, "setup_seconds": setup, "model_seconds_per_application": apply_s,
+           "solves": recs}
+    if best is not None:
+        out["multigrid_speedup_vs_best_baseline"] = best["seconds"] / mg["seconds"]
+        out["best_baseline"] = best["method"]
+    return out

@@ -1,0 +1,215 @@
+"""The preconditioner models of seed 000 built from gauge-equivariant layers:
+
+  high-mode model  M_h = one PTC layer 1 -> 1 (Sec. IV)                        trained on |M_h D v - v|^2
+  coarse model     M~  = one cLPTC layer on the coarse grid (Sec. V)           trained on |M~ D~ v - v|^2
+  smoother         M_s = 2r PTC layers, 2 -> 2 ... 2 -> 1, input (u_k, b) (Sec. VI A)
+                         trained on |M_s(u_k, b) - u_{k+r}|^2, u_{k+1} = u_k + M_h (b - D u_k)
+  multigrid model  M b = M_s(P M~ R b, b) (Sec. VI B, Fig. 11)                trained on eq. (37)
+
+R and P = R^dag are the restriction/prolongation layers of a Blocking with a block-orthonormal basis
+of near-null vectors (fixed, not trained). Every model follows the layer interface of gaugenet.ml
+(weights list, __call__(weights, b), projected_gradient_adj(weights, b, left)) so that Adam and the
+cost functions in gaugenet.models.training work on all of them alike.
+"""
+import numpy as np
+
+from ..coarse import Blocking, CoarseOperator
+from ..fields import FermionField
+from ..ml import PTC, Sequential, one_hop_paths
+from ..ml.layer import Layer
+from ..operators.gamma import wilson_hop_weights
+from ..solvers import fgmres
+from ..util.log import log
+from .coarse_layer import CoarseLPTC
+from .coarse_solve import CoarseSolve
+from .features import join_features, split_features
+
+
+def _phases(D):
+    return D.links.boundary_phases
+
+
+def _zero_boundary(D):
+    return D.links.zero_boundary
+
+
+def high_mode_model(D, paths=None):
+    """One PTC layer 1 -> 1 (zero path + 8 one-hop paths by default) on D's gauge field and boundary."""
+    return PTC(D.U, 1, 1, paths if paths is not None else one_hop_paths(), zero_boundary_links=_zero_boundary(D),
+               boundary_phases=_phases(D))
+
+
+def wilson_ptc_weights(D):
+    """PTC weights (9, 1, 1, 4, 4) of the Wilson part of D (hops and 4 + m; the clover term is site
+    dependent and left out): a starting point for layers that should compute D u."""
+    W = wilson_hop_weights(dagger=False).copy()
+    W[8, 0, 0] = (4.0 + D.mass) * np.eye(4)
+    return W
+
+
+def smoother_model(D, layers=4, paths=None):
+    """2r PTC layers with two input features (u, b): 2 -> 2 ... 2 -> 2, 2 -> 1."""
+    if layers < 1:
+        raise ValueError(f"smoother: at least one layer, got {layers}")
+    p = paths if paths is not None else one_hop_paths()
+    kw = dict(zero_boundary_links=_zero_boundary(D), boundary_phases=_phases(D))
+    return Sequential(*[PTC(D.U, 2, 2 if i < layers - 1 else 1, p, **kw) for i in range(layers)])
+
+
+def smoother_initial_weights(D, smoother, Mh_weights):
+    """One defect-correction step u + M_h (b - D u) spread over the layers: layer 1 (u, b) -> (u, b - D u),
+    layer 2 (u, r) -> (u + M_h r, r), further layers pass (u, r) on, the last one returns u. Exact
+    for the Wilson part of D (the clover term is learned); requires one-hop paths in slot order."""
+    eye = np.zeros((9, 4, 4), dtype=np.complex128)
+    eye[8] = np.eye(4)
+    Dw = wilson_ptc_weights(D)[:, 0, 0]
+    Mh = np.asarray(Mh_weights[0])[:, 0, 0]
+    out = []
+    n = len(smoother.layers)
+    for i, lay in enumerate(smoother.layers):
+        if lay.n_paths != 9 or not lay.paths.slot_order:
+            raise ValueError("smoother_initial_weights needs the one-hop paths in slot order (one_hop_paths())")
+        W = np.zeros(lay.weight_shapes[0], dtype=np.complex128)
+        if i == n - 1 and n > 1 and i != 1:
+            W[:, 0, 0] = eye                       # return u
+        elif i == 0:
+            W[:, 0, 0] = eye                       # u
+            if lay.n_out > 1:
+                W[:, 1, 0] = -Dw                   # b - D u
+                W[:, 1, 1] = eye
+            else:                                  # a single layer: u + M_h b (u = 0 in practice)
+                W[:, 0, 1] = Mh
+        elif i == 1:
+            W[:, 0, 0] = eye
+            W[:, 0, 1] = Mh                        # u + M_h r
+            if lay.n_out > 1:
+                W[:, 1, 1] = eye
+        else:
+            W[:, 0, 0] = eye
+            W[:, 1, 1] = eye
+        out.append(W.astype(lay.lat.complex_dtype))
+    return out
+
+
+def near_null_vectors(D, n, seed=17, tol=1e-8, maxiter=2000, M=None, restart=30):
+    """n near-null vectors of D (seed 000, Sec. V): for a random u_0 solve D e = D u_0 (FGMRES with
+    the optional preconditioner M), u = u_0 - e, i.e. FGMRES on D u = 0 from the initial guess u_0.
+    Returns a batched FermionField [.., n, 4, N] and the relative null-space residuals |D u| / |u|."""
+    lat = D.lat
+    vecs, res = [], []
+    for i in range(n):
+        u0 = FermionField.random(lat, N=D.N, seed=seed, stream=1000 + i)
+        r = fgmres(D, D(u0), M=M, tol=tol, maxiter=maxiter, restart=restart, raise_on_fail=False)
+        u = u0 - r.x
+        vecs.append(u)
+        res.append(D(u).norm() / u.norm())
+    return FermionField.stack(vecs), res
+
+
+def refine_near_null(D, vectors, M, tol=1e-2, maxiter=50, restart=30):
+    """One inverse-iteration pass: u_i <- D^{-1} u_i by a loose FGMRES solve preconditioned by M (e.g. the
+    first multigrid model), which amplifies the low-mode components of every vector (adaptive set-up)."""
+    out, res = [], []
+    for i in range(vectors.nvec):
+        u = vectors.batch(i)
+        r = fgmres(D, u * (1.0 / u.norm()), M=M, tol=tol, maxiter=maxiter, restart=restart, raise_on_fail=False)
+        out.append(r.x)
+        res.append(D(r.x).norm() / r.x.norm())
+    return FermionField.stack(out), res
+
+
+class CoarseGrid:
+    """Blocking + block-orthonormal basis + Galerkin coarse operator D~ = R D P."""
+
+    def __init__(self, D, block, vectors):
+        self.D = D
+        self.blocking = Blocking(D.lat, block)
+        self.basis = self.blocking.orthonormalize(vectors)
+        self.n_basis = self.basis.nvec
+        self.op = CoarseOperator.galerkin(D, self.blocking, self.basis)
+
+    @property
+    def lat(self):
+        return self.blocking.coarse
+
+    def restrict(self, f):
+        return self.blocking.project(f, self.basis)
+
+    def prolong(self, c):
+        return self.blocking.promote(c, self.basis)
+
+
+class CoarseModel(Layer):
+    """M~ as a fine-grid map: P M~ R (used for the low-mode preconditioner on its own)."""
+
+    def __init__(self, grid):
+        self.grid = grid
+        self.layer = CoarseLPTC(grid.lat, grid.n_basis)
+
+    @property
+    def weight_shapes(self):
+        return self.layer.weight_shapes
+
+    def weights(self, seed=0, scale=1.0):
+        return self.layer.weights(seed, scale)
+
+    def __call__(self, weights, b):
+        return self.grid.prolong(self.layer(weights, self.grid.restrict(b)))
+
+
+class MultigridModel(Layer):
+    """M b = M_s(P M~ R b, b): weights [coarse weights] + smoother weights.
+
+    coarse: "clptc" (the learned coarse layer of seed 000, one weight array) or "solve" (the exact
+    coarse solve D~^{-1} by a dense LU, gaugenet.models.coarse_solve, no weights), or a layer."""
+
+    def __init__(self, grid, smoother, coarse="clptc"):
+        if smoother.n_in != 2 or smoother.n_out != 1:
+            raise ValueError("MultigridModel: the smoother must map two features (u, b) to one")
+        self.grid = grid
+        if coarse == "clptc":
+            coarse = CoarseLPTC(grid.lat, grid.n_basis)
+        elif coarse == "solve":
+            coarse = CoarseSolve(grid)
+        elif isinstance(coarse, str):
+            raise ValueError(f"MultigridModel: coarse must be 'clptc', 'solve' or a layer, got {coarse!r}")
+        self.coarse = coarse
+        self.smoother = smoother
+
+    @property
+    def weight_shapes(self):
+        return self.coarse.weight_shapes + self.smoother.weight_shapes
+
+    def weights(self, seed=0, scale=1.0):
+        return self.coarse.weights(seed, scale) + self.smoother.weights(seed + 1, scale)
+
+    def _split(self, weights):
+        weights = self.check(weights)
+        n = self.coarse.n_weights
+        return weights[:n], weights[n:]
+
+    def __call__(self, weights, b):
+        wc, ws = self._split(weights)
+        u0 = self.grid.prolong(self.coarse(wc, self.grid.restrict(b)))
+        return self.smoother(ws, join_features([u0, b]))
+
+    def projected_gradient_adj(self, weights, b, left):
+        wc, ws = self._split(weights)
+        c = self.grid.restrict(b)
+        u0 = self.grid.prolong(self.coarse(wc, c))
+        gs = self.smoother.projected_gradient_adj(ws, join_features([u0, b]), left)
+        du0, db = split_features(gs[-1], 2, batched=b.batched)
+        gc = self.coarse.projected_gradient_adj(wc, c, self.grid.restrict(du0))
+        db = db + self.grid.prolong(gc[-1])
+        return gc[:-1] + gs[:-1] + [db]
+
+
+def preconditioner(model, weights):
+    """The callable v -> M v for FGMRES."""
+    def apply(v):
+        return model(weights, v)
+    return apply
+
+
+def describe(grid):
+    log.info(f"coarse grid {grid.lat.dims} (blocks {grid.blocking.block}), {grid.n_basis} basis vectors")

@@ -1,0 +1,202 @@
+"""The seed-000 preconditioner models (gaugenet.models): cLPTC coarse layer, exact coarse solve,
+multigrid model backprop (finite differences), gauge equivariance, process-grid independence,
+Adam, training and the iteration-count gain on a small lattice."""
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import gaugenet as gn
+from gaugenet.models import (Adam, CoarseGrid, CoarseLPTC, MultigridModel, high_mode_batch, high_mode_model,
+                             join_features, near_null_vectors, smoother_initial_weights, smoother_model, split_features, train)
+from gaugenet.models.coarse_solve import CoarseSolve
+from gaugenet.solvers import fgmres
+
+from conftest import assert_close, grids, random_su_global
+
+DIMS = (4, 4, 4, 8)
+BLOCK = (2, 2, 2, 2)
+
+
+def setup(lat, u=None, mass=-0.2, nb=6, seed=1, omega=None):
+    U = gn.GaugeField.from_numpy(lat, u) if u is not None else gn.GaugeField.random(lat, 3, seed=seed)
+    vecs = gn.FermionField.random(lat, 3, nvec=nb, seed=seed + 1)
+    if omega is not None:
+        U, vecs = U.transform(omega), vecs.transform(omega)
+    D = gn.WilsonClover(U, mass=mass, csw=1.0)
+    return D, CoarseGrid(D, BLOCK, vecs)
+
+
+def model_of(D, grid, coarse, layers=2):
+    S = smoother_model(D, layers)
+    m = MultigridModel(grid, S, coarse=coarse)
+    w = m.weights(seed=5, scale=0.05)
+    return m, w
+
+
+def test_features_round_trip():
+    lat = gn.Lattice(DIMS)
+    a, b = gn.FermionField.random(lat, seed=1), gn.FermionField.random(lat, seed=2)
+    j = join_features([a, b])
+    assert j.nvec == 2
+    assert_close(j.data[..., 1, :, :], b.data, 1e-15, "feature 1")
+    x, y = split_features(j, 2)
+    assert_close(x.data, a.data, 1e-15, "split 0")
+    assert_close(y.data, b.data, 1e-15, "split 1")
+    ab = gn.FermionField.stack([a, b])
+    j2 = join_features([ab, ab * 2.0])          # two right-hand sides, two features: r * 2 + f
+    assert_close(j2.data[..., 3, :, :], 2.0 * b.data, 1e-15, "rhs 1 feature 1")
+
+
+def test_adam_minimises_a_complex_quadratic():
+    rng = np.random.default_rng(0)
+    target = rng.standard_normal(5) + 1j * rng.standard_normal(5)
+    w = [np.zeros(5, dtype=np.complex128)]
+    opt = Adam(alpha=0.05)
+    for _ in range(600):
+        opt.step(w, [2 * (w[0] - target)])  # gradient of |w - t|^2 in the dC/dRe + i dC/dIm convention
+    assert np.abs(w[0] - target).max() < 0.02     # Adam with a fixed step hovers within ~alpha
+    with pytest.raises(FloatingPointError, match="NaN"):
+        opt.step(w, [np.full(5, np.nan + 0j)])
+    with pytest.raises(ValueError, match="beta1"):
+        Adam(beta1=1.0)
+
+
+def test_clptc_adjoint_and_gradient():
+    lat = gn.Lattice(DIMS)
+    D, grid = setup(lat)
+    layer = CoarseLPTC(grid.lat, grid.n_basis)
+    W = layer.weights(seed=3)
+    a = gn.CoarseField.random(grid.lat, grid.n_basis, nvec=2, seed=4)
+    c = gn.CoarseField.random(grid.lat, grid.n_basis, nvec=2, seed=5)
+    assert abs(a.inner(layer(W, c)) - layer.adjoint(W, a).inner(c)) < 1e-12 * a.norm() * c.norm() * 10
+    g = layer.projected_gradient_adj(W, c, a)
+    rng = np.random.default_rng(1)
+    dW = (rng.standard_normal(W[0].shape) + 1j * rng.standard_normal(W[0].shape)) * 1e-6
+    fd = (a.inner(layer([W[0] + dW], c)).real - a.inner(layer([W[0] - dW], c)).real) / 2
+    assert abs(fd - np.vdot(g[0], dW).real) < 1e-8 * abs(fd)
+    # the Neumann initial weights approximate D~^{-1}: |M~ D~ v - v| < |v|
+    W0 = CoarseLPTC.from_operator(grid.op)
+    v = gn.CoarseField.random(grid.lat, grid.n_basis, seed=6)
+    assert (layer(W0, grid.op(v)) - v).norm() < v.norm()
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+def test_coarse_solve_inverts_the_galerkin_operator(grid):
+    lat = gn.Lattice(DIMS, mpi=grid)
+    u = random_su_global(DIMS, 3, seed=11)
+    D, cg = setup(lat, u)
+    cs = CoarseSolve(cg)
+    c = gn.CoarseField.random(cg.lat, cg.n_basis, nvec=3, seed=12)
+    assert_close(cg.op(cs([], c)).data, c.data, 1e-10, "D~ D~^{-1} c")
+    assert_close(cs.adjoint([], cg.op.adjoint(c)).data, c.data, 1e-10, "D~^-dag D~^dag c")
+    with pytest.raises(ValueError, match="max_dim"):
+        CoarseSolve(cg, max_dim=10)
+
+
+@pytest.mark.parametrize("coarse", ["clptc", "solve"])
+def test_multigrid_gradients_finite_differences(coarse):
+    lat = gn.Lattice(DIMS)
+    D, grid = setup(lat)
+    model, w = model_of(D, grid, coarse)
+    b, left = gn.FermionField.random(lat, seed=8), gn.FermionField.random(lat, seed=9)
+    g = model.projected_gradient_adj(w, b, left)
+    assert len(g) == len(w) + 1
+
+    def C(ww, bb=b):
+        return model(ww, bb).inner(left).real
+
+    rng = np.random.default_rng(2)
+    for i in range(len(w)):
+        dw = (rng.standard_normal(w[i].shape) + 1j * rng.standard_normal(w[i].shape)) * 1e-6
+        wp = [x.copy() for x in w]
+        wm = [x.copy() for x in w]
+        wp[i] += dw
+        wm[i] -= dw
+        fd = (C(wp) - C(wm)) / 2
+        assert abs(fd - np.vdot(g[i], dw).real) < 1e-7 * abs(fd), f"weight array {i}"
+    db = gn.FermionField.random(lat, seed=10) * 1e-6
+    fd = (C(w, b + db) - C(w, b - db)) / 2
+    assert abs(fd - g[-1].inner(db).real) < 1e-7 * abs(fd), "input gradient"
+    # a batch of two right-hand sides gives the sum of the two gradients
+    b2, l2 = gn.FermionField.random(lat, seed=11), gn.FermionField.random(lat, seed=12)
+    gb = model.projected_gradient_adj(w, gn.FermionField.stack([b, b2]), gn.FermionField.stack([left, l2]))
+    g2 = model.projected_gradient_adj(w, b2, l2)
+    for i in range(len(w)):
+        assert_close(gb[i], g[i] + g2[i], 1e-12, f"batched gradient {i}")
+
+
+@pytest.mark.parametrize("coarse", ["clptc", "solve"])
+def test_multigrid_gauge_equivariance(coarse):
+    lat = gn.Lattice(DIMS)
+    om = gn.ColorMatrixField.random_su(lat, 3, seed=21)
+    D, grid = setup(lat)
+    Dt, gridt = setup(lat, omega=om)
+    model, w = model_of(D, grid, coarse)
+    modelt = MultigridModel(gridt, smoother_model(Dt, 2), coarse=coarse)
+    b = gn.FermionField.random(lat, seed=22)
+    assert_close(modelt(w, b.transform(om)).data, model(w, b).transform(om).data, 1e-11, "M[U^Omega] Omega b")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+@pytest.mark.parametrize("coarse", ["clptc", "solve"])
+def test_multigrid_same_on_every_process_grid(grid, coarse):
+    u = random_su_global(DIMS, 3, seed=31)
+    res = []
+    for lat in (gn.Lattice(DIMS, mpi=grid), gn.Lattice(DIMS, comm=MPI.COMM_SELF)):
+        D, cg = setup(lat, u)
+        model = MultigridModel(cg, smoother_model(D, 2), coarse=coarse)
+        w = model.weights(seed=5, scale=0.05) if coarse == "solve" else \
+            CoarseLPTC.from_operator(cg.op) + model.smoother.weights(seed=6, scale=0.05)
+        b, left = gn.FermionField.random(lat, seed=32), gn.FermionField.random(lat, seed=33)
+        g = model.projected_gradient_adj(w, b, left)
+        res.append([model(w, b).to_numpy(), g[-1].to_numpy()] + [g[i] for i in range(len(w) - 2, len(w))])
+    for what, a, b in zip(("forward", "dphi", "dW smoother 0", "dW smoother 1"), res[0], res[1]):
+        assert_close(a, b, 1e-11, what)
+
+
+def test_smoother_initial_weights_are_one_defect_correction():
+    lat = gn.Lattice(DIMS)
+    U = gn.GaugeField.random(lat, 3, seed=41)
+    D = gn.Wilson(U, mass=0.1)                   # no clover: the initial smoother is exact
+    Mh = high_mode_model(D)
+    wh = Mh.weights(seed=42, scale=0.1)
+    u, b = gn.FermionField.random(lat, seed=43), gn.FermionField.random(lat, seed=44)
+    ref = u + Mh(wh, b - D(u))
+    for layers in (1, 2, 4):
+        S = smoother_model(D, layers)
+        out = S(smoother_initial_weights(D, S, wh), join_features([u, b]))
+        want = u + Mh(wh, b) if layers == 1 else ref
+        assert_close(out.data, want.data, 1e-12, f"{layers} layers")
+
+
+def test_training_and_iteration_gain():
+    """A few Adam steps lower the eq.-(27) cost, and the trained one-layer model and the multigrid
+    model each reduce the FGMRES iteration count on a 4^3 x 8 lattice."""
+    lat = gn.Lattice(DIMS)
+    D, grid = setup(lat, mass=-0.6)
+    Mh = high_mode_model(D)
+    wh = [np.zeros(Mh.weight_shapes[0], dtype=np.complex128)]
+    wh[0][8, 0, 0] = np.eye(4) / (4 + D.mass)
+    hist = train(Mh, wh, high_mode_batch(D, 3), 40, Adam(alpha=1e-2))
+    assert np.mean([h[1] for h in hist[-5:]]) < 0.8 * hist[0][1]
+    b = gn.FermionField.random(lat, seed=51)
+    plain = fgmres(D, b, tol=1e-8, maxiter=5000).iterations
+    high = fgmres(D, b, M=lambda v: Mh(wh, v), tol=1e-8, maxiter=5000).iterations
+    vecs, _ = near_null_vectors(D, 6, tol=1e-4, maxiter=100, M=lambda v: Mh(wh, v))
+    S = smoother_model(D, 2)
+    model = MultigridModel(CoarseGrid(D, BLOCK, vecs), S, coarse="solve")
+    mg = fgmres(D, b, M=lambda v: model(smoother_initial_weights(D, S, wh), v), tol=1e-8, maxiter=5000).iterations
+    assert high < plain and mg < high, (plain, high, mg)
+
+
+def test_errors_name_the_problem():
+    lat = gn.Lattice(DIMS)
+    D, grid = setup(lat)
+    with pytest.raises(ValueError, match="two features"):
+        MultigridModel(grid, smoother_model(D, 1).layers[0].__class__(D.U, 1, 1, [[]]))
+    with pytest.raises(ValueError, match="coarse must be"):
+        MultigridModel(grid, smoother_model(D, 2), coarse="exact")
+    with pytest.raises(TypeError, match="CoarseField"):
+        CoarseLPTC(grid.lat, grid.n_basis)(CoarseLPTC(grid.lat, 6).weights(), gn.FermionField.random(lat, seed=1))
