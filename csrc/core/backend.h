@@ -25,11 +25,20 @@ struct CpuExec {
 #pragma omp parallel for schedule(static) if (n >= min_parallel)
     for (int64_t i = 0; i < n; ++i) f(i);
   }
+  // Few heavy items (e.g. coarse sites summing a whole block): threads as soon as the total work
+  // (items x site-equivalents per item) is worth it.
+  template <class F>
+  static void run_items(int64_t n, int64_t work_per_item, const F &f) {
+#pragma omp parallel for schedule(static) if (n > 1 && n * work_per_item >= min_parallel)
+    for (int64_t i = 0; i < n; ++i) f(i);
+  }
 };
 
 struct CudaExec {
   template <class F>
   static void run(int64_t n, const F &f);  // defined in dispatch/cuda_exec.cuh
+  template <class F>
+  static void run_items(int64_t n, int64_t, const F &f) { run(n, f); }
 };
 
 // A list of sites to visit: either the range [0, n) or an explicit index list.

@@ -29,18 +29,27 @@ struct BlockArgs {
 template <class T>
 struct ProjectKernel {
   BlockArgs<T> a;
-  GN_HD void operator()(int64_t y) const {
-    for (int r = 0; r < a.nrhs; ++r)
-      for (int i = 0; i < a.nb; ++i) {
-        cx<T> s;
-        for (int64_t b = 0; b < a.bs; ++b) {
-          const int64_t x = a.block_sites[y * a.bs + b];
-          const cx<T> *u = a.basis + (x * a.nb + i) * a.S;
-          const cx<T> *f = a.in + (x * a.nrhs + r) * a.S;
-          for (int e = 0; e < a.S; ++e) fma_conj(s, u[e], f[e]);
+  // One coarse site and one right-hand side per call: the fine vector of each site is read once and
+  // multiplied into up to CH basis vectors at a time, CH independent accumulators (no serial chain).
+  static constexpr int CH = 16;
+  GN_HD void operator()(int64_t yr) const {
+    const int64_t y = yr / a.nrhs;
+    const int r = (int)(yr % a.nrhs);
+    for (int i0 = 0; i0 < a.nb; i0 += CH) {
+      const int ni = a.nb - i0 < CH ? a.nb - i0 : CH;
+      cx<T> acc[CH];
+      for (int i = 0; i < CH; ++i) acc[i] = cx<T>();
+      for (int64_t b = 0; b < a.bs; ++b) {
+        const int64_t x = a.block_sites[y * a.bs + b];
+        const cx<T> *u = a.basis + (x * a.nb + i0) * a.S;
+        const cx<T> *f = a.in + (x * a.nrhs + r) * a.S;
+        for (int e = 0; e < a.S; ++e) {
+          const cx<T> fe = f[e];
+          for (int i = 0; i < ni; ++i) fma_conj(acc[i], u[i * a.S + e], fe);
         }
-        a.out[(y * a.nrhs + r) * a.nb + i] = s;
       }
+      for (int i = 0; i < ni; ++i) a.out[(y * a.nrhs + r) * a.nb + i0 + i] = acc[i];
+    }
   }
 };
 
@@ -63,7 +72,9 @@ struct PromoteKernel {
 };
 
 template <class Exec, class T>
-void block_project_run(const BlockArgs<T> &a) { Exec::run(a.Vc, ProjectKernel<T>{a}); }
+void block_project_run(const BlockArgs<T> &a) {
+  Exec::run_items(a.Vc * a.nrhs, a.bs * a.nb / 4 + 1, ProjectKernel<T>{a});
+}
 
 template <class Exec, class T>
 void block_promote_run(const BlockArgs<T> &a) { Exec::run(a.Vf, PromoteKernel<T>{a}); }

@@ -90,6 +90,9 @@ class Blocking:
         d = np.abs(np.diagonal(r, axis1=-2, axis2=-1))
         if (d < 1e-12 * max(d.max(), 1e-300)).any():
             raise ValueError("near-null vectors are linearly dependent on some block: cannot orthonormalise")
+        # canonical form: R with a real positive diagonal (the Cholesky factor of the block Gram matrix),
+        # so that gauge-transformed vectors give exactly the gauge-transformed basis
+        q = q * (np.diagonal(r, axis1=-2, axis2=-1) / np.maximum(d, 1e-300))[:, None, :]
         q = q.reshape(self.coarse.local_volume, self.block_size, 4 * N, nb).transpose(0, 1, 3, 2)
         out = np.empty_like(v)
         out[self.block_sites] = q
