@@ -10,6 +10,9 @@ from mpi4py import MPI
 import gaugenet as gn
 from gaugenet._backend import core
 from gaugenet.bench import numpy_ref
+from gaugenet.bench.suite import END_TO_END as _E2E
+
+END_TO_END = {k for k, _ in _E2E} | {"multigrid_model_apply", "multigrid_setup", "hmc_cost_per_sample"}
 from gaugenet.cli.main import main
 
 COMM = MPI.COMM_WORLD
@@ -107,6 +110,9 @@ def _check_report(rep):
         assert r["ranks"] == COMM.Get_size()
         if r["kernel"] == "stream_triad":
             continue
+        if r["kernel"] in END_TO_END:
+            assert r["seconds_per_call"] > 0
+            continue
         if r["kernel"] != "halo":
             assert r["local_volume"].count(".") == 3
         assert r["seconds_per_call"] > 0 and r["gbytes_per_s"] > 0
@@ -121,7 +127,7 @@ def test_bench_command_writes_schema(tmp_path, capsys):
         pytest.skip("the full-kernel smoke test runs on one rank (test_bench_command_mpi covers ranks)")
     out = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--volumes", "4", "--side-volume", "4", "--strong", "4.4.4.4",
-                 "--nvec", "1,2", "--min-time", "0.005", "--json", str(out)]) == 0
+                 "--nvec", "1,2", "--min-time", "0.005", "--no-end-to-end", "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
     kernels = _check_report(rep)
     assert {"stream_triad", "wilson_hop", "wilson_clover", "staggered", "ptc_forward", "ptc_backward",
@@ -132,7 +138,7 @@ def test_bench_command_writes_schema(tmp_path, capsys):
     assert {r["nvec"] for r in hop} >= {1, 2}
     assert {r["mode"] for r in hop} == {"normal", "zero_boundary"}
     assert any(r["scaling"] == "strong" for r in hop)
-    assert any(n["kernel"] == "fgmres_seed000" for n in rep["not_available"])
+    assert any(n["kernel"] == "fgmres_seed000" and "not run" in n["reason"] for n in rep["not_available"])
     text = capsys.readouterr().out
     assert "STREAM triad" in text and "wilson_hop" in text and "not available yet" in text
     # scaling tables from two reports (here the same run relabelled as two rank counts)
@@ -143,6 +149,25 @@ def test_bench_command_writes_schema(tmp_path, capsys):
     out2.write_text(json.dumps(rep2))
     assert main(["bench", "--compare", str(out), str(out2)]) == 0
     assert "weak scaling" in capsys.readouterr().out
+
+
+def test_bench_end_to_end_multigrid(tmp_path, capsys):
+    """The seed-000 part of the suite in quick mode: every solver converges and is recorded, the
+    multigrid model lowers the iteration count, the training stages are timed."""
+    if COMM.Get_size() > 1:
+        pytest.skip("one rank (the model itself is tested on 2 and 4 ranks in test_models.py)")
+    out = tmp_path / "e2e.json"
+    assert main(["bench", "--quick", "--kernels", "fgmres_seed000,multigrid_training_step", "--json",
+                 str(out)]) == 0
+    rep = json.loads(out.read_text())
+    _check_report(rep)
+    solves = {r["method"]: r for r in rep["results"] if r["kernel"] == "fgmres_seed000"}
+    assert set(solves) == {"fgmres_unpreconditioned", "eo-bicgstab", "eo-cg", "fgmres_high_mode", "fgmres_multigrid"}
+    assert all(r["converged"] and r["residual"] < 1e-8 for r in solves.values())
+    assert solves["fgmres_multigrid"]["iteration_gain"] > 1.5
+    stages = {r["stage"] for r in rep["results"] if r["kernel"] == "multigrid_training_step"}
+    assert {"high_mode_training", "smoother_training", "multigrid_training"} <= stages
+    assert "end to end:" in capsys.readouterr().out
 
 
 @pytest.mark.mpi

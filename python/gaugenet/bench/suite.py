@@ -24,14 +24,12 @@ from .machine import machine_info
 from .stream import stream_triad, triad_array_bytes
 from .timing import time_call
 
-# issue-4 items that need modules gaugenet does not have yet (module probed, reason given)
-PENDING = [
-    ("fgmres_seed000", "gaugenet.ml.multigrid",
-     "FGMRES time-to-solution on the seed-000 problem with the trained multigrid model: no multigrid model yet "
-     "(the baseline solvers exist: python -m gaugenet solve; the seed-000 beta=6.0 configuration is not generated "
-     "by the suite)"),
-    ("multigrid_training_step", "gaugenet.ml.multigrid", "cost of a training step of the multigrid model: no model yet"),
-    ("slhmc_vs_hmc", "gaugenet.hmc", "SLHMC vs HMC cost per independent sample: no HMC/SLHMC module yet"),
+# end-to-end items (gaugenet.bench.endtoend): record names and what runs them
+END_TO_END = [
+    ("fgmres_seed000", "FGMRES time-to-solution on the seed-000 problem: unpreconditioned, high-mode model, "
+                       "multigrid model, even-odd BiCGStab/CG"),
+    ("multigrid_training_step", "cost of a training step of each stage of the multigrid model"),
+    ("slhmc_cost_per_sample", "SLHMC vs HMC cost per independent sample (seed-002 setup)"),
 ]
 
 
@@ -50,6 +48,8 @@ class SuiteConfig:
     N: int = 3
     seed: int = 1
     kernels: tuple = None          # only these record names (None: all)
+    end_to_end: bool = True        # seed-000 multigrid solves and training, SLHMC vs HMC (minutes)
+    seed000_config: str = None     # gauge file for the seed-000 problem (default: heat bath in the run)
 
     def resolved(self):
         c = SuiteConfig(**self.__dict__)
@@ -272,6 +272,19 @@ def _run(cfg, comm, t_start):
         notes.append(f"strong scaling: global volume {_vol(G)} does not split into even local extents over "
                      f"{_vol(grid)}")
 
+    if cfg.end_to_end:
+        from . import endtoend
+        cores = os.cpu_count() or 1
+        t = max(threads)
+        core.set_num_threads(t)
+        for name, fn in (("fgmres_seed000", lambda: endtoend.multigrid_records(cfg.quick, t, R, cores,
+                                                                                cfg.seed000_config)),
+                         ("slhmc_cost_per_sample", lambda: endtoend.hmc_records(cfg.quick, t, R, cores))):
+            if rec.wanted(name) or (name == "fgmres_seed000" and rec.wanted("multigrid_training_step")) or \
+                    (name == "slhmc_cost_per_sample" and rec.wanted("hmc_cost_per_sample")):
+                rec.results.extend(fn())
+        gc.collect()
+
     measure_stream()  # again at the end: the roofline is the best of both
     for t in threads:
         stream_gbs[t] = max(stream_meas[t])
@@ -300,18 +313,13 @@ def _run(cfg, comm, t_start):
     ]:
         if kernel not in available and (cfg.kernels is None or kernel in cfg.kernels):
             not_available.append({"kernel": kernel, "reason": reason})
-    import importlib.util
-    for kernel, module, reason in PENDING:
-        try:
-            present = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            present = False
-        not_available.append({"kernel": kernel, "reason": reason if not present else
-                              f"{module} exists but is not wired into the benchmark suite yet"})
+    if not cfg.end_to_end:
+        for kernel, what in END_TO_END:
+            not_available.append({"kernel": kernel, "reason": f"{what}: not run (end-to-end part switched off)"})
     if "ptc_forward" in available:
         notes.append("ptc_forward/ptc_backward time the gaugenet.ml PTC layer over the one-hop paths (backward = "
                      "projected_gradient_adj: dC/dW and dC/dphi); 'onehop' is the bare core.hop kernel under it")
-    else:
+    elif rec.wanted("ptc_forward"):
         notes.append("the PTC layer itself is not built yet: 'onehop' (core.hop, ns=4, 1->1 and 2->2) is its proxy")
     if any(int(np.prod(d)) > cfg.layer_max_sites for d in cfg.volumes):
         notes.append(f"onehop/ptc (and their numpy versions) run up to local volume {cfg.layer_max_sites} sites "

@@ -7,6 +7,8 @@ def _f(v, fmt):
 
 
 def _label(r):
+    if r.get("method") or r.get("stage") or r.get("algorithm"):
+        return r.get("method") or r.get("stage") or r.get("algorithm")
     parts = []
     if r.get("features"):
         parts.append(r["features"])
@@ -73,8 +75,39 @@ def header(report):
     return "\n".join(lines)
 
 
+def end_to_end_table(report):
+    """Time to solution of the seed-000 problem and SLHMC vs HMC cost per independent sample."""
+    out = []
+    solves = [r for r in report["results"] if r["kernel"] == "fgmres_seed000"]
+    if solves:
+        out.append(f"seed-000 problem: {solves[0].get('problem', '')}, relative residual {solves[0].get('tolerance')}")
+        out.append(f"  {'method':26s} {'iterations':>10s} {'seconds':>9s} {'gain':>7s} {'speed-up':>9s}")
+        for r in solves:
+            out.append(f"  {r['method']:26s} {r['iterations']:10d} {r['seconds_per_call']:9.3f} "
+                       f"{_f(r.get('iteration_gain'), '7.1f')} {_f(r.get('speedup_vs_unpreconditioned'), '9.2f')}"
+                       f"{'' if r.get('converged', True) else '  NOT CONVERGED'}")
+        mg = solves[-1]
+        if mg.get("speedup_vs_best_baseline") is not None:
+            out.append(f"  multigrid vs best non-learned baseline ({mg['best_baseline']}): "
+                       f"{mg['speedup_vs_best_baseline']:.2f}x in wall-clock")
+        for r in report["results"]:
+            if r["kernel"] == "multigrid_training_step":
+                out.append(f"  training step {r['stage']:26s} {r['seconds_per_call'] * 1e3:9.1f} ms x {r['steps']} steps")
+    hmc = [r for r in report["results"] if r["kernel"].endswith("_cost_per_sample")]
+    for r in hmc:
+        out.append(f"{r['algorithm']:6s} {r['lattice']} beta={r['beta']} m={r['mass']}: {r['n_trajectories']} "
+                   f"trajectories, acceptance {r['acceptance']:.3f}, {r['seconds_per_trajectory']:.4f} s/trajectory, "
+                   f"tau_int(plaq) {r['tau_int_plaquette']:.2f}({r['tau_int_error']:.2f}) -> "
+                   f"{r['seconds_per_independent_sample']:.3f}({r['seconds_per_independent_sample_error']:.3f}) s per "
+                   f"independent sample")
+    return "\n".join(out)
+
+
 def format_report(report, markdown=False):
     parts = [header(report), "", results_table(report, markdown)]
+    e2e = end_to_end_table(report)
+    if e2e:
+        parts += ["", "end to end:", e2e]
     ho = halo_overhead(report)
     if ho:
         parts.append("")

@@ -25,6 +25,10 @@ def add_arguments(p):
     p.add_argument("--strong", default=None, help="global volume of the strong-scaling records (default 16.16.16.32)")
     p.add_argument("--kernels", default=None, help="comma-separated record names to run (default: all)")
     p.add_argument("--no-numpy", action="store_true", help="skip the numpy references")
+    p.add_argument("--no-end-to-end", action="store_true",
+                   help="skip the end-to-end part (seed-000 multigrid training and solves, SLHMC vs HMC; minutes)")
+    p.add_argument("--seed000-config", default=None, metavar="FILE",
+                   help="gauge file of the seed-000 problem (default: 8^3x16 beta=6.0 by heat bath in the run)")
     p.add_argument("--min-time", type=float, default=None, help="seconds of timed calls per case")
     p.add_argument("--wilson-kernel", choices=("simd", "generic"), default=None,
                    help="CPU Wilson kernel to time (default: simd where built; generic = the site-by-site kernel)")
@@ -64,6 +68,8 @@ def run(args):
         kernels=None if args.kernels is None else tuple(k.strip() for k in args.kernels.split(",")),
         numpy=not args.no_numpy,
         min_time=args.min_time,
+        end_to_end=not args.no_end_to_end,
+        seed000_config=args.seed000_config,
     )
     for p in cfg.precisions:
         if p not in ("double", "single"):

@@ -64,6 +64,7 @@ def run(args):
     from ..solvers.baselines import METHODS
     if args.quick and args.config is None:
         args.lattice, args.sweeps, args.block = "4.4.4.8", min(args.sweeps, 10), "2.2.2.2"
+        args.mass = max(args.mass, -0.3)   # a small, well-conditioned problem
     cfg = config_from_args(args)
     for m in cfg.baselines:
         if m not in METHODS:
@@ -88,4 +89,8 @@ def run(args):
     if args.json and lat.rank == 0:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1, default=str)
+    bad = [r["method"] for r in out["solves"] if not r["converged"]]
+    if bad:
+        from ..solvers import NotConvergedError
+        raise NotConvergedError(f"not converged to {cfg.tol:g}: {', '.join(bad)} (see the table above)")
     return 0
