@@ -75,7 +75,7 @@ class CoarseSolve(Layer):
         full = np.empty((self.nc, loc.shape[1]), dtype=np.complex128)
         for r, v in zip(lat.cart.allgather(self.rows), lat.cart.allgather(loc)):
             full[r] = v
-        sol = (M @ full)[self.rows]
+        sol = (M @ full)[self.rows]      # in double; the result takes the precision of c
         out = sol.reshape(V, self.n, -1).transpose(0, 2, 1).astype(c.data.dtype)
         return c._new(np.ascontiguousarray(out).reshape(c.data.shape))
 

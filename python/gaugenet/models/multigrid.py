@@ -139,6 +139,21 @@ class CoarseGrid:
         return self.blocking.promote(c, self.basis)
 
 
+class _GridView:
+    """A CoarseGrid seen in another precision: the same blocks and basis (cast), the same coarse operator."""
+
+    def __init__(self, grid, lat):
+        self.blocking = Blocking(lat, grid.blocking.block)
+        xp = grid.basis.xp
+        self.basis = FermionField(lat, xp.ascontiguousarray(grid.basis.data.astype(lat.complex_dtype)))
+        self.n_basis = grid.n_basis
+        self.op = grid.op
+
+    lat = CoarseGrid.lat
+    restrict = CoarseGrid.restrict
+    prolong = CoarseGrid.prolong
+
+
 class CoarseModel(Layer):
     """M~ as a fine-grid map: P M~ R (used for the low-mode preconditioner on its own)."""
 
@@ -183,6 +198,26 @@ class MultigridModel(Layer):
     def weights(self, seed=0, scale=1.0):
         return self.coarse.weights(seed, scale) + self.smoother.weights(seed + 1, scale)
 
+    def in_precision(self, precision, weights):
+        """The same model and weights on a copy of the lattice in `precision` ("single" or "double"): the
+        smoother's PTC layers on cast links, the basis cast, the coarse part shared (a dense coarse solve
+        stays in double and casts its result). Returns (model, weights). With FGMRES, which is flexible,
+        a single-precision preconditioner does not limit the accuracy of the double-precision solve."""
+        fine = self.grid.blocking.fine
+        lat = fine.like(precision=precision)
+        lay0 = self.smoother.layers[0]
+        U = lay0.U
+        Uc = type(U)(lat, U.xp.ascontiguousarray(U.data.astype(lat.complex_dtype)))
+        layers = [PTC(Uc, l.n_in, l.n_out, l.paths.paths, zero_boundary_links=l.zero_boundary,
+                      boundary_phases=l.links.boundary_phases) for l in self.smoother.layers]
+        grid = _GridView(self.grid, lat)
+        if isinstance(self.coarse, CoarseSolve):
+            coarse = self.coarse
+        else:
+            coarse = CoarseLPTC(grid.blocking.coarse, self.grid.n_basis)
+        model = MultigridModel(grid, Sequential(*layers), coarse=coarse)
+        return model, [np.asarray(w).astype(lat.complex_dtype) for w in self.check(weights)]
+
     def _split(self, weights):
         weights = self.check(weights)
         n = self.coarse.n_weights
@@ -204,11 +239,21 @@ class MultigridModel(Layer):
         return gc[:-1] + gs[:-1] + [db]
 
 
-def preconditioner(model, weights):
-    """The callable v -> M v for FGMRES."""
-    def apply(v):
-        return model(weights, v)
-    return apply
+def preconditioner(model, weights, precision=None):
+    """The callable v -> M v for FGMRES; precision="single" applies the model in single precision
+    (MultigridModel.in_precision) and returns the result in the precision of v."""
+    if precision is None or precision == model.grid.blocking.fine.precision:
+        def apply(v):
+            return model(weights, v)
+        return apply
+    m, w = model.in_precision(precision, weights)
+    lat = m.grid.blocking.fine
+
+    def apply_cast(v):
+        vs = FermionField(lat, v.xp.ascontiguousarray(v.data.astype(lat.complex_dtype)))
+        out = m(w, vs)
+        return v._new(out.data.astype(v.data.dtype))
+    return apply_cast
 
 
 def describe(grid):

@@ -1,9 +1,11 @@
 """Flexible GMRES with restarts (right preconditioning by any callable, which may change from one
 iteration to the next - a neural-network preconditioner, an inner Krylov solve, a multigrid cycle).
 
-Orthogonalisation is classical Gram-Schmidt applied twice (CGS2): two global reductions per
-iteration whatever the Krylov dimension, as stable as modified Gram-Schmidt in practice. The Krylov
-basis lives in one (restart + 1, n_local) array so that projections are matrix-vector products.
+Orthogonalisation is classical Gram-Schmidt with a second pass only when the first one cancelled
+most of the vector (the Daniel-Gragg-Kaufman-Stewart criterion |w'| < |w| / sqrt(2), |w'| estimated
+from |w|^2 - |h|^2): as stable as CGS2 / modified Gram-Schmidt in practice, one pass over the basis
+in the common case, two global reductions per iteration (|w|^2 travels with the projections). The
+Krylov basis lives in one (restart + 1, n_local) array so that projections are matrix-vector products.
 """
 import math
 
@@ -40,10 +42,15 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
         return b._new(row.reshape(shape))
 
     def project(j, w):
-        # h_i = <V_i, w> = conj(V_i . conj(w)): a gemv without copying the basis
-        h = np.conj(np.asarray(lat.allreduce(np.asarray(Vb[:j + 1] @ xp.conj(w), dtype=np.complex128))))
+        """h_i = <V_i, w> (a gemv without copying the basis) and |w|^2 in one reduction; w -= V h."""
+        wc = xp.conj(w)
+        loc = np.empty(j + 2, dtype=np.complex128)
+        loc[:j + 1] = np.asarray(Vb[:j + 1] @ wc)
+        loc[j + 1] = complex(xp.vdot(w, w))
+        red = np.asarray(lat.allreduce(loc))
+        h = np.conj(red[:j + 1])
         w -= xp.asarray(h.astype(Vb.dtype)) @ Vb[:j + 1]
-        return h
+        return h, float(red[j + 1].real)
 
     done = False
     while not done and len(mon.history) < maxiter:
@@ -67,7 +74,10 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
                 z = v
             w = A(z).data.reshape(-1).copy()
             mon.applications += 1
-            H[:j + 1, j] = project(j, w) + project(j, w)  # CGS2
+            h, w2 = project(j, w)
+            if w2 - float(np.vdot(h, h).real) < 0.5 * w2:   # DGKS: cancellation, orthogonalise once more
+                h = h + project(j, w)[0]
+            H[:j + 1, j] = h
             hn = math.sqrt(float(lat.allreduce(float(xp.vdot(w, w).real))))
             H[j + 1, j] = hn
             for i in range(j):  # earlier rotations on the new column
