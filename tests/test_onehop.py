@@ -171,3 +171,111 @@ def test_single_precision_and_covariance():
     lhs = OneHop(StencilLinks(U.transform(omega), THETA), ns=4, nin=2, nout=2)(psi.transform(omega), W)
     rhs = OneHop(StencilLinks(U, THETA), ns=4, nin=2, nout=2)(psi, W).transform(omega)
     assert_close(lhs.data, rhs.data, 1e-12, "gauge covariance")
+
+
+# ---------------------------------------------------------------------------------------- SIMD kernel
+def _has_simd():
+    from gaugenet._backend import core
+    try:
+        core.hop_variant("simd")
+        return True
+    except ValueError:
+        return False
+
+
+needs_simd = pytest.mark.skipif(not _has_simd(), reason="this build has no SIMD one-hop kernel (no AVX-512)")
+
+
+def _with_variant(name, fn):
+    from gaugenet._backend import core
+    old = core.hop_variant()
+    core.hop_variant(name)
+    try:
+        return fn()
+    finally:
+        core.hop_variant(old)
+
+
+@needs_simd
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+@pytest.mark.parametrize("prec,Nc", [("double", 3), ("single", 3), ("double", 2), ("single", 2)])
+@pytest.mark.parametrize("per_site", [False, True])
+def test_simd_kernel_equals_generic(grid, prec, Nc, per_site):
+    """The eight-sites-per-step kernel against the site-by-site one: random fields and weights, two
+    right-hand sides, 2 -> 3 and 1 -> 1 features, a hop left out, a site list, accumulation."""
+    lat = gn.Lattice(DIMS, mpi=grid, precision=prec)
+    U = gn.GaugeField.from_numpy(lat, random_su_global(DIMS, Nc, seed=131))
+    links = StencilLinks(U, THETA)
+    V = lat.local_volume
+    tol = 1e-13 if prec == "double" else 2e-6
+    for nin, nout, nrhs in ((2, 3, 2), (1, 1, 1)):
+        st = OneHop(links, ns=4, nin=nin, nout=nout)
+        wshape = ((V,) if per_site else ()) + (9, nout, nin, 4, 4)
+        W = random_global(wshape, seed=132).astype(lat.complex_dtype)
+        W[..., hop_index(1, +1), :, :, :, :] = 0
+        f = gn.FermionField.random(lat, Nc, nvec=nrhs * nin, seed=133)
+        odd = lat.sites_of_parity(1)
+        for kw in ({}, {"sites": odd}):
+            a = _with_variant("generic", lambda: st(f, W, **kw))
+            b = _with_variant("simd", lambda: st(f, W, **kw))
+            assert_close(b.data, a.data, tol, f"SIMD vs generic {nin}->{nout} {kw and 'odd sites'}")
+        acc0 = gn.FermionField.random(lat, Nc, nvec=nrhs * nout, seed=134)
+        a, b = acc0.copy(), acc0.copy()
+        _with_variant("generic", lambda: st(f, W, out=a, accumulate=True))
+        _with_variant("simd", lambda: st(f, W, out=b, accumulate=True))
+        assert_close(b.data, a.data, tol, "SIMD vs generic, accumulate")
+
+
+def _grad_reference(u, f, site, W, theta):
+    """out and G of core.hop_grad with numpy on global arrays: f [.., nrhs, nin, 4, N],
+    site [.., nrhs, nout, 4, N], W (9, nout, nin, 4, 4); G (9, nin, nout, 4, 4)."""
+    uu = phased_links(u, theta)
+    g = []
+    for mu in range(4):
+        ax = 3 - mu
+        g.append(np.einsum("tzyxab,tzyxrisb->tzyxrisa", uu[mu], np.roll(f, -1, axis=ax)))
+        g.append(np.einsum("tzyxba,tzyxrisb->tzyxrisa", np.roll(uu[mu], 1, axis=ax).conj(), np.roll(f, 1, axis=ax)))
+    g.append(f)
+    out = sum(np.einsum("oiuv,tzyxrivc->tzyxrouc", W[k], g[k]) for k in range(9))
+    G = np.stack([np.einsum("tzyxrisc,tzyxrouc->iosu", g[k], site.conj()) for k in range(9)])
+    return out, G
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids(DIMS))
+@pytest.mark.parametrize("prec", ["double", "single"])
+@pytest.mark.parametrize("variant", ["simd", "generic"])
+def test_hop_grad_against_numpy(grid, prec, variant):
+    """The stencil fused with the weight gradient (OneHop.apply_grad, core.hop_grad): the output equals
+    the plain stencil, G (summed over ranks) the numpy outer products, for both CPU variants."""
+    if variant == "simd" and not _has_simd():
+        pytest.skip("no SIMD kernel in this build")
+    lat = gn.Lattice(DIMS, mpi=grid, precision=prec)
+    u = random_su_global(DIMS, 3, seed=141)
+    U = gn.GaugeField.from_numpy(lat, u)
+    nin, nout, nrhs = 2, 3, 2
+    gshape = tuple(reversed(DIMS))
+    f = random_global(gshape + (nrhs, nin, 4, 3), seed=142)
+    site = random_global(gshape + (nrhs, nout, 4, 3), seed=143)
+    W = random_global((9, nout, nin, 4, 4), seed=144)
+    W[hop_index(3, -1)] = 0
+    ref_out, ref_G = _grad_reference(u, f, site, W, THETA)
+    ref_G[hop_index(3, -1)] = 0  # the unused slot is skipped (mask)
+    st = OneHop(StencilLinks(U, THETA), ns=4, nin=nin, nout=nout)
+    V = lat.local_volume
+    src = gn.FermionField.from_numpy(lat, f.reshape(gshape + (nrhs * nin, 4, 3))).data.reshape(V, -1)
+    sf = gn.FermionField.from_numpy(lat, site.reshape(gshape + (nrhs * nout, 4, 3))).data.reshape(V, -1)
+    G = np.zeros((9, nin, nout, 4, 4), dtype=np.complex128)
+    out = _with_variant(variant, lambda: st.apply_grad(src, W, nrhs, sf, G))
+    tol = 1e-12 if prec == "double" else 2e-5
+    got = gn.FermionField(lat, out.reshape(lat.local_shape + (nrhs * nout, 4, 3))).to_numpy()
+    assert_close(got.reshape(ref_out.shape), ref_out, tol, "hop_grad output")
+    assert_close(lat.allreduce(G), ref_G, tol, "hop_grad G")
+    plain = st.apply_array(src, W, nrhs)
+    assert_close(out, plain, tol, "hop_grad output vs apply_array")
+    # G accumulates
+    _with_variant(variant, lambda: st.apply_grad(src, W, nrhs, sf, G, out=out))
+    assert_close(lat.allreduce(G), 2 * ref_G, tol, "hop_grad G accumulated")
+    with pytest.raises(ValueError, match="complex128"):
+        st.apply_grad(src, W, nrhs, sf, G.astype(np.complex64))

@@ -6,6 +6,9 @@
 #include "kernels/hop.h"
 #include "kernels/stream.h"
 #include "kernels/wilson.h"
+#ifndef __CUDACC__
+#include "kernels/hop_grad.h"
+#endif
 
 #define GN_FOR_EACH_INSTANCE(PFX, EXEC)                                            \
   PFX template void gn::gather_run<EXEC>(const gn::GatherKernel &);                \
@@ -34,8 +37,18 @@
   PFX template void gn::clover_run<EXEC, 2, T>(const gn::CloverArgs<T> &);         \
   PFX template void gn::clover_run<EXEC, 3, T>(const gn::CloverArgs<T> &);
 
+// CPU-only kernels (no CUDA version)
+#define GN_CPU_ONLY_INSTANCES(PFX)                                                 \
+  PFX template void gn::hop_grad_run<2, double>(const gn::HopGradArgs<double> &);  \
+  PFX template void gn::hop_grad_run<3, double>(const gn::HopGradArgs<double> &);  \
+  PFX template void gn::hop_grad_run<2, float>(const gn::HopGradArgs<float> &);    \
+  PFX template void gn::hop_grad_run<3, float>(const gn::HopGradArgs<float> &);
+
 #define GN_NOTHING
 GN_FOR_EACH_INSTANCE(extern, gn::CpuExec)
+#ifndef __CUDACC__
+GN_CPU_ONLY_INSTANCES(extern)
+#endif
 #ifdef GN_HAVE_CUDA
 GN_FOR_EACH_INSTANCE(extern, gn::CudaExec)
 #endif

@@ -12,6 +12,7 @@
 #pragma once
 #include "core/complex.h"
 #include "core/sun.h"
+#include <type_traits>
 
 namespace gn {
 
@@ -93,8 +94,29 @@ struct HopKernel {
   }
 };
 
+}  // namespace gn
+#include "kernels/hop_simd.h"
+namespace gn {
+
+// Which CPU implementation hop_run uses for ns = 4: the SIMD one (eight sites per step, when
+// compiled for AVX-512) or the site-by-site HopKernel (always available; it is also the CUDA
+// kernel and the kernel for ns = 1). Set through gaugenet._core.hop_variant() for benchmarks and
+// cross-checks. (The same definition in every translation unit: 1 means "SIMD where compiled".)
+inline int &hop_cpu_variant() {
+  static int v = 1;  // 0 = site-by-site, 1 = SIMD
+  return v;
+}
+
 template <class Exec, int N, int NS, class T>
 void hop_run(const HopArgs<T> &args) {
+#if GN_SIMD8
+  if constexpr (std::is_same<Exec, CpuExec>::value && NS == 4) {
+    if (hop_cpu_variant() == 1) {
+      HopSimd<N, T>::run(args);
+      return;
+    }
+  }
+#endif
   Exec::run(args.sites.n, HopKernel<N, NS, T>{args});
 }
 

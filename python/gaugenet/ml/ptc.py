@@ -39,7 +39,7 @@ group results, shared over the prefix tree (Transporter.adjoint_sum).
 """
 import numpy as np
 
-from .._backend import array_module, to_host
+from .._backend import array_module, core, to_host
 from ..fields import FermionField, GaugeField
 from ..stencil import OneHop, StencilLinks
 from ..stencil.onehop import NHOPS, SITE
@@ -281,6 +281,10 @@ class PTC(_TransportConvolution):
     Weights: [W], W of shape (P, n_out, n_in, 4, 4), the same on every rank.
     """
 
+    # host arrays: the fused stencil + weight-gradient kernel (False: transported left and GEMMs, the
+    # path device arrays take; kept for cross-checks)
+    fused_gradient = True
+
     def weights(self, seed=0, scale=1.0):
         """Random initial weights (Re, Im independent N(0, scale^2)), identical on every rank."""
         return [random_global(self.weight_shapes[0], seed, scale, dtype=self.lat.complex_dtype)]
@@ -291,6 +295,8 @@ class PTC(_TransportConvolution):
         src, lsrc, nrhs = self._pair(phi, left)
         W = self._weights(weights, src)
         xp = array_module(src)
+        if xp is np and self.fused_gradient and hasattr(core, "hop_grad"):
+            return self._gradient_fused(W, phi, src, lsrc, nrhs)
         N, nin, nout = self.N, self.n_in, self.n_out
         Vr = self.lat.local_volume * nrhs
         inv = [tuple(inverse_hop(h) for h in reversed(key)) for key in self.paths.keys]
@@ -315,6 +321,28 @@ class PTC(_TransportConvolution):
         dphi = xp.empty(phi.data.shape, dtype=W.dtype)
         xp.copyto(dphi.reshape(Vr, nin * 4, N), DT.reshape(Vr, N, nin * 4).transpose(0, 2, 1))
         return [G, phi._new(dphi)]
+
+
+    def _gradient_fused(self, W, phi, src, lsrc, nrhs):
+        """Host arrays: per prefix group q one fused kernel (core.hop_grad) on left with the adjoint group
+        weights: E = H_k' left is formed site by site and gives both the group's part of L^dag left and
+        dW_p = sum_y E(y) (T_q phi)(y)^dag for the group's paths p = q + (k,); then T_q^dag as in adjoint()."""
+        G = np.empty((self.n_paths, self.n_out, self.n_in, 4, 4), dtype=np.complex128)
+        cache = {(): src}
+        parts = {}
+        for prefix, slots in self.paths.groups:
+            f = self.transport.along(src, [prefix], cache, self._scratch)[0]  # T_q phi
+            Wg, hops = self._adjoint_slot_weights(W, slots, None)
+            Gg = np.zeros((NHOPS, self.n_out, self.n_in, 4, 4), dtype=np.complex128)
+            out = None
+            if prefix:
+                out = self._scratch(("P",) + prefix, lsrc, shape=(lsrc.shape[0], nrhs * self.n_in * 4 * self.N))
+            parts[prefix] = self.stencil_adj.apply_grad(lsrc, Wg, nrhs, f, Gg, out=out, hops=hops)
+            for k, i in slots:
+                G[i] = Gg[_reverse_slot(k)]
+        dphi = self.transport.adjoint_sum(parts, self._scratch)
+        G = np.asarray(self.lat.allreduce(G)).astype(W.dtype, copy=False)
+        return [G, phi._new(dphi.reshape(phi.data.shape))]
 
 
 class LPTC(_TransportConvolution):

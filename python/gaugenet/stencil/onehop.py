@@ -171,6 +171,54 @@ class OneHop:
                 dst[st] = 0
         return out
 
+    def apply_grad(self, src, W, nrhs, site, G, out=None, accumulate=False, hops=None):
+        """The stencil fused with a weight gradient (C++ core.hop_grad; ns = 4, global weights, numpy
+        arrays only): fills out as apply_array does and adds to G (complex128, (9, nin, nout, 4, 4))
+        G[k, b, a] += sum_x sum_r sum_c (U_k src_b)(x)[s, c] conj(site_a(x)[t, c]),
+        with src_b(x + k) transported to x as in the stencil and site (V, nrhs * nout * 4 * N) the
+        field the transported input is paired with on each site. Returns out."""
+        if self.ns != 4:
+            raise ValueError("OneHop.apply_grad: needs ns = 4")
+        lat = self.lat
+        V = lat.local_volume
+        nin_el = nrhs * self.nin * 4 * self.N
+        nout_el = nrhs * self.nout * 4 * self.N
+        if src.size != V * nin_el or site.size != V * nout_el:
+            raise ValueError(f"OneHop.apply_grad: input and site field need {nin_el} and {nout_el} elements per site, "
+                             f"got {src.size // max(V, 1)} and {site.size // max(V, 1)}")
+        if src.dtype != lat.complex_dtype or site.dtype != lat.complex_dtype:
+            raise TypeError(f"OneHop.apply_grad: fields must be {lat.complex_dtype}")
+        want = (NHOPS, self.nin, self.nout, 4, 4)
+        if G.shape != want or G.dtype != np.complex128 or not G.flags.c_contiguous:
+            raise ValueError(f"OneHop.apply_grad: G must be a C-contiguous complex128 array of shape {want}")
+        Wp = self.prepare(W, like=src, hops=hops)
+        if Wp.per_site:
+            raise ValueError("OneHop.apply_grad: global weights only")
+        src = np.ascontiguousarray(src).reshape(V, nin_el)
+        site = np.ascontiguousarray(site).reshape(V, nout_el)
+        if out is None:
+            if accumulate:
+                raise ValueError("OneHop: accumulate needs an output array")
+            out = np.empty((V, nout_el), dtype=lat.complex_dtype)
+        if out.size != V * nout_el or out.dtype != lat.complex_dtype or not out.flags.c_contiguous:
+            raise ValueError(f"OneHop: output must be a C-contiguous {lat.complex_dtype} array with "
+                             f"{nout_el} elements per site")
+        if np.may_share_memory(out, src):
+            raise ValueError("OneHop: output must not overlap the input (neighbours are read)")
+        L = self.links
+        halo = self.runner.halo
+        dst = out.reshape(V, nout_el)
+
+        def kernel(in_halo, site_list):
+            core.hop_grad(dst, src, in_halo, L.U, L.U_halo, halo.table("nbr", src), site_list, Wp.data, Wp.mask,
+                          nrhs, self.nin, self.nout, self.N, V, halo.Vh, site, G, accumulate)
+
+        if Wp.mask:
+            self.runner.run(kernel, src, None)
+        elif not accumulate:
+            dst[...] = 0
+        return out
+
     def __call__(self, field, W, out=None, sites=None, accumulate=False, hops=None):
         """Apply to a FermionField (ns = 4) or StaggeredField (ns = 1); see the class docstring."""
         core_shape = field.core_shape
