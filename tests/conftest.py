@@ -1,6 +1,9 @@
 """Shared test helpers. Tests marked `mpi` also run under `mpiexec -n 2` and `-n 4`
 (jobs/local/test.sh); they must pass for any communicator size 1, 2, 4."""
-import numpy as np
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # as gaugenet sets it when imported first (see its __init__)
+import numpy as np  # noqa: E402
 import pytest
 from mpi4py import MPI
 

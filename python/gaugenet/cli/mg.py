@@ -24,7 +24,7 @@ def add_arguments(p):
     p.add_argument("--mass", type=float, default=-0.6)
     p.add_argument("--csw", type=float, default=1.0)
     p.add_argument("--antiperiodic-t", action="store_true", help="antiperiodic fermion boundary in time")
-    p.add_argument("--block", default="4.4.4.4", help="block size bx.by.bz.bt (default 4.4.4.4)")
+    p.add_argument("--block", default=None, help="block size bx.by.bz.bt (default 4.4.4.4; quick 2.2.2.2)")
     p.add_argument("--n-basis", type=int, default=12, help="near-null vectors (default 12)")
     p.add_argument("--coarse", choices=("solve", "clptc"), default="solve",
                    help="coarse-grid part: exact dense solve of D~ or the learned cLPTC layer (default solve)")
@@ -44,7 +44,13 @@ def add_arguments(p):
 
 def config_from_args(args):
     from ..models.experiment import MGConfig
-    cfg = MGConfig(block=tuple(int(v) for v in args.block.split(".")), n_basis=args.n_basis, coarse=args.coarse,
+    try:
+        block = tuple(int(v) for v in (args.block or "4.4.4.4").split("."))
+    except ValueError:
+        block = ()
+    if len(block) != 4:
+        raise ValueError(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
+    cfg = MGConfig(block=block, n_basis=args.n_basis, coarse=args.coarse,
                    smoother_layers=args.smoother_layers, tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()))
     if args.quick:
@@ -63,7 +69,8 @@ def run(args):
     from ..models.experiment import run_experiment
     from ..solvers.baselines import METHODS
     if args.quick and args.config is None:
-        args.lattice, args.sweeps, args.block = "4.4.4.8", min(args.sweeps, 10), "2.2.2.2"
+        args.lattice, args.sweeps = "4.4.4.8", min(args.sweeps, 10)
+        args.block = args.block or "2.2.2.2"
         args.mass = max(args.mass, -0.3)   # a small, well-conditioned problem
     cfg = config_from_args(args)
     for m in cfg.baselines:
@@ -71,6 +78,8 @@ def run(args):
             raise ValueError(f"unknown baseline {m!r}; choose from {', '.join(METHODS)}")
     U = gauge_field(args)
     lat = U.lat
+    from ..coarse import Blocking
+    Blocking(lat, cfg.block)          # a block size that does not fit fails here, before any training
     phases = (0, 0, 0, np.pi) if args.antiperiodic_t else (0, 0, 0, 0)
     D = gn.WilsonClover(U, mass=args.mass, csw=args.csw, boundary_phases=phases)
     log.info("seed-000 multigrid: Wilson-clover m=%g c_sw=%g on %s, %d ranks (grid %s), blocks %s, %d vectors, "
