@@ -23,8 +23,8 @@ import numpy as np
 from ..util.log import log as _log
 
 SETUP = dict(dims=(4, 4, 4, 4), N=2, beta=2.7, mass=0.3, m_h=0.4, tau=1.0, integrator="omelyan")
-FULL = dict(steps=5, therm=50, train=300, lr=5e-3, train_samples=1, trajectories=1000, block=50)
-QUICK = dict(steps=5, therm=10, train=30, lr=1e-2, train_samples=1, trajectories=40, block=20)
+FULL = dict(steps=5, therm=50, train=200, lr=3e-3, train_samples=4, trajectories=1000, block=50)
+QUICK = dict(steps=5, therm=10, train=30, lr=1e-2, train_samples=4, trajectories=40, block=20)
 
 
 def _record(kind, recs, setup, cfg, extra):
