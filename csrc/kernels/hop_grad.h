@@ -229,9 +229,24 @@ struct HopGradSimd {
 
   // the eight sites xs (the first `lanes` real); lanes past the end carry a repeated site, whose
   // gradient contribution is masked out by zeroing its site tile
-  static GN_SIMD_INLINE void group(const Ctx &c, const int64_t (&xs)[8], int lanes, const Tiles &w) {
+  template <int k>
+  static GN_SIMD_INLINE void pf(const Ctx &c, const int64_t *xn) {
+    if ((c.mask >> k) & 1u) c.f.template prefetch<N, k>(xn, (int64_t)c.nrhs * c.nin * NSP * sizeof(T));
+  }
+
+  static GN_SIMD_INLINE void group(const Ctx &c, const int64_t (&xs)[8], int lanes, const Tiles &w,
+                                   const int64_t *xn) {
     tile<0>(c, xs, w), tile<1>(c, xs, w), tile<2>(c, xs, w), tile<3>(c, xs, w);
     tile<4>(c, xs, w), tile<5>(c, xs, w), tile<6>(c, xs, w), tile<7>(c, xs, w);
+    if (xn) {  // a later group: links, +-z/+-t neighbours, the site field and the output
+      pf<0>(c, xn), pf<1>(c, xn), pf<2>(c, xn), pf<3>(c, xn), pf<4>(c, xn), pf<5>(c, xn), pf<6>(c, xn), pf<7>(c, xn);
+      const T *pp[8];
+      T *po[8];
+#pragma GCC unroll 8
+      for (int l = 0; l < 8; ++l) pp[l] = c.site + xn[l] * c.sout, po[l] = c.out + xn[l] * c.sout;
+      hop8::Fields<T>::pf_rows(pp, c.sout * sizeof(T), false);
+      hop8::Fields<T>::pf_rows(po, c.sout * sizeof(T), true);
+    }
     for (int r = 0; r < c.nrhs; ++r) {
       T *po[8];
       const T *pp[8];
@@ -291,6 +306,7 @@ struct HopGradSimd {
     const hop8::Order ord = hop8::make_order(a.nbr, c.f.V, a.sites, site_bytes);
     const int64_t n = a.sites.n, ngroups = (n + 7) / 8;
     const size_t gsz = (size_t)9 * c.nin * c.nout * NW;
+    constexpr int64_t D = GN_HOP_PF_GROUPS;
     std::vector<std::vector<double>> part(hopgrad::num_threads());
 #pragma omp parallel if (n >= CpuExec::min_parallel)
     {
@@ -300,9 +316,11 @@ struct HopGradSimd {
       int64_t since = 0;
 #pragma omp for schedule(static)
       for (int64_t g = 0; g < ngroups; ++g) {
-        int64_t xs[8];
+        int64_t xs[8], xn[8];
         const int lanes = ord.lanes(g, n, xs);
-        group(c, xs, lanes, w);
+        const bool ahead = D > 0 && g + D < ngroups && (g + D + 1) * 8 <= n;
+        if (ahead) ord.lanes(g + D, n, xn);
+        group(c, xs, lanes, w, ahead ? xn : nullptr);
         if (++since == GN_HOP_GRAD_FLUSH) w.flush(G), since = 0;
       }
       w.flush(G);

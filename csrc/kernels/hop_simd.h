@@ -19,7 +19,7 @@
 
 // software prefetch distance in groups of eight sites (0: none)
 #ifndef GN_HOP_PF_GROUPS
-#define GN_HOP_PF_GROUPS 0
+#define GN_HOP_PF_GROUPS 2
 #endif
 
 namespace gn {
@@ -120,20 +120,30 @@ struct Fields {
     }
   }
 
-  // prefetch the data of a later group (its neighbour spinors and links of slot k)
+  // Software prefetch of a later group's rows: the eight rows of one stream (row bytes each) are
+  // prefetched as one range when they are consecutive in memory (the blocked and range orders),
+  // line by line per lane otherwise.
+  static GN_SIMD_INLINE void pf_rows(const T *const (&p)[8], int64_t bytes, bool write) {
+    const char *c0 = reinterpret_cast<const char *>(p[0]);
+    if (p[7] == p[0] + 7 * (bytes / (int64_t)sizeof(T))) {
+      for (int64_t j = 0; j < 8 * bytes; j += 64) write ? _m_prefetchw(const_cast<char *>(c0 + j)) : _mm_prefetch(c0 + j, _MM_HINT_T0);
+      return;
+    }
+    for (int l = 0; l < 8; ++l) {
+      const char *c = reinterpret_cast<const char *>(p[l]);
+      for (int64_t j = 0; j < bytes; j += 64) write ? _m_prefetchw(const_cast<char *>(c + j)) : _mm_prefetch(c + j, _MM_HINT_T0);
+    }
+  }
+  // What the blocked sweep does not find in the cache: the links U_mu(x), the +-z and +-t
+  // neighbour inputs, the backward z and t links (and the output, for writing, by the caller).
   template <int N, int k>
   GN_SIMD_INLINE void prefetch(const int64_t *xn, int64_t in_bytes) const {
-#pragma GCC unroll 8
-    for (int l = 0; l < 8; ++l) {
-      const int64_t y = k == 8 ? xn[l] : nbr[xn[l] * 8 + k];
-      const char *p = reinterpret_cast<const char *>(site(y));
-      for (int64_t j = 0; j < in_bytes; j += 64) _mm_prefetch(p + j, _MM_HINT_T0);
-      if constexpr (k < 8) {
-        const char *u = reinterpret_cast<const char *>(link<N>(k >> 1, (k & 1) ? y : xn[l]));
-#pragma GCC unroll 4
-        for (int j = 0; j < (int)(nl(N) * sizeof(T)); j += 64) _mm_prefetch(u + j, _MM_HINT_T0);
-      }
-    }
+    const T *ps[8], *pl[8];
+    const int64_t(&xs)[8] = *reinterpret_cast<const int64_t(*)[8]>(xn);
+    rows<N, k>(xs, ps, pl);
+    if constexpr (k < 8 && (k & 1) == 0) pf_rows(pl, nl(N) * sizeof(T), false);
+    if constexpr (k >= 4 && k < 8) pf_rows(ps, in_bytes, false);
+    if constexpr (k == 5 || k == 7) pf_rows(pl, nl(N) * sizeof(T), false);
   }
 };
 
@@ -301,6 +311,12 @@ struct HopSimd {
 #define GN_F(k) pf<k, PS>(c, xn);
     GN_HOP_EACH_SLOT(GN_F)
 #undef GN_F
+    if (xn) {
+      T *po[8];
+#pragma GCC unroll 8
+      for (int l = 0; l < 8; ++l) po[l] = c.out + xn[l] * c.sout;
+      hop8::Fields<T>::pf_rows(po, c.sout * sizeof(T), true);
+    }
     for (int r = 0; r < c.nrhs; ++r) {
 #define GN_F(k) load_slot<k, PS>(c, xs, w, r);
       GN_HOP_EACH_SLOT(GN_F)
