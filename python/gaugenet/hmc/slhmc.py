@@ -18,7 +18,7 @@ import numpy as np
 from ..gauge.stout import StoutNetwork
 from . import streams
 from .actions import Hamiltonian, SmearedPseudofermionAction
-from .adam import Adam
+from ..models.optim import Adam
 from .fermion_force import StaggeredPseudofermion
 from .hmc import HMC
 from .momenta import draw_momenta, kinetic_energy
@@ -92,7 +92,7 @@ class SLHMCTrainer:
             raise ValueError(f"SLHMC training: samples per step must be 1..200, got {samples}")
         self.sampler = sampler
         self.samples = int(samples)
-        self.adam = Adam(sampler.network.params.size, lr=lr, beta1=beta1, beta2=beta2)
+        self.adam = Adam(lr=lr, beta1=beta1, beta2=beta2)
         self.history = []
 
     def loss_and_grad(self, U, traj):
@@ -116,7 +116,9 @@ class SLHMCTrainer:
     def step(self, U, traj):
         loss, grad, diff = self.loss_and_grad(U, traj)
         s = self.sampler
-        s.params = self.adam.step(s.network.params, grad)
+        p = np.array(s.network.params, dtype=np.float64).ravel()
+        self.adam.step([p], [grad])
+        s.params = p
         rec = {"traj": int(traj), "loss": float(loss), "mean_diff": float(diff), "params": s.params.tolist()}
         self.history.append(rec)
         return rec

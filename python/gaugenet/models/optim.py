@@ -5,7 +5,8 @@ A complex weight counts as two real parameters: the moments are kept for the rea
 part separately, and the gradient convention dC/dRe w + i dC/dIm w (gaugenet.ml.layer) makes the
 step w -= alpha m^ / (sqrt(v^) + eps) a descent step in both. Weights are updated in place, so
 global (PTC) weights stay identical on every rank as long as their gradients are (they are: one
-allreduce in the layer); per-site (LPTC, cLPTC) weights are updated by their own rank.
+allreduce in the layer); per-site (LPTC, cLPTC) weights are updated by their own rank. Real weights
+(the stout parameters of SLHMC) work the same way.
 """
 import numpy as np
 
@@ -16,7 +17,8 @@ def _real_view(a):
 
 
 class Adam:
-    def __init__(self, alpha=1e-3, beta1=0.9, beta2=0.98, eps=1e-8):
+    def __init__(self, alpha=1e-3, beta1=0.9, beta2=0.98, eps=1e-8, lr=None):
+        alpha = alpha if lr is None else lr
         for name, v in (("alpha", alpha), ("eps", eps)):
             if not v > 0:
                 raise ValueError(f"Adam: {name} must be positive, got {v}")
@@ -50,10 +52,14 @@ class Adam:
             _real_view(w)[...] -= self.alpha * (m / c1) / (np.sqrt(v / c2) + self.eps)
 
     def state(self):
-        """Moments and step count (for checkpoints)."""
-        return {"t": self.t, "m": self._m, "v": self._v}
+        """Step count and moments as plain lists (JSON-friendly, for checkpoints: a resumed run makes
+        exactly the same updates)."""
+        def lists(ms):
+            return None if ms is None else [m.tolist() for m in ms]
+        return {"t": self.t, "m": lists(self._m), "v": lists(self._v)}
 
     def load_state(self, state):
+        def arrays(ms):
+            return None if ms is None else [np.array(m, dtype=np.float64) for m in ms]
         self.t = int(state["t"])
-        self._m = [np.array(a) for a in state["m"]] if state["m"] is not None else None
-        self._v = [np.array(a) for a in state["v"]] if state["v"] is not None else None
+        self._m, self._v = arrays(state["m"]), arrays(state["v"])
