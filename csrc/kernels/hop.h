@@ -9,6 +9,8 @@
 // W_k[a, b] is an ns x ns spin matrix (ns = 4) or a scalar (ns = 1), global or per site.
 // Each link is loaded once per site and applied to all right-hand sides and features.
 // The Wilson hopping term, the PTC layer and the staggered hop are instances of this.
+// On the CPU, ns = 4 runs on the eight-sites-per-step kernel of hop_simd.h when compiled for AVX-512
+// (hop_cpu_variant below); hop_grad.h fuses the stencil with the PTC weight gradient.
 #pragma once
 #include "core/complex.h"
 #include "core/sun.h"

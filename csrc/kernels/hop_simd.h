@@ -4,8 +4,10 @@
 // layout and transposed in registers; the colour product U f and the dense 4x4 spin matrices then
 // run with every lane busy. Global spin weights are broadcast from memory straight into the
 // multiply-adds (no shuffles); per-site weights are transposed like the fields. Each link tile is
-// transposed once per group and reused for all right-hand sides and features; the output of a
-// site is written once, after all nine slots.
+// transposed once per group and reused for all right-hand sides and features; each output colour
+// is accumulated in registers over all nine slots and the output of a site is written once. The
+// data of the group two steps ahead are prefetched (hardware prefetchers do not follow eight
+// scattered rows at a time).
 //
 // Arithmetic per site: the same products and sums as HopKernel (hops in slot order, the spin sum
 // in ascending order), so results agree with it to rounding (fused multiply-adds may differ).

@@ -17,12 +17,14 @@ Backward, projected_gradient_adj(W, phi, left) for C = Re <left, psi> (gaugenet.
     dC/dW_p = sum_x left(x) (T_p phi)(x)^dag   summed over colour, right-hand sides (and, for PTC,
                                                over the lattice: one allreduce)
     dC/dphi = L^dag left = sum_p T_p^dag W_p^dag left,   T_p^dag = T_{p^-1}
-PTC uses sum_x left(x) (T_p phi)(x)^dag = sum_y (T_{p^-1} left)(y) phi(y)^dag: left is transported
-along the inverse paths (E_p = T_{p^-1} left, one single-hop kernel per distinct prefix, the only
-stencil work of the backward pass), copied with colour next to the site index, and both gradients
-are GEMMs over all sites, right-hand sides and colours: dW_p = E_p^T conj(phi) (then one allreduce)
-and dphi = sum_p E_p (W_p^dag), i.e. dphi = sum_p T_p^dag W_p^dag left = L^dag left evaluated
-from the transported left (adjoint() computes the same by the adjoint stencil; the tests compare).
+PTC on host arrays: per prefix group q one fused kernel (core.hop_grad, OneHop.apply_grad) on left
+with the adjoint group weights; for a path p = q + (k,), sum_x left(x) (H_k T_q phi)(x)^dag =
+sum_y (H_k' left)(y) (T_q phi)(y)^dag (k' the reversed hop), so E = H_k' left, formed site by site,
+gives both dW_p (summed in the kernel, then one allreduce) and the group's part of L^dag left; the
+parts are then transported by T_q^dag as in adjoint(). Device arrays (and fused_gradient = False):
+sum_x left(x) (T_p phi)(x)^dag = sum_y (T_{p^-1} left)(y) phi(y)^dag with left transported along the
+inverse paths (E_p = T_{p^-1} left), copied with colour next to the site index, and both gradients as
+GEMMs over all sites, right-hand sides and colours: dW_p = E_p^T conj(phi) and dphi = sum_p E_p (W_p^dag).
 LPTC needs dW_p(x) per site: phi is transported along the paths (T_p phi), the results are stacked
 and contracted with left site by site (one batched matmul); dphi = adjoint(W, left), the adjoint
 stencil below. Work arrays (transported fields, transposed copies, stacked and shifted weights)
