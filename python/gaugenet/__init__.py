@@ -3,16 +3,10 @@
 Foundation: Lattice (MPI process grid), fields in the layouts of shared/CONVENTIONS.md,
 halo-exchanging C++ stencils (CPU/OpenMP, CUDA when built), Dirac operators, gauge observables.
 """
-import os as _os
-import sys as _sys
+from .util.blas import limit_blas_threads as _limit_blas_threads
 
-# gaugenet's kernels use OpenMP threads; a multithreaded BLAS under numpy busy-waits on the same cores
-# and made every small GEMV of the Krylov solvers ~20x slower (measured: FGMRES projections 5 ms -> 0.2 ms
-# per call on 4^3 x 8). One BLAS thread per rank unless the user chose otherwise; this works when
-# gaugenet is imported before numpy (python -m gaugenet always is); otherwise set OPENBLAS_NUM_THREADS=1.
-if "numpy" not in _sys.modules:
-    for _v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        _os.environ.setdefault(_v, "1")
+# one BLAS thread per rank: a multithreaded OpenBLAS busy-waits against the OpenMP kernels (util/blas.py)
+_limit_blas_threads(1)
 
 from .lattice import DecompositionError, Lattice  # noqa: E402
 from .fields import (ColorMatrixField, CoarseField, FermionField, Field, GaugeField, NonUnitaryLinksError,
