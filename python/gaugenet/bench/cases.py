@@ -129,7 +129,7 @@ def onehop_cases(U, features=((1, 1), (2, 2))):
     return cases
 
 
-def ptc_cases(U, features=((1, 1), (2, 2)), two_hop=False, local=False):
+def ptc_cases(U, features=((1, 1), (2, 2)), two_hop=False, local=False, numpy=True):
     """The PTC (or LPTC) layer of gaugenet.ml over the one-hop paths (optionally all non-backtracking
     paths of up to two hops): forward L(W, phi) and backward projected_gradient_adj (dC/dW and
     dC/dphi = L^dag left)."""
@@ -162,7 +162,7 @@ def ptc_cases(U, features=((1, 1), (2, 2)), two_hop=False, local=False):
         note = f"gaugenet.ml.{'LPTC' if local else 'PTC'}, {len(paths)} paths"
         cases.append(Case(name + "_forward", (lambda layer=layer, W=W, phi=phi: layer(W, phi)), lat.local_volume,
                           layer.flops_per_site(), fwd_bytes,
-                          numpy_key=("onehop", nin, nout) if not (two_hop or local) else None,
+                          numpy_key=("onehop", nin, nout) if not (two_hop or local) and numpy else None,
                           features=f"{nin}->{nout}", note=note))
         cases.append(Case(name + "_backward",
                           (lambda layer=layer, W=W, phi=phi, left=left: layer.projected_gradient_adj(W, phi, left)),

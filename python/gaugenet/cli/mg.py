@@ -2,7 +2,7 @@
 multigrid preconditioner for the Wilson-clover operator (high-mode model, near-null vectors, coarse
 grid, smoother, combined model) and compare FGMRES time-to-solution with and without it against the
 non-learned baselines (gaugenet.models.experiment). Defaults: 8^3 x 16, beta = 6.0 (heat bath from
-a cold start unless --config is given), m = -0.6, c_sw = 1, 4^4 blocks (coarse 2^3 x 4), 12 basis
+a cold start unless --config is given), m = -0.6, c_sw = 1, 4^4 blocks (coarse 2^3 x 4), 24 basis
 vectors, a four-layer one-hop PTC smoother, relative residual 1e-8. --quick shrinks every stage
 for a smoke run (4^3 x 8, a few steps).
 """
@@ -25,7 +25,9 @@ def add_arguments(p):
     p.add_argument("--csw", type=float, default=1.0)
     p.add_argument("--antiperiodic-t", action="store_true", help="antiperiodic fermion boundary in time")
     p.add_argument("--block", default=None, help="block size bx.by.bz.bt (default 4.4.4.4; quick 2.2.2.2)")
-    p.add_argument("--n-basis", type=int, default=12, help="near-null vectors (default 12)")
+    p.add_argument("--n-basis", type=int, default=24, help="near-null vectors (default 24; the paper used 12)")
+    p.add_argument("--model-precision", choices=("single", "double"), default="single",
+                   help="precision the multigrid model is applied in inside the double-precision FGMRES (default single)")
     p.add_argument("--coarse", choices=("solve", "clptc"), default="solve",
                    help="coarse-grid part: exact dense solve of D~ or the learned cLPTC layer (default solve)")
     p.add_argument("--smoother-layers", type=int, default=4)
@@ -50,7 +52,7 @@ def config_from_args(args):
         block = ()
     if len(block) != 4:
         raise ValueError(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
-    cfg = MGConfig(block=block, n_basis=args.n_basis, coarse=args.coarse,
+    cfg = MGConfig(block=block, n_basis=args.n_basis, precision=args.model_precision, coarse=args.coarse,
                    smoother_layers=args.smoother_layers, tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()))
     if args.quick:
