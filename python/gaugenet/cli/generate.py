@@ -9,13 +9,13 @@ configuration (the chain is the same as an uninterrupted run, since the random n
 by the sweep number), so --count can also be raised to extend an ensemble. The defaults make the
 seed-000 ensemble: 8^3 x 16, SU(3), beta = 6.0.
 """
-import json
 import os
 import time
 
 import numpy as np
 
 from ..util.log import log
+from .state import read_state, write_json
 
 STATE = "generate.json"
 PLAQ_LOG = "plaquette.log"
@@ -82,30 +82,11 @@ def _validate(args, dims):
 def _read_state(lat, out):
     """The state file (rank 0 reads, all ranks get it) or None; a directory holding configurations
     but no state file is an error."""
-    state, problem = None, None
-    if lat.rank == 0:
-        path = os.path.join(out, STATE)
-        if os.path.exists(path):
-            try:
-                with open(path) as f:
-                    state = json.load(f)
-            except (OSError, ValueError) as exc:
-                problem = f"cannot read the state file {path}: {exc}"
-        elif os.path.isdir(out) and any(n.startswith("cfg_") for n in os.listdir(out)):
-            problem = (f"{out} holds configurations (cfg_*) but no {STATE}: cannot resume; choose another --out or "
-                       f"remove them")
-    state, problem = lat.cart.bcast((state, problem), root=0)
-    lat.check(problem is None, problem or "", RuntimeError)
-    return state
+    return read_state(lat, out, STATE, "cfg_", "configurations")
 
 
 def _write_state(lat, out, state):
-    if lat.rank == 0:
-        path = os.path.join(out, STATE)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(state, f, indent=1)
-        os.replace(tmp, path)
+    write_json(lat, os.path.join(out, STATE), state)
 
 
 def _rewrite_plaquette_log(lat, out, upto):

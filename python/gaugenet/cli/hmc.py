@@ -13,13 +13,13 @@ uninterrupted run, and trajectories after the last checkpoint are redone identic
 --trajectories extends a finished run. The defaults are the seed-002 setup: SU(2), 4^4, beta = 2.7,
 m = 0.3, m_h = 0.4, trajectory length 1.
 """
-import json
 import os
 import time
 
 import numpy as np
 
 from ..util.log import log
+from .state import read_state, write_json
 
 STATE = "hmc.json"
 LOG = "hmc.log"
@@ -108,28 +108,10 @@ def _validate(args, dims):
 
 
 def _read_state(lat, out):
-    state, problem = None, None
-    if lat.rank == 0:
-        path = os.path.join(out, STATE)
-        if os.path.exists(path):
-            try:
-                with open(path) as f:
-                    state = json.load(f)
-            except (OSError, ValueError) as exc:
-                problem = f"cannot read the state file {path}: {exc}"
-        elif os.path.isdir(out) and any(n.startswith("checkpoint_") for n in os.listdir(out)):
-            problem = f"{out} holds checkpoints but no {STATE}: cannot resume; choose another --out"
-    state, problem = lat.cart.bcast((state, problem), root=0)
-    lat.check(problem is None, problem or "", RuntimeError)
-    return state
+    return read_state(lat, out, STATE, "checkpoint_", "checkpoints")
 
 
-def _write_json(lat, path, data):
-    if lat.rank == 0:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
+_write_json = write_json
 
 
 def _truncate_log(lat, path, done, header):
