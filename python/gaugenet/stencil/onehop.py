@@ -128,6 +128,21 @@ class OneHop:
             self._site_lists[key] = hit
         return hit[1]
 
+    def _output(self, out, src, nout_el, accumulate, alloc):
+        """The output array (V, nout_el): `out` checked, or a new one from `alloc` (zeros/empty)."""
+        lat = self.lat
+        V = lat.local_volume
+        if out is None:
+            if accumulate:
+                raise ValueError("OneHop: accumulate needs an output array")
+            out = alloc((V, nout_el), dtype=lat.complex_dtype)
+        if out.size != V * nout_el or out.dtype != lat.complex_dtype or not out.flags.c_contiguous:
+            raise ValueError(f"OneHop: output must be a C-contiguous {lat.complex_dtype} array with "
+                             f"{nout_el} elements per site")
+        if array_module(src) is np and np.may_share_memory(out, src):
+            raise ValueError("OneHop: output must not overlap the input (neighbours are read)")
+        return out
+
     def apply_array(self, src, W, nrhs, out=None, sites=None, accumulate=False, hops=None):
         """Raw form: src (V, nrhs * nin * ns * N) (or any C-contiguous array with that many elements
         per site), returns/fills out (V, nrhs * nout * ns * N). Only the listed sites are written
@@ -143,15 +158,7 @@ class OneHop:
         if src.dtype != lat.complex_dtype:
             raise TypeError(f"OneHop: input dtype {src.dtype} differs from the lattice precision {lat.complex_dtype}")
         src = xp.ascontiguousarray(src).reshape(V, nin_el)
-        if out is None:
-            if accumulate:
-                raise ValueError("OneHop: accumulate needs an output array")
-            out = xp.zeros((V, nout_el), dtype=lat.complex_dtype)
-        if out.size != V * nout_el or out.dtype != lat.complex_dtype or not out.flags.c_contiguous:
-            raise ValueError(f"OneHop: output must be a C-contiguous {lat.complex_dtype} array with "
-                             f"{nout_el} elements per site")
-        if xp is np and np.may_share_memory(out, src):
-            raise ValueError("OneHop: output must not overlap the input (neighbours are read)")
+        out = self._output(out, src, nout_el, accumulate, xp.zeros)
         Wp = self.prepare(W, like=src, hops=hops)
         L = self.links
         halo = self.runner.halo
@@ -196,15 +203,7 @@ class OneHop:
             raise ValueError("OneHop.apply_grad: global weights only")
         src = np.ascontiguousarray(src).reshape(V, nin_el)
         site = np.ascontiguousarray(site).reshape(V, nout_el)
-        if out is None:
-            if accumulate:
-                raise ValueError("OneHop: accumulate needs an output array")
-            out = np.empty((V, nout_el), dtype=lat.complex_dtype)
-        if out.size != V * nout_el or out.dtype != lat.complex_dtype or not out.flags.c_contiguous:
-            raise ValueError(f"OneHop: output must be a C-contiguous {lat.complex_dtype} array with "
-                             f"{nout_el} elements per site")
-        if np.may_share_memory(out, src):
-            raise ValueError("OneHop: output must not overlap the input (neighbours are read)")
+        out = self._output(out, src, nout_el, accumulate, np.empty)
         L = self.links
         halo = self.runner.halo
         dst = out.reshape(V, nout_el)
