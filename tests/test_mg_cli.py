@@ -16,8 +16,8 @@ def _path(tmp_path, name):
 
 @pytest.mark.mpi
 def test_mg_quick_runs_end_to_end(tmp_path):
-    out = _path(tmp_path, "mg.json")
-    assert main(["mg", "--quick", "--baselines", "gmres,eo-bicgstab", "--json", out]) == 0
+    out, wts = _path(tmp_path, "mg.json"), _path(tmp_path, "mg.npz")
+    assert main(["mg", "--quick", "--baselines", "gmres,eo-bicgstab", "--json", out, "--save", wts]) == 0
     COMM.Barrier()
     with open(out) as f:
         rep = json.load(f)
@@ -28,6 +28,20 @@ def test_mg_quick_runs_end_to_end(tmp_path):
     assert solves["fgmres_multigrid"]["iterations"] < solves["fgmres_unpreconditioned"]["iterations"]
     stages = [s["stage"] for s in rep["setup"]]
     assert stages[:2] == ["high_mode_training", "near_null_vectors"] and "multigrid_training" in stages
+    # transfer: the saved weights on another gauge field (another heat-bath seed), only the combined model retrained
+    out2 = _path(tmp_path, "mg2.json")
+    assert main(["mg", "--quick", "--seed", "5", "--baselines", "gmres", "--load", wts, "--steps", "0,0,0,2",
+                 "--json", out2]) == 0
+    COMM.Barrier()
+    with open(out2) as f:
+        rep2 = json.load(f)
+    assert rep2["plaquette"] != rep["plaquette"]
+    s2 = {r["method"]: r for r in rep2["solves"]}
+    assert s2["fgmres_multigrid"]["converged"]
+    assert s2["fgmres_multigrid"]["iterations"] < s2["fgmres_unpreconditioned"]["iterations"]
+    assert not any(st.get("steps") for st in rep2["setup"] if st["stage"] in ("high_mode_training",
+                                                                            "smoother_training"))
+    assert main(["mg", "--quick", "--load", wts, "--smoother-layers", "2"]) == 1   # a 4-layer file
 
 
 def test_mg_errors_name_the_problem(capsys):

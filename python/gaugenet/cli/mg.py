@@ -33,6 +33,12 @@ def add_arguments(p):
     p.add_argument("--smoother-layers", type=int, default=4)
     p.add_argument("--steps", default=None,
                    help="training steps high,smoother,coarse,mg (default 200,150,500,20)")
+    p.add_argument("--save", default=None, metavar="FILE.npz",
+                   help="write the trained high-mode and smoother weights (rank 0)")
+    p.add_argument("--load", default=None, metavar="FILE.npz",
+                   help="start from weights saved by --save (transfer to another configuration: near-null vectors and "
+                        "the coarse part are rebuilt; default steps then 0,0,500,20: only the coarse layer and the "
+                        "combined model are retrained, as in seed 000)")
     p.add_argument("--tol", type=float, default=1e-8)
     p.add_argument("--restart", type=int, default=30, help="(F)GMRES restart length (default 30)")
     p.add_argument("--baselines", default="gmres,eo-bicgstab,eo-cg",
@@ -58,6 +64,8 @@ def config_from_args(args):
     if args.quick:
         cfg.high_steps, cfg.smoother_steps, cfg.coarse_steps, cfg.mg_steps = 20, 10, 20, 3
         cfg.n_basis, cfg.nn_maxiter, cfg.nn_refine_maxiter, cfg.log_every = min(cfg.n_basis, 6), 50, 10, 10
+    if args.load and not args.steps:
+        cfg.high_steps, cfg.smoother_steps = 0, 0
     if args.steps:
         vals = [int(v) for v in args.steps.split(",")]
         if len(vals) != 4:
@@ -87,7 +95,12 @@ def run(args):
     log.info("seed-000 multigrid: Wilson-clover m=%g c_sw=%g on %s, %d ranks (grid %s), blocks %s, %d vectors, "
              "coarse %s", args.mass, args.csw, "x".join(map(str, lat.dims)), lat.size, ".".join(map(str, lat.grid)),
              "x".join(map(str, cfg.block)), cfg.n_basis, cfg.coarse)
-    out = run_experiment(D, cfg)
+    init = None
+    if args.load:
+        from ..models.experiment import load_weights
+        init = load_weights(args.load, cfg)
+        log.info("starting from the weights in %s (high-mode, %d smoother layers)", args.load, len(init[1]))
+    out = run_experiment(D, cfg, init=init, save=args.save)
     out.update(lattice=list(lat.dims), ranks=lat.size, grid=list(lat.grid), mass=args.mass, csw=args.csw,
                plaquette=gn.plaquette(U))
     log.info("%-24s %10s %10s %8s %10s", "method", "iterations", "seconds", "gain", "speed-up")

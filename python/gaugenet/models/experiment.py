@@ -72,13 +72,45 @@ def _stage(report, name, t0, hist=None, **extra):
     return rec
 
 
-def train_multigrid(D, cfg):
-    """Stages 1-5; returns (model, weights, high-mode (layer, weights), set-up report)."""
+def save_weights(path, lat, cfg, wh, ws):
+    """The trained global weights (high-mode model and smoother) and the configuration as .npz (rank 0
+    writes; the weights are identical on every rank). The near-null vectors and the coarse part depend
+    on the gauge field and are rebuilt on load (seed 000: transfer to other configurations)."""
+    if lat.rank == 0:
+        import json
+        arrays = {"high_0": np.asarray(wh[0])}
+        arrays.update({f"smoother_{i}": np.asarray(w) for i, w in enumerate(ws)})
+        with open(path, "wb") as f:
+            np.savez(f, config=np.array(json.dumps(asdict(cfg), default=list)), **arrays)
+    lat.cart.Barrier()
+
+
+def load_weights(path, cfg):
+    """(high-mode weights, smoother weights) from save_weights, checked against cfg's smoother."""
+    try:
+        with np.load(path) as z:
+            wh = [z["high_0"]]
+            n = sum(1 for k in z.files if k.startswith("smoother_"))
+            ws = [z[f"smoother_{i}"] for i in range(n)]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"cannot read multigrid weights from {path}: {exc}") from exc
+    if n != cfg.smoother_layers:
+        raise ValueError(f"{path} holds a {n}-layer smoother, the run asks for {cfg.smoother_layers} layers")
+    return wh, ws
+
+
+def train_multigrid(D, cfg, init=None):
+    """Stages 1-5; returns (model, weights, high-mode (layer, weights), set-up report).
+    init: (high-mode weights, smoother weights) to start from (load_weights) instead of the defaults."""
     report = []
     t0 = time.perf_counter()
     Mh = high_mode_model(D)
-    wh = [np.zeros(Mh.weight_shapes[0], dtype=D.lat.complex_dtype)]
-    wh[0][8, 0, 0] = np.eye(4) / (4.0 + D.mass)       # start from the inverse of the site term
+    if init is not None:
+        wh = [np.array(init[0][0], dtype=D.lat.complex_dtype)]
+        Mh.check(wh)
+    else:
+        wh = [np.zeros(Mh.weight_shapes[0], dtype=D.lat.complex_dtype)]
+        wh[0][8, 0, 0] = np.eye(4) / (4.0 + D.mass)   # start from the inverse of the site term
     hist = train(Mh, wh, high_mode_batch(D, cfg.seed), cfg.high_steps, Adam(alpha=cfg.high_alpha),
                  log_every=cfg.log_every, name="high-mode")
     _stage(report, "high_mode_training", t0, hist)
@@ -90,7 +122,11 @@ def train_multigrid(D, cfg):
     _stage(report, "near_null_vectors", t0, null_residual_max=float(max(res)))
 
     S = smoother_model(D, cfg.smoother_layers)
-    ws = smoother_initial_weights(D, S, wh)
+    if init is not None:
+        ws = [np.array(w, dtype=D.lat.complex_dtype) for w in init[1]]
+        S.check(ws)
+    else:
+        ws = smoother_initial_weights(D, S, wh)
     t0 = time.perf_counter()
     hist = train(S, ws, smoother_batch(D, Mh, wh, cfg.seed + 2), cfg.smoother_steps, Adam(alpha=cfg.smoother_alpha),
                  log_every=cfg.log_every, name="smoother")
@@ -165,11 +201,14 @@ def compare_solvers(D, b, model, weights, high, cfg):
     return recs
 
 
-def run_experiment(D, cfg=None, b=None):
-    """Train, then compare; returns a dict with the configuration, set-up stages and solver records."""
+def run_experiment(D, cfg=None, b=None, init=None, save=None):
+    """Train (from `init` weights if given), optionally save the weights, then compare; returns a dict with
+    the configuration, set-up stages and solver records."""
     cfg = cfg or MGConfig()
     t0 = time.perf_counter()
-    model, w, high, report = train_multigrid(D, cfg)
+    model, w, high, report = train_multigrid(D, cfg, init=init)
+    if save:
+        save_weights(save, D.lat, cfg, high[1], w[model.coarse.n_weights:])
     setup = time.perf_counter() - t0
     if b is None:
         b = FermionField.random(D.lat, N=D.N, seed=cfg.seed + 100)
