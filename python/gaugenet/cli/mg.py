@@ -50,6 +50,14 @@ def add_arguments(p):
     p.add_argument("--verbose", action="store_true")
 
 
+def _arg_error(message):
+    """An error that follows from the arguments alone: raised identically on every rank (collective), so
+    every rank exits with it instead of the job being aborted."""
+    err = ValueError(message)
+    err.collective = True
+    return err
+
+
 def config_from_args(args):
     from ..models.experiment import MGConfig
     try:
@@ -57,7 +65,7 @@ def config_from_args(args):
     except ValueError:
         block = ()
     if len(block) != 4:
-        raise ValueError(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
+        raise _arg_error(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
     cfg = MGConfig(block=block, n_basis=args.n_basis, precision=args.model_precision, coarse=args.coarse,
                    smoother_layers=args.smoother_layers, tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()))
@@ -69,7 +77,7 @@ def config_from_args(args):
     if args.steps:
         vals = [int(v) for v in args.steps.split(",")]
         if len(vals) != 4:
-            raise ValueError(f"--steps needs four numbers high,smoother,coarse,mg, got {args.steps!r}")
+            raise _arg_error(f"--steps needs four numbers high,smoother,coarse,mg, got {args.steps!r}")
         cfg.high_steps, cfg.smoother_steps, cfg.coarse_steps, cfg.mg_steps = vals
     return cfg
 
@@ -85,7 +93,7 @@ def run(args):
     cfg = config_from_args(args)
     for m in cfg.baselines:
         if m not in METHODS:
-            raise ValueError(f"unknown baseline {m!r}; choose from {', '.join(METHODS)}")
+            raise _arg_error(f"unknown baseline {m!r}; choose from {', '.join(METHODS)}")
     U = gauge_field(args)
     lat = U.lat
     from ..coarse import Blocking
@@ -98,7 +106,12 @@ def run(args):
     init = None
     if args.load:
         from ..models.experiment import load_weights
-        init = load_weights(args.load, cfg)
+        problem = None
+        try:
+            init = load_weights(args.load, cfg)
+        except ValueError as exc:      # every rank reads the file: agree before raising (no abort, no hang)
+            problem = str(exc)
+        lat.check(problem is None, problem or "")
         log.info("starting from the weights in %s (high-mode, %d smoother layers)", args.load, len(init[1]))
     out = run_experiment(D, cfg, init=init, save=args.save)
     out.update(lattice=list(lat.dims), ranks=lat.size, grid=list(lat.grid), mass=args.mass, csw=args.csw,
