@@ -56,8 +56,18 @@ class CoarseSolve(Layer):
         for r, v in zip(all_rows, all_vals):
             A[r] = v
         self.matrix = A
-        self._inv = np.linalg.inv(A)   # n_c <= 4096: the explicit inverse makes an apply one GEMV
-        self._inv_h = np.conj(self._inv.T)
+        inv = np.linalg.inv(A)         # n_c <= 4096: the explicit inverse makes an apply one GEMV
+        # each rank keeps only the rows of its own unknowns (the GEMV is split over the ranks), in double and,
+        # for a model applied in single precision, in single
+        self._rows = {"fwd": np.ascontiguousarray(inv[self.rows]),
+                      "adj": np.ascontiguousarray(np.conj(inv.T)[self.rows])}
+        self._cast = {}
+
+    def _local_rows(self, which, dtype):
+        key = (which, np.dtype(dtype).name)
+        if key not in self._cast:
+            self._cast[key] = self._rows[which].astype(np.complex64 if dtype == np.complex64 else np.complex128)
+        return self._cast[key]
 
     @property
     def weight_shapes(self):
@@ -66,24 +76,29 @@ class CoarseSolve(Layer):
     def weights(self, seed=0, scale=1.0):
         return []
 
-    def _apply(self, M, c):
+    def _apply(self, which, c):
         if not isinstance(c, CoarseField) or c.n_basis != self.n:
             raise TypeError(f"CoarseSolve: expected a CoarseField with {self.n} components")
         lat = self.lat
         V = lat.local_volume
+        dtype = c.data.dtype
         loc = np.asarray(c.data).reshape(V, -1, self.n).transpose(0, 2, 1).reshape(V * self.n, -1)
-        full = np.empty((self.nc, loc.shape[1]), dtype=np.complex128)
-        for r, v in zip(lat.cart.allgather(self.rows), lat.cart.allgather(loc)):
-            full[r] = v
-        sol = (M @ full)[self.rows]      # in double; the result takes the precision of c
-        out = sol.reshape(V, self.n, -1).transpose(0, 2, 1).astype(c.data.dtype)
+        if lat.size > 1:
+            full = np.empty((self.nc, loc.shape[1]), dtype=dtype)
+            for r, v in zip(lat.cart.allgather(self.rows), lat.cart.allgather(loc)):
+                full[r] = v
+        else:
+            full = np.empty_like(loc)
+            full[self.rows] = loc
+        sol = self._local_rows(which, dtype) @ full          # this rank's unknowns, in the precision of c
+        out = sol.reshape(V, self.n, -1).transpose(0, 2, 1)
         return c._new(np.ascontiguousarray(out).reshape(c.data.shape))
 
     def __call__(self, weights, c):
-        return self._apply(self._inv, c)
+        return self._apply("fwd", c)
 
     def adjoint(self, weights, c):
-        return self._apply(self._inv_h, c)
+        return self._apply("adj", c)
 
     def projected_gradient_adj(self, weights, phi, left):
         return [self.adjoint(weights, left)]
