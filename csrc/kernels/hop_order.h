@@ -1,8 +1,10 @@
-// Site order and lane assignment shared by the eight-sites-per-step CPU kernels of the one-hop
-// stencil (hop_simd.h, hop_grad.h). Same idea as the Wilson kernel's order (wilson_simd.h): an
-// explicit, non-contiguous site list is visited as given; the whole local lattice (or a range of
-// whole t-slices) is visited in blocks of z-planes with t fastest, so that the +-t and +-z
-// neighbours of a group are still in the cache when they are read again.
+// Site order and lane assignment shared by the eight-sites-per-step CPU kernels (Wilson:
+// wilson_simd.h; one-hop stencil: hop_simd.h, hop_grad.h): an explicit, non-contiguous site list is
+// visited as given; the whole local lattice (or a range of whole t-slices, e.g. the interior when
+// only t is split) is visited in blocks of bz z-planes with t fastest, so that the +-t and +-z
+// neighbours of a group are still in the cache when they are read again (a plain lexicographic
+// sweep of a 32^4 lattice reuses them only after ~30 MB of other data). The geometry is read off the
+// neighbour table (site 0's +z and +t neighbours); anything unexpected falls back to the list order.
 #pragma once
 #include <cstdint>
 #include "core/backend.h"
@@ -20,7 +22,7 @@ struct Order {
   bool blocked = false;
   int64_t Sz = 0, St = 0, lz = 0, nt = 0, bz = 1, t0 = 0;
 
-  inline int64_t group_start(int64_t pos) const {  // blocked: the site of position pos (8 | Sz)
+  GN_HD int64_t group_start(int64_t pos) const {  // blocked: the site of position pos (8 | Sz)
     const int64_t q = pos / Sz, w = pos - q * Sz;
     const int64_t zb = q / (nt * bz), rem = q - zb * nt * bz;
     const int64_t t = t0 + rem / bz, z = zb * bz + rem % bz;
@@ -43,8 +45,10 @@ struct Order {
   }
 };
 
-// bytes_per_site: the lattice data of one site the sweep streams through (for the z-block size)
-inline Order make_order(const int32_t *nbr, int64_t V, const SiteList &sites, int64_t bytes_per_site) {
+// bytes_per_site: the lattice data of one site the sweep streams through; the planes of two
+// consecutive t-steps of a z-block are kept within block_bytes / 2
+inline Order make_order(const int32_t *nbr, int64_t V, const SiteList &sites, int64_t bytes_per_site,
+                        int64_t block_bytes = GN_HOP_BLOCK_BYTES) {
   Order o;
   o.idx = sites.idx;
   const int64_t n = sites.n;
@@ -66,10 +70,9 @@ inline Order make_order(const int32_t *nbr, int64_t V, const SiteList &sites, in
   if (first % St || n % St) return o;
   o.blocked = true;
   o.Sz = Sz, o.St = St, o.lz = St / Sz, o.nt = n / St, o.t0 = first / St;
-  // z-block: the planes of two consecutive t-steps of a block within GN_HOP_BLOCK_BYTES / 2
   const int64_t plane_bytes = Sz * bytes_per_site;
   int64_t bz = 1;
-  while (bz * 2 <= o.lz && o.lz % (bz * 2) == 0 && 2 * bz * 2 * plane_bytes <= (int64_t)GN_HOP_BLOCK_BYTES) bz *= 2;
+  while (bz * 2 <= o.lz && o.lz % (bz * 2) == 0 && 2 * bz * 2 * plane_bytes <= block_bytes) bz *= 2;
   o.bz = bz;
   return o;
 }

@@ -11,6 +11,7 @@
 #pragma once
 // (included by wilson.h after WilsonArgs)
 #include "kernels/simd8.h"
+#include "kernels/hop_order.h"
 #include "core/spin.h"
 #if GN_SIMD8
 #include <cstdint>
@@ -329,51 +330,12 @@ struct WilsonSimd {
     }
   }
 
-  // The order in which the sites are visited. An explicit site list is visited as given. The whole
-  // local lattice (or a range of whole t-slices, e.g. the interior when only t is split) is visited
-  // in blocks of bz z-planes: for each block, t runs fastest over the planes, so that the +-t and
-  // +-z neighbours are still in the cache when they are read again (a plain lexicographic sweep of a
-  // 32^4 lattice reuses them only after ~30 MB of other data). The geometry is read off the
-  // neighbour table (site 0's +z and +t neighbours); anything unexpected falls back to the list order.
-  struct Order {
-    const int32_t *idx = nullptr;
-    int64_t first = 0;            // range mode: sites first + pos
-    bool blocked = false;
-    int64_t Sz = 0, St = 0, lz = 0, nt = 0, bz = 1;  // plane size, slice size, z extent, t-slices, block
-    int64_t t0 = 0;               // first t-slice
-    GN_SIMD_INLINE int64_t group_start(int64_t pos) const {  // blocked: the site of position pos (8 | Sz)
-      const int64_t q = pos / Sz, w = pos - q * Sz;
-      const int64_t zb = q / (nt * bz), rem = q - zb * nt * bz;
-      const int64_t t = t0 + rem / bz, z = zb * bz + rem % bz;
-      return t * St + z * Sz + w;
-    }
-  };
-
+  // The order in which the sites are visited (kernels/hop_order.h): z-blocks sized for the links,
+  // clover blocks and spinors this kernel streams through.
+  using Order = hop8::Order;
   static Order order(const Bases &b, const SiteList &sites, int nrhs) {
-    Order o;
-    o.idx = sites.idx;
-    const int64_t n = sites.n, V = b.V;
-    int64_t first = 0;
-    if (sites.idx) {  // a contiguous range given as a list?
-      if (n < 1) return o;
-      first = sites.idx[0];
-      for (int64_t i = 1; i < n; ++i)
-        if (sites.idx[i] != first + i) return o;
-    }
-    if (V < 64 || n < 64) { o.idx = sites.idx; return o; }
-    const int64_t Sz = b.nbr[4], St = b.nbr[6];  // site 0 + z, site 0 + t (local extents are >= 2)
-    if (!(Sz > 0 && St > Sz && St < V && St % Sz == 0 && V % St == 0 && Sz % 8 == 0)) return o;
-    if (first % St || n % St) return o;
-    o.idx = nullptr;
-    o.first = first;
-    o.blocked = true;
-    o.Sz = Sz, o.St = St, o.lz = St / Sz, o.nt = n / St, o.t0 = first / St;
-    // z-block: keep the planes of two consecutive t-steps of a block within ~1/2 of a 2 MB L2
-    const int64_t plane_bytes = Sz * (2 * NS * nrhs + 4 * NL) * (int64_t)sizeof(T);
-    int64_t bz = 1;
-    while (bz * 2 <= o.lz && o.lz % (bz * 2) == 0 && 2 * bz * 2 * plane_bytes <= (int64_t)GN_WILSON_BLOCK_BYTES) bz *= 2;
-    o.bz = bz;
-    return o;
+    return hop8::make_order(b.nbr, b.V, sites, (2 * NS * nrhs + 4 * NL) * (int64_t)sizeof(T),
+                            GN_WILSON_BLOCK_BYTES);
   }
 
   template <bool MULTI, int NT>
