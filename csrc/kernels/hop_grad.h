@@ -131,14 +131,8 @@ struct HopGradSimd {
   static constexpr int NL = 2 * N * N;
   static constexpr int NW = 32;
 
-  struct Ctx {
-    hop8::Fields<T> f;
-    T *out;
-    const T *W, *site;
-    int64_t sout, wsz;
-    int nrhs, nin, nout;
-    unsigned mask;
-    bool acc;
+  struct Ctx : hop8::HopCtx<T> {
+    const T *site;  // the field the weight gradient is contracted with
   };
 
   struct Tiles {  // per thread, transposed: links [8][NL], g [NSP], site [nout][NSP], out [nout][NSP], G lanes
@@ -293,15 +287,8 @@ struct HopGradSimd {
   static void run(const HopGradArgs<T> &ga) {
     const HopArgs<T> &a = ga.h;
     Ctx c;
-    c.f.template init<N>(a.in, a.U, a.nbr);
-    c.out = reinterpret_cast<T *>(a.out);
-    c.W = reinterpret_cast<const T *>(a.W);
+    c.template init<N>(a);
     c.site = reinterpret_cast<const T *>(ga.site);
-    c.nrhs = a.nrhs, c.nin = a.nin, c.nout = a.nout;
-    c.sout = (int64_t)a.nrhs * a.nout * NSP;
-    c.wsz = (int64_t)a.nout * a.nin * NW;
-    c.mask = a.hop_mask;
-    c.acc = a.accumulate != 0;
     const int64_t site_bytes = (c.f.sin + 2 * c.sout + 4 * NL) * (int64_t)sizeof(T);
     const hop8::Order ord = hop8::make_order(a.nbr, c.f.V, a.sites, site_bytes);
     const int64_t n = a.sites.n, ngroups = (n + 7) / 8;

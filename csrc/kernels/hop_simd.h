@@ -149,6 +149,32 @@ struct Fields {
   }
 };
 
+// What every eight-sites-per-step one-hop kernel (forward here, fused gradient in hop_grad.h) needs of
+// its arguments, in reals: the fields, the output, the weights and the sizes per site.
+template <class T>
+struct HopCtx {
+  Fields<T> f;
+  T *out;
+  const T *W;
+  int64_t sout, wsz;  // reals per site of the output; reals per slot of the weights
+  int nrhs, nin, nout;
+  unsigned mask;
+  bool acc;
+
+  template <int N>
+  void init(const HopArgs<T> &a) {
+    constexpr int NSP = 8 * N, NW = 32;  // reals of one 4-spinor, of one 4x4 spin matrix
+    f.template init<N>(a.in, a.U, a.nbr);
+    out = reinterpret_cast<T *>(a.out);
+    W = reinterpret_cast<const T *>(a.W);
+    nrhs = a.nrhs, nin = a.nin, nout = a.nout;
+    sout = (int64_t)a.nrhs * a.nout * NSP;
+    wsz = (int64_t)a.nout * a.nin * NW;
+    mask = a.hop_mask;
+    acc = a.accumulate != 0;
+  }
+};
+
 }  // namespace hop8
 
 template <int N, class T>
@@ -159,15 +185,7 @@ struct HopSimd {
   static constexpr int NL = 2 * N * N;
   static constexpr int NW = 32;      // reals of one 4x4 spin matrix
 
-  struct Ctx {
-    hop8::Fields<T> f;
-    T *out;
-    const T *W;
-    int64_t sout, wsz;  // reals per site of the output; reals per slot of the weights
-    int nrhs, nin, nout;
-    unsigned mask;
-    bool acc;
-  };
+  using Ctx = hop8::HopCtx<T>;
 
   // Per-thread work tiles (transposed: one register per real and lane), 64-byte aligned.
   struct Tiles {
@@ -349,14 +367,7 @@ struct HopSimd {
   template <bool PS>
   static void run_t(const HopArgs<T> &a) {
     Ctx c;
-    c.f.template init<N>(a.in, a.U, a.nbr);
-    c.out = reinterpret_cast<T *>(a.out);
-    c.W = reinterpret_cast<const T *>(a.W);
-    c.nrhs = a.nrhs, c.nin = a.nin, c.nout = a.nout;
-    c.sout = (int64_t)a.nrhs * a.nout * NSP;
-    c.wsz = (int64_t)a.nout * a.nin * NW;
-    c.mask = a.hop_mask;
-    c.acc = a.accumulate != 0;
+    c.template init<N>(a);
     const int64_t site_bytes = (c.f.sin + c.sout + 4 * NL + (PS ? 9 * c.wsz : 0)) * (int64_t)sizeof(T);
     const hop8::Order ord = hop8::make_order(a.nbr, c.f.V, a.sites, site_bytes);
     const int64_t n = a.sites.n, ngroups = (n + 7) / 8;
