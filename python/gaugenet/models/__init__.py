@@ -2,12 +2,12 @@
 smoother and two-level multigrid preconditioners, near-null vectors, Adam, cost functions."""
 from .coarse_layer import CoarseLPTC
 from .features import join_features, split_features
-from .multigrid import (CoarseGrid, CoarseModel, MultigridModel, high_mode_model, near_null_vectors, preconditioner,
+from .multigrid import (CoarseGrid, MultigridModel, high_mode_model, near_null_vectors, preconditioner,
                         smoother_initial_weights, smoother_model, wilson_ptc_weights)
 from .optim import Adam
-from .training import (coarse_batch, high_mode_batch, iteration_count, multigrid_batch, smoother_batch, train)
+from .training import (coarse_batch, high_mode_batch, multigrid_batch, smoother_batch, train)
 
-__all__ = ["CoarseLPTC", "join_features", "split_features", "CoarseGrid", "CoarseModel", "MultigridModel",
+__all__ = ["CoarseLPTC", "join_features", "split_features", "CoarseGrid", "MultigridModel",
            "high_mode_model", "near_null_vectors", "preconditioner", "smoother_initial_weights", "smoother_model",
-           "wilson_ptc_weights", "Adam", "coarse_batch", "high_mode_batch", "iteration_count", "multigrid_batch",
+           "wilson_ptc_weights", "Adam", "coarse_batch", "high_mode_batch", "multigrid_batch",
            "smoother_batch", "train"]

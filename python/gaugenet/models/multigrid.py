@@ -19,7 +19,6 @@ from ..ml import PTC, Sequential, one_hop_paths
 from ..ml.layer import Layer
 from ..operators.gamma import wilson_hop_weights
 from ..solvers import fgmres
-from ..util.log import log
 from .coarse_layer import CoarseLPTC
 from .coarse_solve import CoarseSolve
 from .features import join_features, split_features
@@ -154,24 +153,6 @@ class _GridView:
     prolong = CoarseGrid.prolong
 
 
-class CoarseModel(Layer):
-    """M~ as a fine-grid map: P M~ R (used for the low-mode preconditioner on its own)."""
-
-    def __init__(self, grid):
-        self.grid = grid
-        self.layer = CoarseLPTC(grid.lat, grid.n_basis)
-
-    @property
-    def weight_shapes(self):
-        return self.layer.weight_shapes
-
-    def weights(self, seed=0, scale=1.0):
-        return self.layer.weights(seed, scale)
-
-    def __call__(self, weights, b):
-        return self.grid.prolong(self.layer(weights, self.grid.restrict(b)))
-
-
 class MultigridModel(Layer):
     """M b = M_s(P M~ R b, b): weights [coarse weights] + smoother weights.
 
@@ -254,7 +235,3 @@ def preconditioner(model, weights, precision=None):
         out = m(w, vs)
         return v._new(out.data.astype(v.data.dtype))
     return apply_cast
-
-
-def describe(grid):
-    log.info(f"coarse grid {grid.lat.dims} (blocks {grid.blocking.block}), {grid.n_basis} basis vectors")

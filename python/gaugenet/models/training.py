@@ -90,10 +90,3 @@ def multigrid_batch(D, model, weights, seed, solve_tol=1e-6, maxiter=2000):
         r = fgmres(D, b_l, M=lambda v: model(weights, v), tol=solve_tol, maxiter=maxiter)
         return FermionField.stack([b_h, b_l]), FermionField.stack([u_h, r.x])
     return batch
-
-
-def iteration_count(D, b, M=None, tol=1e-8, maxiter=20000, restart=30):
-    """FGMRES iterations (and seconds) to |b - D x| / |b| < tol."""
-    t0 = time.perf_counter()
-    r = fgmres(D, b, M=M, tol=tol, maxiter=maxiter, restart=restart)
-    return r.iterations, time.perf_counter() - t0
