@@ -5,7 +5,8 @@ import pytest
 from mpi4py import MPI
 
 import gaugenet as gn
-from gaugenet.solvers import NotConvergedError, bicgstab, cg, fgmres
+from gaugenet.solvers import NotConvergedError, bicgstab, cg, cgnr, fgmres
+from gaugenet.solvers.baselines import solve_wilson
 
 from conftest import assert_close, grids
 
@@ -51,6 +52,30 @@ def test_bicgstab_and_evenodd():
 
 
 @pytest.mark.mpi
+def test_cgnr_stops_on_the_residual_of_the_original_system():
+    lat = gn.Lattice(DIMS)
+    D, b = _problem(lat)
+    for tol in (1e-6, 1e-9):
+        r = cgnr(D, b, tol=tol, maxiter=3000)
+        true = _rel_res(D, r.x, b)
+        assert r.converged and true < tol and abs(true - r.residual) < 1e-3 * tol
+        assert true > 0.05 * tol        # stops when asked: not orders of magnitude below tol
+        assert r.history[-1] < tol and r.operator_applications >= 2 * r.iterations
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("method", ["eo-cg", "eo-bicgstab"])
+def test_evenodd_baselines_meet_the_full_tolerance(method):
+    lat = gn.Lattice(DIMS)
+    D, b = _problem(lat)
+    x, rec = solve_wilson(D, b, method=method, tol=1e-8)
+    assert rec["converged"] and rec["residual"] < 1e-8
+    assert abs(_rel_res(D, x, b) - rec["residual"]) < 1e-10
+    if method == "eo-cg":
+        assert rec["residual"] > 1e-10   # the Schur system is not over-solved
+
+
+@pytest.mark.mpi
 @pytest.mark.parametrize("grid", grids(DIMS))
 def test_fgmres_same_iterations_on_any_grid(grid):
     lat = gn.Lattice(DIMS, mpi=grid)
@@ -83,7 +108,8 @@ def test_not_converged_is_a_clear_error():
     D, b = _problem(lat)
     for solver in (lambda: fgmres(D, b, tol=1e-12, maxiter=5),
                    lambda: bicgstab(D, b, tol=1e-12, maxiter=3),
-                   lambda: cg(D.MdagM, b, tol=1e-12, maxiter=3)):
+                   lambda: cg(D.MdagM, b, tol=1e-12, maxiter=3),
+                   lambda: cgnr(D, b, tol=1e-12, maxiter=3)):
         with pytest.raises(NotConvergedError, match="not converged after"):
             solver()
     r = fgmres(D, b, tol=1e-12, maxiter=5, raise_on_fail=False)
