@@ -44,6 +44,22 @@ def test_mg_quick_runs_end_to_end(tmp_path):
     assert main(["mg", "--quick", "--load", wts, "--smoother-layers", "2"]) == 1   # a 4-layer file
 
 
+@pytest.mark.parametrize("kind", ["ptc", "defect"])
+def test_mg_quick_with_either_smoother(tmp_path, kind):
+    out, wts = str(tmp_path / "mg.json"), str(tmp_path / "mg.npz")
+    assert main(["mg", "--quick", "--smoother", kind, "--baselines", "eo-cg", "--json", out, "--save", wts]) == 0
+    with open(out) as f:
+        rep = json.load(f)
+    assert rep["config"]["smoother"] == kind and rep["config"]["smoother_layers"] == {"ptc": 4, "defect": 2}[kind]
+    solves = {r["method"]: r for r in rep["solves"]}
+    assert all(r["converged"] and r["residual"] < 1e-8 for r in solves.values())
+    assert solves["fgmres_multigrid"]["iterations"] < solves["fgmres_high_mode"]["iterations"]
+    stages = [s["stage"] for s in rep["setup"]]
+    assert ("smoother_training" in stages) == (kind == "ptc")
+    other = {"ptc": "defect", "defect": "ptc"}[kind]
+    assert main(["mg", "--quick", "--load", wts, "--smoother", other]) == 1     # weights of the other smoother
+
+
 def test_mg_errors_name_the_problem(capsys):
     assert main(["mg", "--quick", "--block", "3.2.2.2"]) == 1
     assert "block size 3" in capsys.readouterr().err

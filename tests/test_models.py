@@ -26,8 +26,8 @@ def setup(lat, u=None, mass=-0.2, nb=6, seed=1, omega=None):
     return D, CoarseGrid(D, BLOCK, vecs)
 
 
-def model_of(D, grid, coarse, layers=2):
-    S = smoother_model(D, layers)
+def model_of(D, grid, coarse, layers=2, kind="ptc"):
+    S = smoother_model(D, layers, kind=kind)
     m = MultigridModel(grid, S, coarse=coarse)
     w = m.weights(seed=5, scale=0.05)
     return m, w
@@ -94,11 +94,11 @@ def test_coarse_solve_inverts_the_galerkin_operator(grid):
         CoarseSolve(cg, max_dim=10)
 
 
-@pytest.mark.parametrize("coarse", ["clptc", "solve"])
-def test_multigrid_gradients_finite_differences(coarse):
+@pytest.mark.parametrize("coarse,kind", [("clptc", "ptc"), ("solve", "ptc"), ("solve", "defect")])
+def test_multigrid_gradients_finite_differences(coarse, kind):
     lat = gn.Lattice(DIMS)
     D, grid = setup(lat)
-    model, w = model_of(D, grid, coarse)
+    model, w = model_of(D, grid, coarse, kind=kind)
     b, left = gn.FermionField.random(lat, seed=8), gn.FermionField.random(lat, seed=9)
     g = model.projected_gradient_adj(w, b, left)
     assert len(g) == len(w) + 1
@@ -126,27 +126,27 @@ def test_multigrid_gradients_finite_differences(coarse):
         assert_close(gb[i], g[i] + g2[i], 1e-12, f"batched gradient {i}")
 
 
-@pytest.mark.parametrize("coarse", ["clptc", "solve"])
-def test_multigrid_gauge_equivariance(coarse):
+@pytest.mark.parametrize("coarse,kind", [("clptc", "ptc"), ("solve", "ptc"), ("solve", "defect")])
+def test_multigrid_gauge_equivariance(coarse, kind):
     lat = gn.Lattice(DIMS)
     om = gn.ColorMatrixField.random_su(lat, 3, seed=21)
     D, grid = setup(lat)
     Dt, gridt = setup(lat, omega=om)
-    model, w = model_of(D, grid, coarse)
-    modelt = MultigridModel(gridt, smoother_model(Dt, 2), coarse=coarse)
+    model, w = model_of(D, grid, coarse, kind=kind)
+    modelt = MultigridModel(gridt, smoother_model(Dt, 2, kind=kind), coarse=coarse)
     b = gn.FermionField.random(lat, seed=22)
     assert_close(modelt(w, b.transform(om)).data, model(w, b).transform(om).data, 1e-11, "M[U^Omega] Omega b")
 
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("grid", grids(DIMS))
-@pytest.mark.parametrize("coarse", ["clptc", "solve"])
-def test_multigrid_same_on_every_process_grid(grid, coarse):
+@pytest.mark.parametrize("coarse,kind", [("clptc", "ptc"), ("solve", "ptc"), ("solve", "defect")])
+def test_multigrid_same_on_every_process_grid(grid, coarse, kind):
     u = random_su_global(DIMS, 3, seed=31)
     res = []
     for lat in (gn.Lattice(DIMS, mpi=grid), gn.Lattice(DIMS, comm=MPI.COMM_SELF)):
         D, cg = setup(lat, u)
-        model = MultigridModel(cg, smoother_model(D, 2), coarse=coarse)
+        model = MultigridModel(cg, smoother_model(D, 2, kind=kind), coarse=coarse)
         w = model.weights(seed=5, scale=0.05) if coarse == "solve" else \
             CoarseLPTC.from_operator(cg.op) + model.smoother.weights(seed=6, scale=0.05)
         b, left = gn.FermionField.random(lat, seed=32), gn.FermionField.random(lat, seed=33)
@@ -169,6 +169,25 @@ def test_smoother_initial_weights_are_one_defect_correction():
         out = S(smoother_initial_weights(D, S, wh), join_features([u, b]))
         want = u + Mh(wh, b) if layers == 1 else ref
         assert_close(out.data, want.data, 1e-12, f"{layers} layers")
+
+
+def test_defect_smoother_starts_as_exact_defect_correction():
+    """With every layer at the high-mode weights, the defect smoother is r steps u += M_h (b - D u) with the
+    full Wilson-clover operator (clover term included, unlike the PTC smoother's initial weights)."""
+    lat = gn.Lattice(DIMS)
+    D, grid = setup(lat)
+    Mh = high_mode_model(D)
+    wh = Mh.weights(seed=42, scale=0.1)
+    u, b = gn.FermionField.random(lat, seed=43), gn.FermionField.random(lat, seed=44)
+    for r in (1, 3):
+        S = smoother_model(D, r, kind="defect")
+        w = smoother_initial_weights(D, S, wh)
+        ref = u
+        for _ in range(r):
+            ref = ref + Mh(wh, b - D(ref))
+        assert_close(S(w, join_features([u, b])).data, ref.data, 1e-13, f"{r} steps")
+    with pytest.raises(ValueError, match="kind must be"):
+        smoother_model(D, 2, kind="jacobi")
 
 
 def test_training_and_iteration_gain():
@@ -202,14 +221,14 @@ def test_errors_name_the_problem():
         CoarseLPTC(grid.lat, grid.n_basis)(CoarseLPTC(grid.lat, 6).weights(), gn.FermionField.random(lat, seed=1))
 
 
-@pytest.mark.parametrize("coarse", ["clptc", "solve"])
-def test_single_precision_preconditioner(coarse):
+@pytest.mark.parametrize("coarse,kind", [("clptc", "ptc"), ("solve", "ptc"), ("solve", "defect")])
+def test_single_precision_preconditioner(coarse, kind):
     """The model applied in single precision agrees with double to single accuracy, and FGMRES with
     it still reaches 1e-10 in double precision (flexible outer solver)."""
     from gaugenet.models import preconditioner
     lat = gn.Lattice(DIMS)
     D, grid = setup(lat)
-    model, w = model_of(D, grid, coarse)
+    model, w = model_of(D, grid, coarse, kind=kind)
     b = gn.FermionField.random(lat, seed=61)
     ref = model(w, b)
     out = preconditioner(model, w, precision="single")(b)

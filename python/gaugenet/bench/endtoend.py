@@ -42,6 +42,12 @@ def seed000_gauge_field(quick, config=None, seed=0):
                f"({time.perf_counter() - t0:.0f} s), seed {seed}")
 
 
+def _smoother_words(cfg):
+    if cfg.smoother == "defect":
+        return f"smoother: {cfg.smoother_layers} learned defect-correction steps"
+    return f"{cfg.smoother_layers}-layer PTC smoother"
+
+
 def multigrid_records(quick, threads, ranks, cores, config=None):
     """Train the seed-000 multigrid model and time the solves; one record per solver, per training
     stage and for the model application."""
@@ -80,7 +86,7 @@ def multigrid_records(quick, threads, ranks, cores, config=None):
         recs[-1]["best_baseline"] = out["best_baseline"]
     recs.append(_base("multigrid_model_apply", lat, threads, ranks, cores,
                       seconds_per_call=out["model_seconds_per_application"],
-                      note=f"one application of the trained multigrid model ({cfg.smoother_layers}-layer PTC smoother, "
+                      note=f"one application of the trained multigrid model ({_smoother_words(cfg)}, "
                            f"{cfg.coarse} coarse part, {cfg.n_basis} vectors on {cfg.block} blocks)", **common))
     for st in out["setup"]:
         if "seconds_per_step" in st:

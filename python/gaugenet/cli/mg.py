@@ -30,7 +30,11 @@ def add_arguments(p):
                    help="precision the multigrid model is applied in inside the double-precision FGMRES (default single)")
     p.add_argument("--coarse", choices=("solve", "clptc"), default="solve",
                    help="coarse-grid part: exact dense solve of D~ or the learned cLPTC layer (default solve)")
-    p.add_argument("--smoother-layers", type=int, default=4)
+    p.add_argument("--smoother", choices=("ptc", "defect"), default=None,
+                   help="ptc: 2r PTC layers 2 -> 2 (seed 000); defect: r defect-correction steps u += L_k(b - D u) "
+                        "with the operator and one learned PTC layer each (default: see docs/mg.md)")
+    p.add_argument("--smoother-layers", type=int, default=None,
+                   help="PTC layers (ptc) or defect-correction steps (defect); default: see docs/mg.md")
     p.add_argument("--steps", default=None,
                    help="training steps high,smoother,coarse,mg (default 200,150,500,20)")
     p.add_argument("--save", default=None, metavar="FILE.npz",
@@ -58,6 +62,16 @@ def _arg_error(message):
     return err
 
 
+def smoother_args(args):
+    """--smoother / --smoother-layers as MGConfig fields (the configuration's defaults where not given)."""
+    from ..models.experiment import MGConfig, default_smoother_layers
+    kind = args.smoother or MGConfig.smoother
+    layers = args.smoother_layers if args.smoother_layers is not None else default_smoother_layers(kind)
+    if layers < 1:
+        raise _arg_error(f"--smoother-layers must be at least 1, got {layers}")
+    return dict(smoother=kind, smoother_layers=layers)
+
+
 def config_from_args(args):
     from ..models.experiment import MGConfig
     try:
@@ -67,7 +81,7 @@ def config_from_args(args):
     if len(block) != 4:
         raise _arg_error(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
     cfg = MGConfig(block=block, n_basis=args.n_basis, precision=args.model_precision, coarse=args.coarse,
-                   smoother_layers=args.smoother_layers, tol=args.tol, restart=args.restart,
+                   **smoother_args(args), tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()))
     if args.quick:
         cfg.high_steps, cfg.smoother_steps, cfg.coarse_steps, cfg.mg_steps = 20, 10, 20, 3

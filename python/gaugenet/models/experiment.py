@@ -7,7 +7,8 @@ Stages (each timed; training-step costs are per Adam step, batch generation incl
      then optionally refined once with the first multigrid model (an adaptive set-up pass)
   3. coarse grid: blocking, block orthonormalisation, Galerkin D~; coarse model: learned cLPTC
      trained on eq. (33) from the Neumann initial weights, or the exact dense coarse solve
-  4. smoother M_s: 2r PTC layers initialised to one defect-correction step, trained on eq. (36)
+  4. smoother M_s: 2r PTC layers initialised to one defect-correction step, trained on eq. (36); or
+     r defect-correction steps with the operator and one PTC layer each, starting from M_h (no stage-4 training)
   5. the combined multigrid model, trained on eq. (37)
 Then one source b is solved to relative residual tol by unpreconditioned FGMRES (GMRES), FGMRES
 with M_h, FGMRES with the multigrid model, and the even-odd BiCGStab/CG baselines; iteration-count
@@ -43,7 +44,8 @@ class MGConfig:
     coarse: str = "solve"            # "solve" (dense LU of D~) or "clptc" (learned coarse layer)
     coarse_steps: int = 500
     coarse_alpha: float = 1e-3
-    smoother_layers: int = 4
+    smoother: str = "ptc"            # "ptc" (2r PTC layers, seed 000) or "defect" (r learned defect-correction steps)
+    smoother_layers: int = 4         # PTC layers, or defect-correction steps
     smoother_steps: int = 150
     smoother_alpha: float = 1e-3
     mg_steps: int = 20
@@ -58,6 +60,11 @@ class MGConfig:
     compare_high_mode: bool = True   # also solve with FGMRES + M_h alone
     precision: str = "single"       # precision the multigrid model is applied in during the solves
     log_every: int = 50
+
+
+def default_smoother_layers(kind):
+    """PTC layers of the seed-000 smoother (2r = 4), or defect-correction steps of the defect smoother."""
+    return {"ptc": 4, "defect": 2}[kind]
 
 
 def _stage(report, name, t0, hist=None, **extra):
@@ -87,13 +94,17 @@ def save_weights(path, lat, cfg, wh, ws):
 
 def load_weights(path, cfg):
     """(high-mode weights, smoother weights) from save_weights, checked against cfg's smoother."""
+    import json
     try:
         with np.load(path) as z:
             wh = [z["high_0"]]
             n = sum(1 for k in z.files if k.startswith("smoother_"))
             ws = [z[f"smoother_{i}"] for i in range(n)]
+            kind = json.loads(str(z["config"])).get("smoother", "ptc") if "config" in z.files else "ptc"
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"cannot read multigrid weights from {path}: {exc}") from exc
+    if kind != cfg.smoother:
+        raise ValueError(f"{path} holds a {kind!r} smoother, the run asks for {cfg.smoother!r} (--smoother)")
     if n != cfg.smoother_layers:
         raise ValueError(f"{path} holds a {n}-layer smoother, the run asks for {cfg.smoother_layers} layers")
     return wh, ws
@@ -121,16 +132,18 @@ def train_multigrid(D, cfg, init=None):
     grid = CoarseGrid(D, cfg.block, vecs)
     _stage(report, "near_null_vectors", t0, null_residual_max=float(max(res)))
 
-    S = smoother_model(D, cfg.smoother_layers)
+    S = smoother_model(D, cfg.smoother_layers, kind=cfg.smoother)
     if init is not None:
         ws = [np.array(w, dtype=D.lat.complex_dtype) for w in init[1]]
         S.check(ws)
     else:
         ws = smoother_initial_weights(D, S, wh)
-    t0 = time.perf_counter()
-    hist = train(S, ws, smoother_batch(D, Mh, wh, cfg.seed + 2), cfg.smoother_steps, Adam(alpha=cfg.smoother_alpha),
-                 log_every=cfg.log_every, name="smoother")
-    _stage(report, "smoother_training", t0, hist)
+    if cfg.smoother == "ptc":
+        t0 = time.perf_counter()
+        hist = train(S, ws, smoother_batch(D, Mh, wh, cfg.seed + 2), cfg.smoother_steps,
+                     Adam(alpha=cfg.smoother_alpha), log_every=cfg.log_every, name="smoother")
+        _stage(report, "smoother_training", t0, hist)
+    # a defect smoother starting from M_h computes the eq. (36) targets exactly: it is trained in stage 5 only
 
     def coarse_part(grid):
         model = MultigridModel(grid, S, coarse=cfg.coarse)

@@ -3,7 +3,8 @@
   high-mode model  M_h = one PTC layer 1 -> 1 (Sec. IV)                        trained on |M_h D v - v|^2
   coarse model     M~  = one cLPTC layer on the coarse grid (Sec. V)           trained on |M~ D~ v - v|^2
   smoother         M_s = 2r PTC layers, 2 -> 2 ... 2 -> 1, input (u_k, b) (Sec. VI A)
-                         trained on |M_s(u_k, b) - u_{k+r}|^2, u_{k+1} = u_k + M_h (b - D u_k)
+                         trained on |M_s(u_k, b) - u_{k+r}|^2, u_{k+1} = u_k + M_h (b - D u_k);
+                   or r learned defect-correction steps u += L_k(b - D u) (models.defect_smoother)
   multigrid model  M b = M_s(P M~ R b, b) (Sec. VI B, Fig. 11)                trained on eq. (37)
 
 R and P = R^dag are the restriction/prolongation layers of a Blocking with a block-orthonormal basis
@@ -21,6 +22,7 @@ from ..operators.gamma import wilson_hop_weights
 from ..solvers import fgmres
 from .coarse_layer import CoarseLPTC
 from .coarse_solve import CoarseSolve
+from .defect_smoother import DefectSmoother
 from .features import join_features, split_features
 
 
@@ -46,19 +48,31 @@ def wilson_ptc_weights(D):
     return W
 
 
-def smoother_model(D, layers=4, paths=None):
-    """2r PTC layers with two input features (u, b): 2 -> 2 ... 2 -> 2, 2 -> 1."""
+SMOOTHERS = ("ptc", "defect")
+
+
+def smoother_model(D, layers=4, paths=None, kind="ptc"):
+    """kind "ptc": 2r PTC layers with two input features (u, b): 2 -> 2 ... 2 -> 2, 2 -> 1 (seed 000).
+    kind "defect": `layers` defect-correction steps u += L_k(b - D u), each with its own PTC layer 1 -> 1
+    (gaugenet.models.defect_smoother)."""
     if layers < 1:
         raise ValueError(f"smoother: at least one layer, got {layers}")
+    if kind not in SMOOTHERS:
+        raise ValueError(f"smoother: kind must be one of {', '.join(SMOOTHERS)}, got {kind!r}")
     p = paths if paths is not None else one_hop_paths()
     kw = dict(zero_boundary_links=_zero_boundary(D), boundary_phases=_phases(D))
+    if kind == "defect":
+        return DefectSmoother(D, [PTC(D.U, 1, 1, p, **kw) for _ in range(layers)])
     return Sequential(*[PTC(D.U, 2, 2 if i < layers - 1 else 1, p, **kw) for i in range(layers)])
 
 
 def smoother_initial_weights(D, smoother, Mh_weights):
     """One defect-correction step u + M_h (b - D u) spread over the layers: layer 1 (u, b) -> (u, b - D u),
     layer 2 (u, r) -> (u + M_h r, r), further layers pass (u, r) on, the last one returns u. Exact
-    for the Wilson part of D (the clover term is learned); requires one-hop paths in slot order."""
+    for the Wilson part of D (the clover term is learned); requires one-hop paths in slot order.
+    A DefectSmoother starts with the high-mode weights in every step (exact r defect-correction steps)."""
+    if isinstance(smoother, DefectSmoother):
+        return [np.array(Mh_weights[0], dtype=smoother.D.lat.complex_dtype) for _ in smoother.layers]
     eye = np.zeros((9, 4, 4), dtype=np.complex128)
     eye[8] = np.eye(4)
     Dw = wilson_ptc_weights(D)[:, 0, 0]
@@ -186,17 +200,22 @@ class MultigridModel(Layer):
         a single-precision preconditioner does not limit the accuracy of the double-precision solve."""
         fine = self.grid.blocking.fine
         lat = fine.like(precision=precision)
-        lay0 = self.smoother.layers[0]
-        U = lay0.U
+        U = self.smoother.layers[0].U
         Uc = type(U)(lat, U.xp.ascontiguousarray(U.data.astype(lat.complex_dtype)))
-        layers = [PTC(Uc, l.n_in, l.n_out, l.paths.paths, zero_boundary_links=l.zero_boundary,
-                      boundary_phases=l.links.boundary_phases) for l in self.smoother.layers]
+
+        def cast(l, Uc):
+            return PTC(Uc, l.n_in, l.n_out, l.paths.paths, zero_boundary_links=l.zero_boundary,
+                       boundary_phases=l.links.boundary_phases)
+        if isinstance(self.smoother, DefectSmoother):
+            smoother = self.smoother.on_gauge_field(Uc, cast)
+        else:
+            smoother = Sequential(*[cast(l, Uc) for l in self.smoother.layers])
         grid = _GridView(self.grid, lat)
         if isinstance(self.coarse, CoarseSolve):
             coarse = self.coarse
         else:
             coarse = CoarseLPTC(grid.blocking.coarse, self.grid.n_basis)
-        model = MultigridModel(grid, Sequential(*layers), coarse=coarse)
+        model = MultigridModel(grid, smoother, coarse=coarse)
         return model, [np.asarray(w).astype(lat.complex_dtype) for w in self.check(weights)]
 
     def _split(self, weights):
