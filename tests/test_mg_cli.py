@@ -41,7 +41,7 @@ def test_mg_quick_runs_end_to_end(tmp_path):
     assert s2["fgmres_multigrid"]["iterations"] < s2["fgmres_unpreconditioned"]["iterations"]
     assert not any(st.get("steps") for st in rep2["setup"] if st["stage"] in ("high_mode_training",
                                                                             "smoother_training"))
-    assert main(["mg", "--quick", "--load", wts, "--smoother-layers", "2"]) == 1   # a 4-layer file
+    assert main(["mg", "--quick", "--load", wts, "--smoother-layers", "2"]) == 1   # a 3-step file
 
 
 @pytest.mark.parametrize("kind", ["ptc", "defect"])
@@ -50,7 +50,7 @@ def test_mg_quick_with_either_smoother(tmp_path, kind):
     assert main(["mg", "--quick", "--smoother", kind, "--baselines", "eo-cg", "--json", out, "--save", wts]) == 0
     with open(out) as f:
         rep = json.load(f)
-    assert rep["config"]["smoother"] == kind and rep["config"]["smoother_layers"] == {"ptc": 4, "defect": 2}[kind]
+    assert rep["config"]["smoother"] == kind and rep["config"]["smoother_layers"] == {"ptc": 4, "defect": 3}[kind]
     solves = {r["method"]: r for r in rep["solves"]}
     assert all(r["converged"] and r["residual"] < 1e-8 for r in solves.values())
     assert solves["fgmres_multigrid"]["iterations"] < solves["fgmres_high_mode"]["iterations"]

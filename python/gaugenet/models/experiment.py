@@ -44,8 +44,8 @@ class MGConfig:
     coarse: str = "solve"            # "solve" (dense LU of D~) or "clptc" (learned coarse layer)
     coarse_steps: int = 500
     coarse_alpha: float = 1e-3
-    smoother: str = "ptc"            # "ptc" (2r PTC layers, seed 000) or "defect" (r learned defect-correction steps)
-    smoother_layers: int = 4         # PTC layers, or defect-correction steps
+    smoother: str = "defect"         # "defect" (r learned defect-correction steps) or "ptc" (2r PTC layers, seed 000)
+    smoother_layers: int = 3         # defect-correction steps, or PTC layers (default_smoother_layers)
     smoother_steps: int = 150
     smoother_alpha: float = 1e-3
     mg_steps: int = 20
@@ -64,7 +64,7 @@ class MGConfig:
 
 def default_smoother_layers(kind):
     """PTC layers of the seed-000 smoother (2r = 4), or defect-correction steps of the defect smoother."""
-    return {"ptc": 4, "defect": 2}[kind]
+    return {"ptc": 4, "defect": 3}[kind]
 
 
 def _stage(report, name, t0, hist=None, **extra):
