@@ -13,6 +13,7 @@ void bind_wilson(py::module_ &m);
 void bind_site(py::module_ &m);
 void bind_bench(py::module_ &m);
 void bind_block(py::module_ &m);
+void bind_krylov(py::module_ &m);
 
 #ifndef GN_HAVE_CUDA
 namespace gn {
@@ -48,4 +49,5 @@ PYBIND11_MODULE(_core, m) {
   bind_site(m);
   bind_bench(m);
   bind_block(m);
+  bind_krylov(m);
 }

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from .._backend import core
 from .result import Monitor
 
 
@@ -48,8 +49,17 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
     def field(row):
         return b._new(row.reshape(shape))
 
+    host = xp is np and hasattr(core, "gram_project")
+
     def project(j, w):
-        """h_i = <V_i, w> (a gemv without copying the basis) and |w|^2 in one reduction; w -= V h."""
+        """h_i = <V_i, w> and |w|^2 in one reduction; w -= V h. Returns (h, |w|^2 before, local |w|^2 after or
+        None). Host arrays: the OpenMP kernels of kernels/gram.h (one pass over the basis each, thread-count
+        independent, |w|^2 fused); device arrays: GEMVs without copying the basis."""
+        if host:
+            h = np.asarray(lat.allreduce(core.gram_project(Vb, w, j + 1)))
+            w2 = float(h[j + 1].real)
+            h = h[:j + 1]
+            return h, w2, core.gram_update(Vb, h, w, j + 1)
         wc = xp.conj(w)
         loc = np.empty(j + 2, dtype=np.complex128)
         loc[:j + 1] = np.asarray(Vb[:j + 1] @ wc)
@@ -57,7 +67,7 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
         red = np.asarray(lat.allreduce(loc))
         h = np.conj(red[:j + 1])
         w -= xp.asarray(h.astype(Vb.dtype)) @ Vb[:j + 1]
-        return h, float(red[j + 1].real)
+        return h, float(red[j + 1].real), None
 
     done = False
     while not done and len(mon.history) < maxiter:
@@ -81,11 +91,12 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
                 z = v
             w = A(z).data.reshape(-1).copy()
             mon.applications += 1
-            h, w2 = project(j, w)
+            h, w2, after = project(j, w)
             if w2 - float(np.vdot(h, h).real) < reorth ** 2 * w2:   # severe cancellation: orthogonalise once more
-                h = h + project(j, w)[0]
+                h2, _, after = project(j, w)
+                h = h + h2
             H[:j + 1, j] = h
-            hn = math.sqrt(float(lat.allreduce(float(xp.vdot(w, w).real))))
+            hn = math.sqrt(float(lat.allreduce(after if after is not None else float(xp.vdot(w, w).real))))
             H[j + 1, j] = hn
             for i in range(j):  # earlier rotations on the new column
                 t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]

@@ -1,0 +1,56 @@
+// Gram-Schmidt steps for the Krylov solvers (kernels/gram.h): host arrays only.
+#include "bind/array.h"
+#include <complex>
+#include "kernels/gram.h"
+
+namespace {
+using namespace gn;
+
+struct Basis {
+  Buf V, w;
+  int64_t n, ld;
+};
+
+Basis check(py::object V, py::object w, int k, bool w_writable, const char *who) {
+  Basis b{get_buf(V, false, "V"), get_buf(w, w_writable, "w"), 0, 0};
+  require(!b.V.device && !b.w.device, std::string(who) + ": host (numpy) arrays only");
+  require(b.V.kind == Kind::c128 || b.V.kind == Kind::c64, std::string(who) + ": V must be complex64 or complex128");
+  same_kind(b.V, b.w, "V", "w");
+  const int64_t isz = b.V.kind == Kind::c128 ? 16 : 8;
+  b.n = b.w.nbytes / isz;
+  require(b.n > 0 && b.V.nbytes % (b.n * isz) == 0, std::string(who) + ": V must hold whole rows of w's length");
+  b.ld = b.n;
+  require(k >= 0 && (int64_t)k * b.n * isz <= b.V.nbytes, std::string(who) + ": k exceeds the rows of V");
+  return b;
+}
+
+py::array_t<std::complex<double>> gram_project(py::object V, py::object w, int k) {
+  Basis b = check(V, w, k, false, "gram_project");
+  py::array_t<std::complex<double>> out(k + 1);
+  auto *o = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    if (b.V.kind == Kind::c128) gram::project(b.V.as<const cx<double>>(), b.ld, k, b.w.as<const cx<double>>(), b.n, o);
+    else gram::project(b.V.as<const cx<float>>(), b.ld, k, b.w.as<const cx<float>>(), b.n, o);
+  }
+  return out;
+}
+
+double gram_update(py::object V, py::array_t<std::complex<double>, py::array::c_style | py::array::forcecast> h,
+                   py::object w, int k) {
+  Basis b = check(V, w, k, true, "gram_update");
+  require(h.size() >= k, "gram_update: h needs k coefficients");
+  const auto *hp = h.data();
+  py::gil_scoped_release nogil;
+  if (b.V.kind == Kind::c128) return gram::update(b.V.as<const cx<double>>(), b.ld, k, hp, b.w.as<cx<double>>(), b.n);
+  return gram::update(b.V.as<const cx<float>>(), b.ld, k, hp, b.w.as<cx<float>>(), b.n);
+}
+}  // namespace
+
+void bind_krylov(py::module_ &m) {
+  m.def("gram_project", &gram_project, py::arg("V"), py::arg("w"), py::arg("k"),
+        "[<V_0, w>, ..., <V_{k-1}, w>, |w|^2] (complex128) for the first k rows of V, one pass, OpenMP; "
+        "results independent of the thread count");
+  m.def("gram_update", &gram_update, py::arg("V"), py::arg("h"), py::arg("w"), py::arg("k"),
+        "w -= sum_i h_i V_i over the first k rows of V, in place; returns |w|^2 of the result");
+}
