@@ -123,6 +123,6 @@ void bind_hop(py::module_ &m) {
         "one-hop stencil (ns = 4, global weights) fused with the PTC weight gradient: out as core.hop, and "
         "G[k, i, o] += sum_x sum_r (U_k in_i)(x) site_o(x)^dag, summed over colour (see kernels/hop_grad.h; CPU only)");
   m.def("hop_variant", &hop_variant, py::arg("name") = py::none(),
-        "the CPU one-hop kernel in use for ns = 4: 'simd' (eight sites per step, AVX-512) or 'generic' (site by "
-        "site); pass a name to switch (for benchmarks and cross-checks)");
+        "the CPU one-hop kernel in use for ns = 4 and ns = 1: 'simd' (eight sites per step, AVX-512) or 'generic' "
+        "(site by site); pass a name to switch (for benchmarks and cross-checks)");
 }

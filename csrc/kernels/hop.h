@@ -9,8 +9,9 @@
 // W_k[a, b] is an ns x ns spin matrix (ns = 4) or a scalar (ns = 1), global or per site.
 // Each link is loaded once per site and applied to all right-hand sides and features.
 // The Wilson hopping term, the PTC layer and the staggered hop are instances of this.
-// On the CPU, ns = 4 runs on the eight-sites-per-step kernel of hop_simd.h when compiled for AVX-512
-// (hop_cpu_variant below); hop_grad.h fuses the stencil with the PTC weight gradient.
+// On the CPU, ns = 4 runs on the eight-sites-per-step kernel of hop_simd.h and ns = 1 on that of
+// hop_simd_ns1.h when compiled for AVX-512 (hop_cpu_variant below); hop_grad.h fuses the stencil
+// with the PTC weight gradient.
 #pragma once
 #include "core/complex.h"
 #include "core/sun.h"
@@ -98,11 +99,12 @@ struct HopKernel {
 
 }  // namespace gn
 #include "kernels/hop_simd.h"
+#include "kernels/hop_simd_ns1.h"
 namespace gn {
 
-// Which CPU implementation hop_run uses for ns = 4: the SIMD one (eight sites per step, when
-// compiled for AVX-512) or the site-by-site HopKernel (always available; it is also the CUDA
-// kernel and the kernel for ns = 1). Set through gaugenet._core.hop_variant() for benchmarks and
+// Which CPU implementation hop_run uses (ns = 4 and ns = 1): the SIMD one (eight sites per step,
+// when compiled for AVX-512) or the site-by-site HopKernel (always available; it is also the
+// CUDA kernel). Set through gaugenet._core.hop_variant() for benchmarks and
 // cross-checks. (The same definition in every translation unit: 1 means "SIMD where compiled".)
 inline int &hop_cpu_variant() {
   static int v = 1;  // 0 = site-by-site, 1 = SIMD
@@ -115,6 +117,12 @@ void hop_run(const HopArgs<T> &args) {
   if constexpr (std::is_same<Exec, CpuExec>::value && NS == 4) {
     if (hop_cpu_variant() == 1) {
       HopSimd<N, T>::run(args);
+      return;
+    }
+  }
+  if constexpr (std::is_same<Exec, CpuExec>::value && NS == 1) {
+    if (hop_cpu_variant() == 1) {
+      HopSimdNs1<N, T>::run(args);
       return;
     }
   }
