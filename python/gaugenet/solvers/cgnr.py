@@ -42,7 +42,8 @@ def cgnr(M, b, x0=None, tol=1e-8, maxiter=1000, raise_on_fail=True, max_checks=5
             s = M.adjoint(r)
             mon.applications += 1
             ss_new = s.norm2()
-            p = s + p * (ss_new / ss)
+            p.data *= ss_new / ss          # p = s + beta p, in place (no temporaries)
+            p.data += s.data
             ss = ss_new
         r = b - M(x)
         mon.applications += 1
