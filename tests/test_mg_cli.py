@@ -67,3 +67,5 @@ def test_mg_errors_name_the_problem(capsys):
     assert "unknown baseline 'cg'" in capsys.readouterr().err
     assert main(["mg", "--quick", "--steps", "1,2"]) == 1
     assert "four numbers" in capsys.readouterr().err
+    assert main(["mg", "--quick", "--smoother-layers", "0"]) == 1
+    assert "--smoother-layers must be at least 1" in capsys.readouterr().err
