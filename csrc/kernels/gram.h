@@ -14,14 +14,27 @@ namespace gram {
 
 constexpr int64_t CHUNK = 4096;  // complex elements per chunk (64 KB of doubles: w's chunk stays in L2)
 
+// Work buffers kept between calls (no allocation in the solver's inner loop once they have grown):
+// the per-chunk partial sums (calling thread) and each thread's swapped copy of a chunk of w.
+inline std::vector<double> &partials(size_t n) {
+  static thread_local std::vector<double> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf;
+}
+template <class T>
+T *swapped() {
+  static thread_local std::vector<T> buf(2 * CHUNK);
+  return buf.data();
+}
+
 // out[i] = sum_e conj(V[i, e]) w[e] (i < k), out[k] = |w|^2; V row-major with row stride ld
 template <class T>
 void project(const cx<T> *V, int64_t ld, int k, const cx<T> *w, int64_t n, std::complex<double> *out) {
   const int64_t nch = (n + CHUNK - 1) / CHUNK;
-  std::vector<double> part((size_t)nch * (k + 1) * 2);
+  std::vector<double> &part = partials((size_t)nch * (k + 1) * 2);
 #pragma omp parallel
   {
-    std::vector<T> ws(2 * CHUNK);
+    T *ws = swapped<T>();
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nch; ++c) {
       const int64_t e0 = c * CHUNK, m = (n - e0 < CHUNK ? n - e0 : CHUNK) * 2;
@@ -57,7 +70,7 @@ void project(const cx<T> *V, int64_t ld, int k, const cx<T> *w, int64_t n, std::
 template <class T>
 double update(const cx<T> *V, int64_t ld, int k, const std::complex<double> *h, cx<T> *w, int64_t n) {
   const int64_t nch = (n + CHUNK - 1) / CHUNK;
-  std::vector<double> part((size_t)nch);
+  std::vector<double> &part = partials((size_t)nch);
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < nch; ++c) {
     const int64_t e0 = c * CHUNK, m = n - e0 < CHUNK ? n - e0 : CHUNK;
