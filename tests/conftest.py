@@ -70,3 +70,32 @@ def random_su_global(dims, N, seed):
     q = q * (d / np.abs(d))[..., None, :]
     det = np.linalg.det(q)
     return q * (det ** (-1.0 / N))[..., None, None]
+
+
+# ------------------------------------------------------------------ one-hop kernel variants (SIMD vs site by site)
+def hop_simd_available():
+    """Whether this build has the eight-sites-per-step one-hop kernels (AVX-512); leaves the variant as it was."""
+    from gaugenet._backend import core
+    old = core.hop_variant()
+    try:
+        core.hop_variant("simd")
+        return True
+    except ValueError:
+        return False
+    finally:
+        core.hop_variant(old)
+
+
+needs_hop_simd = pytest.mark.skipif(not hop_simd_available(),
+                                    reason="this build has no SIMD one-hop kernel (no AVX-512)")
+
+
+def with_hop_variant(name, fn):
+    """fn() with the CPU one-hop kernel variant `name` ("simd" or "generic"), restored afterwards."""
+    from gaugenet._backend import core
+    old = core.hop_variant()
+    core.hop_variant(name)
+    try:
+        return fn()
+    finally:
+        core.hop_variant(old)

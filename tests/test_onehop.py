@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import gaugenet as gn
-from conftest import assert_close, grids, random_global, random_su_global
+from conftest import (assert_close, grids, hop_simd_available, needs_hop_simd, random_global, random_su_global,
+                      with_hop_variant)
 from gaugenet.stencil import OneHop, StencilLinks
 from gaugenet.stencil.onehop import hop_index
 
@@ -174,29 +175,7 @@ def test_single_precision_and_covariance():
 
 
 # ---------------------------------------------------------------------------------------- SIMD kernel
-def _has_simd():
-    from gaugenet._backend import core
-    try:
-        core.hop_variant("simd")
-        return True
-    except ValueError:
-        return False
-
-
-needs_simd = pytest.mark.skipif(not _has_simd(), reason="this build has no SIMD one-hop kernel (no AVX-512)")
-
-
-def _with_variant(name, fn):
-    from gaugenet._backend import core
-    old = core.hop_variant()
-    core.hop_variant(name)
-    try:
-        return fn()
-    finally:
-        core.hop_variant(old)
-
-
-@needs_simd
+@needs_hop_simd
 @pytest.mark.mpi
 @pytest.mark.parametrize("grid", grids(DIMS))
 @pytest.mark.parametrize("prec,Nc", [("double", 3), ("single", 3), ("double", 2), ("single", 2)])
@@ -217,13 +196,13 @@ def test_simd_kernel_equals_generic(grid, prec, Nc, per_site):
         f = gn.FermionField.random(lat, Nc, nvec=nrhs * nin, seed=133)
         odd = lat.sites_of_parity(1)
         for kw in ({}, {"sites": odd}):
-            a = _with_variant("generic", lambda: st(f, W, **kw))
-            b = _with_variant("simd", lambda: st(f, W, **kw))
+            a = with_hop_variant("generic", lambda: st(f, W, **kw))
+            b = with_hop_variant("simd", lambda: st(f, W, **kw))
             assert_close(b.data, a.data, tol, f"SIMD vs generic {nin}->{nout} {kw and 'odd sites'}")
         acc0 = gn.FermionField.random(lat, Nc, nvec=nrhs * nout, seed=134)
         a, b = acc0.copy(), acc0.copy()
-        _with_variant("generic", lambda: st(f, W, out=a, accumulate=True))
-        _with_variant("simd", lambda: st(f, W, out=b, accumulate=True))
+        with_hop_variant("generic", lambda: st(f, W, out=a, accumulate=True))
+        with_hop_variant("simd", lambda: st(f, W, out=b, accumulate=True))
         assert_close(b.data, a.data, tol, "SIMD vs generic, accumulate")
 
 
@@ -249,7 +228,7 @@ def _grad_reference(u, f, site, W, theta):
 def test_hop_grad_against_numpy(grid, prec, variant):
     """The stencil fused with the weight gradient (OneHop.apply_grad, core.hop_grad): the output equals
     the plain stencil, G (summed over ranks) the numpy outer products, for both CPU variants."""
-    if variant == "simd" and not _has_simd():
+    if variant == "simd" and not hop_simd_available():
         pytest.skip("no SIMD kernel in this build")
     lat = gn.Lattice(DIMS, mpi=grid, precision=prec)
     u = random_su_global(DIMS, 3, seed=141)
@@ -267,7 +246,7 @@ def test_hop_grad_against_numpy(grid, prec, variant):
     src = gn.FermionField.from_numpy(lat, f.reshape(gshape + (nrhs * nin, 4, 3))).data.reshape(V, -1)
     sf = gn.FermionField.from_numpy(lat, site.reshape(gshape + (nrhs * nout, 4, 3))).data.reshape(V, -1)
     G = np.zeros((9, nin, nout, 4, 4), dtype=np.complex128)
-    out = _with_variant(variant, lambda: st.apply_grad(src, W, nrhs, sf, G))
+    out = with_hop_variant(variant, lambda: st.apply_grad(src, W, nrhs, sf, G))
     tol = 1e-12 if prec == "double" else 2e-5
     got = gn.FermionField(lat, out.reshape(lat.local_shape + (nrhs * nout, 4, 3))).to_numpy()
     assert_close(got.reshape(ref_out.shape), ref_out, tol, "hop_grad output")
@@ -275,7 +254,7 @@ def test_hop_grad_against_numpy(grid, prec, variant):
     plain = st.apply_array(src, W, nrhs)
     assert_close(out, plain, tol, "hop_grad output vs apply_array")
     # G accumulates
-    _with_variant(variant, lambda: st.apply_grad(src, W, nrhs, sf, G, out=out))
+    with_hop_variant(variant, lambda: st.apply_grad(src, W, nrhs, sf, G, out=out))
     assert_close(lat.allreduce(G), 2 * ref_G, tol, "hop_grad G accumulated")
     with pytest.raises(ValueError, match="complex128"):
         st.apply_grad(src, W, nrhs, sf, G.astype(np.complex64))

@@ -7,37 +7,12 @@ import numpy as np
 import pytest
 
 import gaugenet as gn
-from conftest import assert_close, grids, random_global, random_su_global
+from conftest import assert_close, grids, needs_hop_simd, random_global, random_su_global, with_hop_variant
 from gaugenet.stencil import OneHop, StencilLinks
 from gaugenet.stencil.onehop import hop_index
 
 DIMS = (4, 4, 4, 8)
 THETA = (0.0, 0.6, 0.0, np.pi)
-
-
-def _has_simd():
-    from gaugenet._backend import core
-    old = core.hop_variant()
-    try:
-        core.hop_variant("simd")
-        return True
-    except ValueError:
-        return False
-    finally:
-        core.hop_variant(old)
-
-
-needs_simd = pytest.mark.skipif(not _has_simd(), reason="this build has no SIMD one-hop kernel (no AVX-512)")
-
-
-def _with_variant(name, fn):
-    from gaugenet._backend import core
-    old = core.hop_variant()
-    core.hop_variant(name)
-    try:
-        return fn()
-    finally:
-        core.hop_variant(old)
 
 
 def _tol(prec):
@@ -56,7 +31,7 @@ def _weights(kind, V, nout, nin, dtype, seed):
     return W
 
 
-@needs_simd
+@needs_hop_simd
 @pytest.mark.mpi
 @pytest.mark.parametrize("grid", grids(DIMS))
 @pytest.mark.parametrize("prec,Nc", [("double", 3), ("single", 3), ("double", 2), ("single", 2)])
@@ -76,13 +51,13 @@ def test_simd_ns1_equals_generic(grid, prec, Nc, wkind):
         W = _weights(wkind, V, nout, nin, lat.complex_dtype, seed=203)
         f = gn.StaggeredField.random(lat, Nc, nvec=nrhs * nin, seed=204)
         for kw in ({}, {"sites": lat.sites_of_parity(1)}, {"sites": few}):
-            a = _with_variant("generic", lambda: st(f, W, **kw))
-            b = _with_variant("simd", lambda: st(f, W, **kw))
+            a = with_hop_variant("generic", lambda: st(f, W, **kw))
+            b = with_hop_variant("simd", lambda: st(f, W, **kw))
             assert_close(b.data, a.data, tol, f"SIMD vs generic {nin}->{nout} x{nrhs} {list(kw)}")
         acc0 = gn.StaggeredField.random(lat, Nc, nvec=nrhs * nout, seed=205)
         a, b = acc0.copy(), acc0.copy()
-        _with_variant("generic", lambda: st(f, W, out=a, accumulate=True))
-        _with_variant("simd", lambda: st(f, W, out=b, accumulate=True))
+        with_hop_variant("generic", lambda: st(f, W, out=a, accumulate=True))
+        with_hop_variant("simd", lambda: st(f, W, out=b, accumulate=True))
         assert_close(b.data, a.data, tol, f"SIMD vs generic, accumulate {nin}->{nout} x{nrhs}")
 
 
@@ -107,7 +82,7 @@ def staggered_reference(u, chi, mass, theta):
     return out
 
 
-@needs_simd
+@needs_hop_simd
 @pytest.mark.mpi
 @pytest.mark.parametrize("grid", grids(DIMS))
 @pytest.mark.parametrize("prec,Nc", [("double", 3), ("single", 2)])
@@ -121,15 +96,15 @@ def test_staggered_simd_against_numpy(grid, prec, Nc):
     chi = random_global(gshape + (3, Nc), seed=212)
     D = gn.Staggered(U, mass=0.2, boundary_phases=THETA)
     field = gn.StaggeredField.from_numpy(lat, chi)
-    got = _with_variant("simd", lambda: D(field)).to_numpy()
+    got = with_hop_variant("simd", lambda: D(field)).to_numpy()
     ref = staggered_reference(u, chi, 0.2, THETA)
     assert_close(got, ref, 1e-12 if prec == "double" else 3e-6, "staggered SIMD vs numpy")
-    a = _with_variant("generic", lambda: D.DdagD_even(field))
-    b = _with_variant("simd", lambda: D.DdagD_even(field))
+    a = with_hop_variant("generic", lambda: D.DdagD_even(field))
+    b = with_hop_variant("simd", lambda: D.DdagD_even(field))
     assert_close(b.data, a.data, _tol(prec), "DdagD_even SIMD vs generic")
 
 
-@needs_simd
+@needs_hop_simd
 @pytest.mark.mpi
 @pytest.mark.parametrize("grid", grids(DIMS))
 @pytest.mark.parametrize("Nc", [2, 3])
@@ -144,9 +119,9 @@ def test_staggered_simd_zero_boundary(grid, Nc):
     chi = random_global(gshape + (2, Nc), seed=222)
     field = gn.StaggeredField.from_numpy(lat, chi)
     sent = lat.halo(1).messages_sent
-    b = _with_variant("simd", lambda: D(field))
+    b = with_hop_variant("simd", lambda: D(field))
     assert lat.halo(1).messages_sent == sent, "zero-boundary-link mode must not exchange"
-    a = _with_variant("generic", lambda: D(field))
+    a = with_hop_variant("generic", lambda: D(field))
     assert_close(b.data, a.data, 1e-13, "zero-boundary SIMD vs generic")
     uz = u.copy()
     for mu in range(4):
@@ -158,7 +133,7 @@ def test_staggered_simd_zero_boundary(grid, Nc):
     assert_close(b.to_numpy(), staggered_reference(uz, chi, 0.3, THETA), 1e-12, "zero-boundary SIMD vs numpy")
 
 
-@needs_simd
+@needs_hop_simd
 @pytest.mark.parametrize("dims", [(6, 2, 2, 6), (8, 4, 2, 4)])
 def test_simd_ns1_site_orders(dims):
     """One rank: a lattice whose x-y plane is not a multiple of eight sites (list order) and one that
@@ -171,6 +146,6 @@ def test_simd_ns1_site_orders(dims):
     for k in range(9):
         W = np.zeros((9, 2, 1), dtype=complex)
         W[k] = random_global((2, 1), seed=233 + k)
-        a = _with_variant("generic", lambda: st(f, W))
-        b = _with_variant("simd", lambda: st(f, W))
+        a = with_hop_variant("generic", lambda: st(f, W))
+        b = with_hop_variant("simd", lambda: st(f, W))
         assert_close(b.data, a.data, 1e-13, f"slot {k}")
