@@ -154,3 +154,24 @@ def test_gram_schmidt_kernels(dtype):
     assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1]) and outs[0][2] == outs[1][2]
     with pytest.raises(ValueError, match="k exceeds"):
         core.gram_project(V, w, k + 3)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_fused_vector_updates(precision):
+    """Field.axpy / xpay (one-pass host kernels core.axpy / core.xpay) against plain numpy, |x|^2 fused."""
+    lat = gn.Lattice(DIMS, precision=precision)
+    x, y = gn.FermionField.random(lat, 3, seed=71), gn.FermionField.random(lat, 3, seed=72)
+    eps = 1e-14 if precision == "double" else 1e-6
+    a = 0.25 - 0.5j
+    ref = x.data + np.asarray(a, dtype=x.data.dtype) * y.data
+    z = x.copy()
+    n2 = z.axpy(a, y, norm=True)
+    assert np.abs(z.data - ref).max() < eps * np.abs(ref).max()
+    zd = z.data.astype(np.complex128)
+    assert abs(n2 - lat.allreduce(float(np.vdot(zd, zd).real))) < 1e-12 * n2   # accumulated in double
+    assert z.axpy(2.0, y) is z
+    ref = y.data + np.asarray(a, dtype=x.data.dtype) * x.data
+    w = x.copy()
+    w.xpay(a, y)
+    assert np.abs(w.data - ref).max() < eps * np.abs(ref).max()

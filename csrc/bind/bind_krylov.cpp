@@ -1,6 +1,8 @@
-// Gram-Schmidt steps for the Krylov solvers (kernels/gram.h): host arrays only.
+// Gram-Schmidt steps and vector updates for the Krylov solvers (kernels/gram.h, kernels/blas1.h): host
+// arrays only.
 #include "bind/array.h"
 #include <complex>
+#include "kernels/blas1.h"
 #include "kernels/gram.h"
 
 namespace {
@@ -45,6 +47,36 @@ double gram_update(py::object V, py::array_t<std::complex<double>, py::array::c_
   if (b.V.kind == Kind::c128) return gram::update(b.V.as<const cx<double>>(), b.ld, k, hp, b.w.as<cx<double>>(), b.n);
   return gram::update(b.V.as<const cx<float>>(), b.ld, k, hp, b.w.as<cx<float>>(), b.n);
 }
+struct Pair {
+  Buf x, y;
+  int64_t n;
+  bool dbl;
+};
+
+Pair pair(py::object x, py::object y, const char *who) {
+  Pair p{get_buf(x, true, "x"), get_buf(y, false, "y"), 0, false};
+  require(!p.x.device && !p.y.device, std::string(who) + ": host (numpy) arrays only");
+  require(p.x.kind == Kind::c128 || p.x.kind == Kind::c64, std::string(who) + ": x must be complex64 or complex128");
+  same_kind(p.x, p.y, "x", "y");
+  require(p.x.nbytes == p.y.nbytes, std::string(who) + ": x and y must have the same size");
+  p.dbl = p.x.kind == Kind::c128;
+  p.n = p.x.nbytes / (p.dbl ? 16 : 8);
+  return p;
+}
+
+double axpy(py::object x, std::complex<double> a, py::object y, bool norm) {
+  Pair p = pair(x, y, "axpy");
+  py::gil_scoped_release nogil;
+  if (p.dbl) return blas1::axpy(p.x.as<cx<double>>(), a, p.y.as<const cx<double>>(), p.n, norm);
+  return blas1::axpy(p.x.as<cx<float>>(), a, p.y.as<const cx<float>>(), p.n, norm);
+}
+
+void xpay(py::object x, std::complex<double> b, py::object y) {
+  Pair p = pair(x, y, "xpay");
+  py::gil_scoped_release nogil;
+  if (p.dbl) blas1::xpay(p.x.as<cx<double>>(), b, p.y.as<const cx<double>>(), p.n);
+  else blas1::xpay(p.x.as<cx<float>>(), b, p.y.as<const cx<float>>(), p.n);
+}
 }  // namespace
 
 void bind_krylov(py::module_ &m) {
@@ -53,4 +85,7 @@ void bind_krylov(py::module_ &m) {
         "results independent of the thread count");
   m.def("gram_update", &gram_update, py::arg("V"), py::arg("h"), py::arg("w"), py::arg("k"),
         "w -= sum_i h_i V_i over the first k rows of V, in place; returns |w|^2 of the result");
+  m.def("axpy", &axpy, py::arg("x"), py::arg("a"), py::arg("y"), py::arg("norm") = false,
+        "x += a y in place (one pass, no temporary); returns |x|^2 of the result if norm (else 0)");
+  m.def("xpay", &xpay, py::arg("x"), py::arg("b"), py::arg("y"), "x = y + b x in place (one pass)");
 }

@@ -6,7 +6,7 @@ the site axes, so a kernel loads each link once for all vectors of a site.
 """
 import numpy as np
 
-from .._backend import array_module, is_device, to_host
+from .._backend import array_module, core, is_device, to_host
 from ..lattice.rng import gaussian_local
 
 
@@ -142,9 +142,29 @@ class Field:
 
     __rmul__ = __mul__
 
-    def axpy(self, a, x):
-        """self += a * x (in place)."""
-        self.data += a * x.data
+    def _fused(self, x):
+        """Whether the one-pass host kernels (core.axpy / core.xpay) apply to self and x."""
+        d, e = self.data, x.data
+        return (self.xp is np and d.dtype == e.dtype and d.dtype.kind == "c" and d.shape == e.shape
+                and d.flags.c_contiguous and e.flags.c_contiguous)
+
+    def axpy(self, a, x, norm=False):
+        """self += a * x (in place; on host arrays one pass without a temporary). With norm=True returns
+        |self|^2 of the result (global, computed in the same pass), else self."""
+        if self._fused(x):
+            loc = core.axpy(self.data, complex(a), x.data, norm)
+        else:
+            self.data += a * x.data
+            loc = float(self.xp.vdot(self.data, self.data).real) if norm else 0.0
+        return float(self.lat.allreduce(loc)) if norm else self
+
+    def xpay(self, b, x):
+        """self = x + b * self (in place; one pass on host arrays)."""
+        if self._fused(x):
+            core.xpay(self.data, complex(b), x.data)
+        else:
+            self.data *= b
+            self.data += x.data
         return self
 
     def __repr__(self):

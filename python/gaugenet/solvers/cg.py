@@ -25,11 +25,10 @@ def cg(A, b, x0=None, tol=1e-8, maxiter=1000, raise_on_fail=True):
             break  # not positive definite: report through the true residual
         alpha = rr / pAp
         x.axpy(alpha, p)
-        r.axpy(-alpha, Ap)
-        rr_new = r.norm2()
+        rr_new = r.axpy(-alpha, Ap, norm=True)
         if mon.record(math.sqrt(rr_new) / bnorm):
             break
-        p = r + p * (rr_new / rr)
+        p.xpay(rr_new / rr, r)
         rr = rr_new
     true = (b - A(x)).norm() / bnorm
     mon.applications += 1

@@ -35,15 +35,13 @@ def cgnr(M, b, x0=None, tol=1e-8, maxiter=1000, raise_on_fail=True, max_checks=5
                 break  # M p = 0: the Krylov space is exhausted; the true residual tells
             alpha = ss / qq
             x.axpy(alpha, p)
-            r.axpy(-alpha, q)
-            if mon.record(r.norm() / bnorm):
+            if mon.record(math.sqrt(r.axpy(-alpha, q, norm=True)) / bnorm):
                 converged = True
                 break
             s = M.adjoint(r)
             mon.applications += 1
             ss_new = s.norm2()
-            p.data *= ss_new / ss          # p = s + beta p, in place (no temporaries)
-            p.data += s.data
+            p.xpay(ss_new / ss, s)         # p = s + beta p, in place
             ss = ss_new
         r = b - M(x)
         mon.applications += 1
