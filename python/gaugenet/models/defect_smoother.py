@@ -23,8 +23,9 @@ class DefectSmoother(Layer):
     n_in, n_out = 2, 1
 
     def __init__(self, D, layers):
-        if not layers or any(l.n_in != 1 or l.n_out != 1 for l in layers):
-            raise ValueError("DefectSmoother: give at least one layer, each mapping one feature to one")
+        if not layers or any(l.n_in != 1 or l.n_out != 1 or l.n_weights != 1 for l in layers):
+            raise ValueError("DefectSmoother: give at least one layer, each mapping one feature to one with one "
+                             "weight array (a PTC or LPTC layer)")
         self.D = D
         self.layers = list(layers)
 
