@@ -13,6 +13,7 @@ namespace blas1 {
 
 constexpr int64_t CHUNK = 8192;  // complex elements per chunk
 
+// per-chunk partial sums of the calling thread, kept between calls (shared with kernels/gram.h)
 inline std::vector<double> &chunk_sums(size_t n) {
   static thread_local std::vector<double> buf;
   if (buf.size() < n) buf.resize(n);

@@ -8,19 +8,15 @@
 #include <vector>
 #include <complex>
 #include "core/complex.h"
+#include "kernels/blas1.h"
 
 namespace gn {
 namespace gram {
 
 constexpr int64_t CHUNK = 4096;  // complex elements per chunk (64 KB of doubles: w's chunk stays in L2)
 
-// Work buffers kept between calls (no allocation in the solver's inner loop once they have grown):
-// the per-chunk partial sums (calling thread) and each thread's swapped copy of a chunk of w.
-inline std::vector<double> &partials(size_t n) {
-  static thread_local std::vector<double> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf;
-}
+// Work buffers kept between calls (no allocation in the solver's inner loop once they have grown): the
+// per-chunk partial sums of the calling thread (blas1::chunk_sums) and each thread's swapped copy of a chunk of w.
 template <class T>
 T *swapped() {
   static thread_local std::vector<T> buf(2 * CHUNK);
@@ -31,7 +27,7 @@ T *swapped() {
 template <class T>
 void project(const cx<T> *V, int64_t ld, int k, const cx<T> *w, int64_t n, std::complex<double> *out) {
   const int64_t nch = (n + CHUNK - 1) / CHUNK;
-  std::vector<double> &part = partials((size_t)nch * (k + 1) * 2);
+  std::vector<double> &part = blas1::chunk_sums((size_t)nch * (k + 1) * 2);
 #pragma omp parallel
   {
     T *ws = swapped<T>();
@@ -70,7 +66,7 @@ void project(const cx<T> *V, int64_t ld, int k, const cx<T> *w, int64_t n, std::
 template <class T>
 double update(const cx<T> *V, int64_t ld, int k, const std::complex<double> *h, cx<T> *w, int64_t n) {
   const int64_t nch = (n + CHUNK - 1) / CHUNK;
-  std::vector<double> &part = partials((size_t)nch);
+  std::vector<double> &part = blas1::chunk_sums((size_t)nch);
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < nch; ++c) {
     const int64_t e0 = c * CHUNK, m = n - e0 < CHUNK ? n - e0 : CHUNK;
