@@ -224,15 +224,39 @@ struct WilsonSimd {
     }
   }
 
-  // one hop for right-hand side r; MULTI: the link tile lt was transposed before, else it is loaded here
+  // Bit k set: the hop-k neighbours of the eight consecutive sites x0 ... x0 + 7 are eight
+  // consecutive sites, all local or all in the halo, so that their spinor rows (and, for a backward
+  // hop, their links) lie at fixed offsets from the first one. True for every hop but the wrapping
+  // +-x ones and those crossing into the halo; the loads then need one neighbour index instead of
+  // eight and no per-lane address arithmetic. Exact test on the neighbour table, so any geometry is
+  // safe. Used for the hopping term with one right-hand side: 16^4 double, 2 threads 2.01 -> 1.85 ms
+  // on the AVX-512 machine of docs/performance.md (32^4: within the noise); with the clover term the
+  // extra code made the 32^4 kernel 8% slower (register allocation), so it is not used there.
+  static GN_SIMD_INLINE unsigned regular(const Bases &b, int64_t x0) {
+    const int32_t *n0 = b.nbr + x0 * 8;
+    const __m256i r0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(n0));
+    __mmask8 m = 0xFF;
+#pragma GCC unroll 8
+    for (int l = 1; l < 8; ++l)
+      m &= _mm256_cmpeq_epi32_mask(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(n0 + 8 * l)),
+                                   _mm256_add_epi32(r0, _mm256_set1_epi32(l)));
+    const __m256i vV = _mm256_set1_epi32((int)b.V);
+    const __m256i r7 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(n0 + 56));
+    m &= (__mmask8)~(_mm256_cmplt_epi32_mask(r0, vV) ^ _mm256_cmplt_epi32_mask(r7, vV));
+    return m;
+  }
+
+  // one hop for right-hand side r; MULTI: the link tile lt was transposed before, else it is loaded
+  // here; reg: the group's regular() bits (0 when its sites are not consecutive)
   template <int mu, bool back, bool MULTI>
   static GN_SIMD_INLINE void one(const Bases &b, const int64_t (&xs)[8], int64_t sst, R *acc, int r,
-                                 const R *lt, const int64_t *xn) {
-    pf_piece<2 * mu + (back ? 1 : 0), MULTI>(b, xn, sst, r);
-    const T *ps[8], *pl[8];
-    ptrs<mu, back>(b, xs, sst, ps, pl);
+                                 const R *lt, const int64_t *xn, unsigned reg) {
+    constexpr int k = 2 * mu + (back ? 1 : 0);
+    pf_piece<k, MULTI>(b, xn, sst, r);
     R s[NS];
     if constexpr (MULTI) {
+      const T *ps[8], *pl[8];
+      ptrs<mu, back>(b, xs, sst, ps, pl);
       const T *p[8];
 #pragma GCC unroll 8
       for (int l = 0; l < 8; ++l) p[l] = ps[l] + (int64_t)r * NS;
@@ -240,8 +264,21 @@ struct WilsonSimd {
       hop<mu, back ? -SF : SF, back>(lt, s, acc);
     } else {
       R u[NL];
-      simd::load_t<NL>(pl, u);
-      simd::load_t<NS>(ps, s);
+      if ((reg >> k) & 1) {  // rows at constant offsets from the first lane's
+        const int64_t y0 = b.nbr[xs[0] * 8 + k];
+        const T *s0 = spinor(b, y0, NS);
+        const int64_t z0 = back ? y0 : xs[0];
+        const T *u0 = (z0 < b.V ? b.U_lo[mu] : b.U_hi[mu]) + z0 * NL;
+        const T *ps[8] = {s0, s0 + NS, s0 + 2 * NS, s0 + 3 * NS, s0 + 4 * NS, s0 + 5 * NS, s0 + 6 * NS, s0 + 7 * NS};
+        const T *pl[8] = {u0, u0 + NL, u0 + 2 * NL, u0 + 3 * NL, u0 + 4 * NL, u0 + 5 * NL, u0 + 6 * NL, u0 + 7 * NL};
+        simd::load_t<NL>(pl, u);
+        simd::load_t<NS>(ps, s);
+      } else {
+        const T *ps[8], *pl[8];
+        ptrs<mu, back>(b, xs, NS, ps, pl);
+        simd::load_t<NL>(pl, u);
+        simd::load_t<NS>(ps, s);
+      }
       hop<mu, back ? -SF : SF, back>(u, s, acc);
     }
   }
@@ -253,14 +290,15 @@ struct WilsonSimd {
     simd::load_t<NL>(pl, lt);
   }
 
-  // the eight sites xs (the first `lanes` of them real), all right-hand sides. With several
+  // the eight sites xs (the first `lanes` of them real), all right-hand sides (CLOVER: b.clover is
+  // set; a template parameter so that each variant is register-allocated on its own). With several
   // right-hand sides the eight link tiles are transposed once into L1 and reused for each of them.
-  template <bool MULTI, int NT>
+  template <bool MULTI, int NT, bool CLOVER>
   static GN_SIMD_INLINE void group(const Bases &b, const int64_t (&xs)[8], int lanes, int nrhs, T diag, T hop_coef,
                                    const int64_t *xn) {
     const int64_t sst = MULTI ? (int64_t)nrhs * NS : NS;
     R clov[NC];
-    const bool use_clover = b.clover != nullptr;
+    constexpr bool use_clover = CLOVER;
     if (use_clover) {
       const T *pc[8];
       for (int l = 0; l < 8; ++l) pc[l] = b.clover + xs[l] * NC;
@@ -278,18 +316,19 @@ struct WilsonSimd {
       link_tile<3, true>(b, xs, lt[7]);
     }
     const R hc = V::set1(hop_coef), dg = V::set1(diag);
+    const unsigned reg = (!MULTI && !CLOVER && lanes == 8 && xs[7] == xs[0] + 7) ? regular(b, xs[0]) : 0u;
     for (int r = 0; r < nrhs; ++r) {  // (a loop even for nrhs == 1: GCC schedules the straight-line version worse)
       R acc[NS];
 #pragma GCC unroll 32
       for (int e = 0; e < NS; ++e) acc[e] = V::zero();
-      one<0, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 0 : 0], xn);
-      one<0, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 1 : 0], xn);
-      one<1, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 2 : 0], xn);
-      one<1, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 3 : 0], xn);
-      one<2, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 4 : 0], xn);
-      one<2, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 5 : 0], xn);
-      one<3, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 6 : 0], xn);
-      one<3, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 7 : 0], xn);
+      one<0, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 0 : 0], xn, reg);
+      one<0, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 1 : 0], xn, reg);
+      one<1, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 2 : 0], xn, reg);
+      one<1, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 3 : 0], xn, reg);
+      one<2, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 4 : 0], xn, reg);
+      one<2, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 5 : 0], xn, reg);
+      one<3, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 6 : 0], xn, reg);
+      one<3, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 7 : 0], xn, reg);
       const int64_t off = (int64_t)r * NS;
       const T *ps[8];
       T *pw[8];
@@ -362,7 +401,8 @@ struct WilsonSimd {
       } else {
         for (int l = 0; l < 8; ++l) xs[l] = ord.first + i0 + (l < lanes ? l : lanes - 1), xn[l] = ord.first + i1 + l;
       }
-      group<MULTI, NT>(b, xs, lanes, nrhs, diag, hop_coef, ahead ? xn : nullptr);
+      if (b.clover) group<MULTI, NT, true>(b, xs, lanes, nrhs, diag, hop_coef, ahead ? xn : nullptr);
+      else group<MULTI, NT, false>(b, xs, lanes, nrhs, diag, hop_coef, ahead ? xn : nullptr);
     }
   }
 
