@@ -27,13 +27,22 @@
 #ifndef GN_WILSON_PF_HINT
 #define GN_WILSON_PF_HINT _MM_HINT_T0
 #endif
-// output size from which the kernel writes with streaming stores (measured on the 2-core AVX-512
-// machine of docs/performance.md: no gain for 200 MB outputs with 2 threads, so only beyond 1 GiB)
+// output size from which the kernel writes with streaming stores, and then does not prefetch the
+// output: twice the L3 of the 2-core AVX-512 machine of docs/performance.md, beyond which the output
+// would leave the caches before any reuse anyway (there: hop 32^4 double, 2 threads, 4-6% faster;
+// measured before the prefetches were moved behind the loads, streaming stores had shown no gain)
 #ifndef GN_WILSON_STREAM_BYTES
-#define GN_WILSON_STREAM_BYTES (1ll << 30)
+#define GN_WILSON_STREAM_BYTES (64ll << 20)
 #endif
 
 namespace gn {
+
+// the output size in bytes from which streaming stores are used (gaugenet._core.wilson_stream_bytes
+// changes it, for tests and benchmarks)
+inline int64_t &wilson_stream_bytes() {
+  static int64_t v = GN_WILSON_STREAM_BYTES;
+  return v;
+}
 
 template <int N, int SF, class T>
 struct WilsonSimd {
@@ -144,7 +153,7 @@ struct WilsonSimd {
   // links and the clover blocks (the rest is reused from the cache). Hardware prefetchers alone do not
   // keep up with eight sites' scattered rows at a time.
   // One right-hand side: all of the later group's data during the group's eight hops.
-  template <int k>
+  template <int k, bool OUTPF>
   static GN_SIMD_INLINE void pf_piece1(const Bases &b, const int64_t *xn, int64_t sst) {
 #pragma GCC unroll 8
     for (int l = 0; l < 8; ++l) {
@@ -152,6 +161,7 @@ struct WilsonSimd {
       if constexpr (k % 2 == 0) {
         pf_link(b.U_lo[k / 2] + w * NL);
       } else if constexpr (k == 1) {  // the output, for writing
+        if constexpr (!OUTPF) continue;
         const char *o = reinterpret_cast<const char *>(b.out + w * sst);
         for (int64_t j = 0; j < sst * (int64_t)sizeof(T); j += 64) _m_prefetchw(const_cast<char *>(o + j));
       } else if constexpr (k == 3) {
@@ -172,13 +182,14 @@ struct WilsonSimd {
 
   // Several right-hand sides: the pass for rhs r prefetches the r-th part of every spinor (and the
   // first pass the links and clover blocks), so that the prefetches spread over the whole group.
-  template <int k>
+  template <int k, bool OUTPF>
   static GN_SIMD_INLINE void pf_piece_r(const Bases &b, const int64_t *xn, int64_t sst, int r) {
     const int64_t off = (int64_t)r * NS;
 #pragma GCC unroll 8
     for (int l = 0; l < 8; ++l) {
       const int64_t w = xn[l];
       if constexpr (k == 1) {
+        if constexpr (!OUTPF) continue;
         const char *o = reinterpret_cast<const char *>(b.out + w * sst + off);
         for (int j = 0; j < NS * (int)sizeof(T); j += 64) _m_prefetchw(const_cast<char *>(o + j));
       } else if constexpr (k == 3) {
@@ -202,11 +213,12 @@ struct WilsonSimd {
     if (b.clover && r == 0) pf_bytes(b.clover + xn[k] * NC, NC);
   }
 
-  template <int k, bool MULTI>
+  // OUTPF: prefetch the output too (not with streaming stores)
+  template <int k, bool MULTI, bool OUTPF>
   static GN_SIMD_INLINE void pf_piece(const Bases &b, const int64_t *xn, int64_t sst, int r) {
     if (!xn) return;
-    if constexpr (MULTI) pf_piece_r<k>(b, xn, sst, r);
-    else pf_piece1<k>(b, xn, sst);
+    if constexpr (MULTI) pf_piece_r<k, OUTPF>(b, xn, sst, r);
+    else pf_piece1<k, OUTPF>(b, xn, sst);
   }
 
 
@@ -248,13 +260,13 @@ struct WilsonSimd {
 
   // one hop for right-hand side r; MULTI: the link tile lt was transposed before, else it is loaded
   // here; reg: the group's regular() bits (0 when its sites are not consecutive)
-  template <int mu, bool back, bool MULTI>
+  template <int mu, bool back, bool MULTI, bool OUTPF>
   static GN_SIMD_INLINE void one(const Bases &b, const int64_t (&xs)[8], int64_t sst, R *acc, int r,
                                  const R *lt, const int64_t *xn, unsigned reg) {
     constexpr int k = 2 * mu + (back ? 1 : 0);
-    pf_piece<k, MULTI>(b, xn, sst, r);
     R s[NS];
     if constexpr (MULTI) {
+      pf_piece<k, MULTI, OUTPF>(b, xn, sst, r);
       const T *ps[8], *pl[8];
       ptrs<mu, back>(b, xs, sst, ps, pl);
       const T *p[8];
@@ -279,6 +291,9 @@ struct WilsonSimd {
         simd::load_t<NL>(pl, u);
         simd::load_t<NS>(ps, s);
       }
+      // the prefetches for a later group after this hop's loads, so that they do not delay them
+      // (hop 32^4 double, 2 threads: 6% faster than before the loads)
+      pf_piece<k, MULTI, OUTPF>(b, xn, sst, r);
       hop<mu, back ? -SF : SF, back>(u, s, acc);
     }
   }
@@ -321,14 +336,14 @@ struct WilsonSimd {
       R acc[NS];
 #pragma GCC unroll 32
       for (int e = 0; e < NS; ++e) acc[e] = V::zero();
-      one<0, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 0 : 0], xn, reg);
-      one<0, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 1 : 0], xn, reg);
-      one<1, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 2 : 0], xn, reg);
-      one<1, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 3 : 0], xn, reg);
-      one<2, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 4 : 0], xn, reg);
-      one<2, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 5 : 0], xn, reg);
-      one<3, false, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 6 : 0], xn, reg);
-      one<3, true, MULTI>(b, xs, sst, acc, r, lt[MULTI ? 7 : 0], xn, reg);
+      one<0, false, MULTI, NT == 0>(b, xs, sst, acc, r, lt[MULTI ? 0 : 0], xn, reg);
+      one<0, true, MULTI, NT == 0>(b, xs, sst, acc, r, lt[MULTI ? 1 : 0], xn, reg);
+      one<1, false, MULTI, NT == 0>(b, xs, sst, acc, r, lt[MULTI ? 2 : 0], xn, reg);
+      one<1, true, MULTI, NT == 0>(b, xs, sst, acc, r, lt[MULTI ? 3 : 0], xn, reg);
+      one<2, false, MULTI, NT == 0>(b, xs, sst, acc, r, lt[MULTI ? 4 : 0], xn, reg);
+      one<2, true, MULTI, NT == 0>(b, xs, sst, acc, r, lt[MULTI ? 5 : 0], xn, reg);
+      one<3, false, MULTI, NT == 0>(b, xs, sst, acc, r, lt[MULTI ? 6 : 0], xn, reg);
+      one<3, true, MULTI, NT == 0>(b, xs, sst, acc, r, lt[MULTI ? 7 : 0], xn, reg);
       const int64_t off = (int64_t)r * NS;
       const T *ps[8];
       T *pw[8];
@@ -385,7 +400,9 @@ struct WilsonSimd {
     const int nrhs = a.nrhs;
     const T diag = a.diag, hop_coef = a.hop_coef;
     constexpr int64_t D = GN_WILSON_PF_SITES;  // prefetch distance in sites
-#pragma omp parallel for schedule(static) if (n >= CpuExec::min_parallel)
+#pragma omp parallel if (n >= CpuExec::min_parallel)
+    {
+#pragma omp for schedule(static) nowait
     for (int64_t g = 0; g < ngroups; ++g) {
       const int64_t i0 = g * 8, i1 = i0 + D;
       const int lanes = n - i0 < 8 ? (int)(n - i0) : 8;
@@ -404,6 +421,9 @@ struct WilsonSimd {
       if (b.clover) group<MULTI, NT, true>(b, xs, lanes, nrhs, diag, hop_coef, ahead ? xn : nullptr);
       else group<MULTI, NT, false>(b, xs, lanes, nrhs, diag, hop_coef, ahead ? xn : nullptr);
     }
+    // streaming stores are weakly ordered: make them visible before the region's closing barrier
+    if constexpr (NT != 0) _mm_sfence();
+    }
   }
 
   // Streaming (non-temporal) stores for outputs far larger than the caches: they save the read of
@@ -412,7 +432,7 @@ struct WilsonSimd {
   // 2: streaming stores of 16-byte parts (numpy aligns large arrays to 16 bytes only).
   static int streaming(const WilsonArgs<T> &a) {
     const int64_t bytes = a.sites.n * (int64_t)a.nrhs * NS * (int64_t)sizeof(T);
-    if (bytes < (int64_t)GN_WILSON_STREAM_BYTES) return 0;
+    if (bytes < wilson_stream_bytes()) return 0;
     const uintptr_t p = reinterpret_cast<uintptr_t>(a.out);
     if (p % sizeof(R) == 0) return 1;
     return p % 16 == 0 ? 2 : 0;
