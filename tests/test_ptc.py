@@ -122,6 +122,38 @@ def test_path_order_and_zero_path_do_not_matter():
         assert_close(gb[1].data, ga[1].data, 1e-12, "dphi")
 
 
+@pytest.mark.mpi
+@pytest.mark.parametrize("kind", [PTC, LPTC])
+def test_forward_into_output_buffer(kind):
+    """layer(W, phi, out=buf) writes the same result into buf (reused over calls, old content
+    overwritten) and returns buf; a wrong buffer is refused with a clear error."""
+    lat = gn.Lattice(DIMS)
+    U = gn.GaugeField.random(lat, 3, seed=131)
+    for nin, nout, nrhs in ((1, 1, 1), (2, 1, 2), (1, 2, 1)):
+        layer = kind(U, nin, nout, TWO_HOP)
+        W = layer.weights(seed=132)
+        phi = fermion(lat, 3, nrhs * nin, 133)
+        ref = layer(W, phi)
+        buf = ref.zeros_like()
+        buf.data[...] = 5.0
+        for _ in range(2):
+            got = layer(W, phi, out=buf)
+            assert got is buf
+            assert np.array_equal(buf.data, ref.data)
+    layer = kind(U, 1, 1, ONE_HOP)
+    W = layer.weights(seed=134)
+    phi = fermion(lat, 3, 1, 135)
+    with pytest.raises(ValueError, match="out must hold 1 vector"):
+        layer(W, phi, out=fermion(lat, 3, 2, 136))
+    with pytest.raises(ValueError, match="must not share memory"):
+        layer(W, phi, out=phi)
+    with pytest.raises(TypeError, match="out must be a FermionField"):
+        layer(W, phi, out=phi.data)
+    single = gn.FermionField.random(lat.like(precision="single"), 3, seed=137)
+    with pytest.raises(ValueError, match="complex128"):
+        layer(W, phi, out=single)
+
+
 def test_lptc_from_ptc_equals_ptc():
     lat = gn.Lattice(DIMS, comm=MPI.COMM_SELF)
     U = gn.GaugeField.random(lat, 2, seed=121)

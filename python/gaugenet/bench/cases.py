@@ -129,6 +129,19 @@ def onehop_cases(U, features=((1, 1), (2, 2))):
     return cases
 
 
+def _forward_into(layer, W, phi):
+    """layer(W, phi) writing into one output buffer for every timed call (allocated by the first call),
+    as the Wilson hop writes into its `out`: a fresh array per call would time page faults."""
+    buf = []
+
+    def run():
+        if not buf:
+            buf.append(layer(W, phi))
+            return buf[0]
+        return layer(W, phi, out=buf[0])
+    return run
+
+
 def ptc_cases(U, features=((1, 1), (2, 2)), two_hop=False, local=False, numpy=True):
     """The PTC (or LPTC) layer of gaugenet.ml over the one-hop paths (optionally all non-backtracking
     paths of up to two hops): forward L(W, phi) and backward projected_gradient_adj (dC/dW and
@@ -160,7 +173,7 @@ def ptc_cases(U, features=((1, 1), (2, 2)), two_hop=False, local=False, numpy=Tr
         bwd_bytes = models.bytes_per_site(("lptc" if local else "ptc") + "_backward", lat.precision, N, nin=nin,
                                           nout=nout)
         note = f"gaugenet.ml.{'LPTC' if local else 'PTC'}, {len(paths)} paths"
-        cases.append(Case(name + "_forward", (lambda layer=layer, W=W, phi=phi: layer(W, phi)), lat.local_volume,
+        cases.append(Case(name + "_forward", _forward_into(layer, W, phi), lat.local_volume,
                           layer.flops_per_site(), fwd_bytes,
                           numpy_key=("onehop", nin, nout) if not (two_hop or local) and numpy else None,
                           features=f"{nin}->{nout}", note=note))

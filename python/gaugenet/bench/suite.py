@@ -325,7 +325,8 @@ def _run(cfg, comm, t_start):
         notes.append("the PTC layer itself is not built yet: 'onehop' (core.hop, ns=4, 1->1 and 2->2) is its proxy")
     if any(int(np.prod(d)) > cfg.layer_max_sites for d in cfg.volumes):
         notes.append(f"onehop, PTC 2->2 and the numpy layer reference run up to local volume {cfg.layer_max_sites} sites; "
-                     f"PTC 1->1 at every volume (its output is a new array per call, as the layer returns one)")
+                     f"PTC 1->1 at every volume (the forward writes into one output buffer, layer(W, phi, out=...), "
+                     f"as the Wilson hop does)")
     notes.append("numpy references run single-threaded on the same local volume; speedup_vs_numpy = numpy time / "
                  "kernel time at the same volume and precision")
 

@@ -172,17 +172,42 @@ class _TransportConvolution(Layer):
                 full[k] = W[i]
         return full, hops
 
-    def __call__(self, weights, phi):
-        """psi = L(W, phi)."""
+    def _output(self, out, src, nrhs):
+        """The output array: a new one, or the data of `out` (a FermionField of the right size, not
+        phi's memory) so that repeated calls reuse one buffer (no page faults per call)."""
+        xp = array_module(src)
+        shape = (self.lat.local_volume, nrhs * self.n_out * 4 * self.N)
+        if out is None:
+            return xp.empty(shape, dtype=self.lat.complex_dtype)
+        name = type(self).__name__
+        if not isinstance(out, FermionField):
+            raise TypeError(f"{name}: out must be a FermionField, got {type(out).__name__}")
+        d = out.data
+        if out.lat.dims != self.lat.dims or d.dtype != self.lat.complex_dtype or d.size != shape[0] * shape[1]:
+            raise ValueError(f"{name}: out must hold {nrhs * self.n_out} vector(s) of {self.lat.complex_dtype} on "
+                             f"{self.lat.dims}, got {out.nvec} of {d.dtype} on {out.lat.dims}")
+        if not d.flags.c_contiguous or array_module(d) is not xp:
+            raise ValueError(f"{name}: out must be a contiguous array on the same device as phi")
+        if xp is np:
+            overlap = np.shares_memory(d, src)
+        else:  # device arrays: compare the address ranges
+            overlap = d.data.ptr < src.data.ptr + src.nbytes and src.data.ptr < d.data.ptr + d.nbytes
+        if overlap:
+            raise ValueError(f"{name}: out must not share memory with phi")
+        return d.reshape(shape)
+
+    def __call__(self, weights, phi, out=None):
+        """psi = L(W, phi); with out (a FermionField shaped like the result) written into its data."""
         src, nrhs = self._source(phi, self.n_in, "phi")
         W = self._weights(weights, src)
-        xp = array_module(src)
-        out = xp.empty((self.lat.local_volume, nrhs * self.n_out * 4 * self.N), dtype=self.lat.complex_dtype)
+        out_field, out = out, self._output(out, src, nrhs)
         cache = {(): src}
         for g, (prefix, slots) in enumerate(self.paths.groups):
             inp = self.transport.along(src, [prefix], cache, self._scratch)[0]
             Wg, hops = self._slot_weights(W, slots)
             self.stencil.apply_array(inp, Wg, nrhs, out=out, accumulate=g > 0, hops=hops)
+        if out_field is not None:
+            return out_field
         return self._field(out, phi, nrhs, self.n_out, self.n_in)
 
     # ------------------------------------------------------------------ adjoint layer
