@@ -94,7 +94,8 @@ def _aligned_like(a, offset):
 @pytest.mark.skipif(core.wilson_variant() != "simd", reason="this build has no SIMD Wilson kernel")
 @pytest.mark.parametrize("precision", ["double", "single"])
 def test_simd_wilson_streaming_stores_equal_site_by_site(precision):
-    """With the streaming-store threshold at 0 every output takes the streaming path: whole-register
+    """With the streaming-store threshold at 0 every output takes the streaming path (but the
+    single-precision clover term with one right-hand side, which keeps plain stores): whole-register
     streaming stores (64-byte aligned output), 16-byte ones (numpy's usual alignment) and plain
     stores (8-byte aligned); hop and clover, one and several right-hand sides, a partial last group."""
     dt = np.complex128 if precision == "double" else np.complex64
