@@ -49,17 +49,21 @@ def test_numpy_one_hop_layer_equals_kernel(nin, nout):
     assert _rel(got.reshape(ref.shape), ref) < 1e-14
 
 
+def _wilson_setup(precision, seed):
+    """dtype, tolerance, generator, volume and neighbour table of the SIMD-vs-generic Wilson tests
+    (an 8x4x4x6 lattice: whole groups of eight sites in x, several t-slices)."""
+    dt = np.complex128 if precision == "double" else np.complex64
+    tol = 1e-14 if precision == "double" else 2e-6
+    lat = gn.Lattice((8, 4, 4, 6), comm=MPI.COMM_SELF)
+    return dt, tol, np.random.default_rng(seed), lat.local_volume, lat.halo(1).nbr
+
+
 @pytest.mark.skipif(core.wilson_variant() != "simd", reason="this build has no SIMD Wilson kernel")
 @pytest.mark.parametrize("precision", ["double", "single"])
 def test_simd_wilson_kernel_equals_site_by_site(precision):
     """Hop, clover, dagger, several right-hand sides, site lists (gaps, contiguous ranges, whole
     t-slices: the blocked traversal) and a partial last group of eight sites."""
-    dt = np.complex128 if precision == "double" else np.complex64
-    tol = 1e-14 if precision == "double" else 2e-6
-    rng = np.random.default_rng(8)
-    lat = gn.Lattice((8, 4, 4, 6), comm=MPI.COMM_SELF)
-    V = lat.local_volume
-    nbr = lat.halo(1).nbr
+    dt, tol, rng, V, nbr = _wilson_setup(precision, 8)
     St = V // 6
     lists = [None, np.arange(1, V, 3, dtype=np.int32), np.arange(5, V - 2, dtype=np.int32),
              np.arange(St, 4 * St, dtype=np.int32)]
@@ -98,12 +102,7 @@ def test_simd_wilson_streaming_stores_equal_site_by_site(precision):
     single-precision clover term with one right-hand side, which keeps plain stores): whole-register
     streaming stores (64-byte aligned output), 16-byte ones (numpy's usual alignment) and plain
     stores (8-byte aligned); hop and clover, one and several right-hand sides, a partial last group."""
-    dt = np.complex128 if precision == "double" else np.complex64
-    tol = 1e-14 if precision == "double" else 2e-6
-    rng = np.random.default_rng(9)
-    lat = gn.Lattice((8, 4, 4, 6), comm=MPI.COMM_SELF)
-    V = lat.local_volume
-    nbr = lat.halo(1).nbr
+    dt, tol, rng, V, nbr = _wilson_setup(precision, 9)
     sites = np.arange(3, V - 2, dtype=np.int32)  # a partial last group
 
     def rnd(*s):
