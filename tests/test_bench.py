@@ -108,7 +108,7 @@ def test_simd_wilson_streaming_stores_equal_site_by_site(precision):
     def rnd(*s):
         return (rng.standard_normal(s) + 1j * rng.standard_normal(s)).astype(dt)
 
-    old = core.wilson_stream_bytes()
+    old = core.stream_store_bytes()
     try:
         for nrhs in (1, 3):
             U, psi, clov = rnd(4, V, 3, 3), rnd(V, nrhs * 12), rnd(V, 2, 6, 6)
@@ -118,17 +118,17 @@ def test_simd_wilson_streaming_stores_equal_site_by_site(precision):
                     ref = np.full_like(psi, 7.0)
                     core.wilson(ref, psi, None, U, None, nbr, sl, cl, 0.0, -0.5, nrhs, 3, V, 0, False)
                     core.wilson_variant("simd")
-                    core.wilson_stream_bytes(0)
+                    core.stream_store_bytes(0)
                     for offset in (0, 16, 8):
                         out = _aligned_like(psi, offset)
                         out[...] = 7.0  # sites not listed must stay untouched
                         core.wilson(out, psi, None, U, None, nbr, sl, cl, 0.0, -0.5, nrhs, 3, V, 0, False)
                         assert _rel(out, ref) < tol, (nrhs, cl is None, sl is None, offset)
     finally:
-        core.wilson_stream_bytes(old)
+        core.stream_store_bytes(old)
         core.wilson_variant("simd")
     with pytest.raises(ValueError, match=">= 0"):
-        core.wilson_stream_bytes(-1)
+        core.stream_store_bytes(-1)
 
 
 def test_wilson_variant_rejects_unknown_name():

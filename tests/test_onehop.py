@@ -206,6 +206,40 @@ def test_simd_kernel_equals_generic(grid, prec, Nc, per_site):
         assert_close(b.data, a.data, tol, "SIMD vs generic, accumulate")
 
 
+@needs_hop_simd
+@pytest.mark.parametrize("prec", ["double", "single"])
+def test_simd_kernel_streaming_stores(prec):
+    """With the streaming-store threshold at 0 the SIMD one-hop kernel writes with whole-register
+    streaming stores (64-byte aligned output), 16-byte ones (numpy's usual alignment) or plain stores
+    (8-byte aligned): the same result as the site-by-site kernel in each case; accumulation (which
+    reads the output) keeps plain stores."""
+    from mpi4py import MPI
+
+    from gaugenet._backend import core
+    lat = gn.Lattice(DIMS, comm=MPI.COMM_SELF, precision=prec)
+    U = gn.GaugeField.from_numpy(lat, random_su_global(DIMS, 3, seed=141))
+    st = OneHop(StencilLinks(U, THETA), ns=4, nin=2, nout=3)
+    V = lat.local_volume
+    tol = 1e-13 if prec == "double" else 2e-6
+    W = random_global((9, 3, 2, 4, 4), seed=142).astype(lat.complex_dtype)
+    src = gn.FermionField.random(lat, 3, nvec=2, seed=143).data.reshape(V, -1)
+    ref = with_hop_variant("generic", lambda: st.apply_array(src, W, 1))
+    old = core.stream_store_bytes()
+    try:
+        core.stream_store_bytes(0)
+        for offset in (0, 16, 8):
+            raw = np.empty(ref.nbytes + 128, dtype=np.uint8)
+            start = (-raw.ctypes.data) % 64 + offset
+            out = raw[start:start + ref.nbytes].view(ref.dtype).reshape(ref.shape)
+            out[...] = 7.0
+            with_hop_variant("simd", lambda: st.apply_array(src, W, 1, out=out))
+            assert_close(out, ref, tol, f"streaming stores, output {offset} bytes past a cache line")
+            with_hop_variant("simd", lambda: st.apply_array(src, W, 1, out=out, accumulate=True))
+            assert_close(out, 2 * ref, tol, "accumulate")
+    finally:
+        core.stream_store_bytes(old)
+
+
 def _grad_reference(u, f, site, W, theta):
     """out and G of core.hop_grad with numpy on global arrays: f [.., nrhs, nin, 4, N],
     site [.., nrhs, nout, 4, N], W (9, nout, nin, 4, 4); G (9, nin, nout, 4, 4)."""

@@ -43,16 +43,16 @@ std::string wilson_variant(py::object name) {
   return (GN_SIMD8 && wilson_cpu_variant() == 1) ? "simd" : "generic";
 }
 
-int64_t wilson_stream_bytes_get_set(py::object bytes) {
+int64_t stream_store_bytes(py::object bytes) {
 #if GN_SIMD8
   if (!bytes.is_none()) {
     const int64_t v = bytes.cast<int64_t>();
-    require(v >= 0, "wilson_stream_bytes: the threshold must be >= 0 bytes");
-    wilson_stream_bytes() = v;
+    require(v >= 0, "stream_store_bytes: the threshold must be >= 0 bytes");
+    simd::stream_bytes() = v;
   }
-  return wilson_stream_bytes();
+  return simd::stream_bytes();
 #else
-  require(bytes.is_none(), "wilson_stream_bytes: this build has no SIMD Wilson kernel");
+  require(bytes.is_none(), "stream_store_bytes: this build has no SIMD stencil kernels");
   return -1;
 #endif
 }
@@ -64,7 +64,7 @@ void bind_bench(py::module_ &m) {
   m.def("wilson_variant", &wilson_variant, py::arg("name") = py::none(),
         "the CPU Wilson kernel in use: 'simd' (eight sites per step, AVX-512) or 'generic' (site by site); "
         "pass a name to switch (for benchmarks and cross-checks)");
-  m.def("wilson_stream_bytes", &wilson_stream_bytes_get_set, py::arg("bytes") = py::none(),
-        "output size in bytes from which the SIMD Wilson kernel writes with streaming stores (and does not "
-        "prefetch the output); pass a value to change it (tests, benchmarks); -1 without the SIMD kernel");
+  m.def("stream_store_bytes", &stream_store_bytes, py::arg("bytes") = py::none(),
+        "output size in bytes from which the SIMD Wilson and one-hop kernels write with streaming stores (and "
+        "do not prefetch the output); pass a value to change it (tests, benchmarks); -1 without SIMD kernels");
 }

@@ -322,7 +322,7 @@ struct HopSimd {
   // The eight sites xs (the first `lanes` real), all right-hand sides: the links (and per-site
   // weights) of the group and the inputs of one right-hand side are transposed into the tiles,
   // then each output colour is computed with its accumulators in registers over all nine slots.
-  template <bool PS>
+  template <bool PS, int NT>
   static GN_SIMD_INLINE void group(const Ctx &c, const int64_t (&xs)[8], int lanes, const Tiles &w,
                                    const int64_t *xn) {
 #define GN_F(k) load_slot<k, PS>(c, xs, w, -1);
@@ -331,7 +331,7 @@ struct HopSimd {
 #define GN_F(k) pf<k, PS>(c, xn);
     GN_HOP_EACH_SLOT(GN_F)
 #undef GN_F
-    if (xn) {
+    if (xn && NT == 0) {  // (streaming stores do not read the output)
       T *po[8];
 #pragma GCC unroll 8
       for (int l = 0; l < 8; ++l) po[l] = c.out + xn[l] * c.sout;
@@ -359,12 +359,12 @@ struct HopSimd {
         T *q[8];
 #pragma GCC unroll 8
         for (int l = 0; l < 8; ++l) q[l] = po[l] + a * NSP;
-        simd::store_t<NSP, 0>(q, w.ot + a * NSP, lanes);
+        simd::store_t<NSP, NT>(q, w.ot + a * NSP, lanes);
       }
     }
   }
 
-  template <bool PS>
+  template <bool PS, int NT>
   static void run_t(const HopArgs<T> &a) {
     Ctx c;
     c.template init<N>(a);
@@ -375,20 +375,33 @@ struct HopSimd {
 #pragma omp parallel if (n >= CpuExec::min_parallel)
     {
       const Tiles w(c, PS);
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
       for (int64_t g = 0; g < ngroups; ++g) {
         int64_t xs[8], xn[8];
         const int lanes = ord.lanes(g, n, xs);
         const bool ahead = D > 0 && g + D < ngroups && (g + D + 1) * 8 <= n;
         if (ahead) ord.lanes(g + D, n, xn);
-        group<PS>(c, xs, lanes, w, ahead ? xn : nullptr);
+        group<PS, NT>(c, xs, lanes, w, ahead ? xn : nullptr);
       }
+      if constexpr (NT != 0) _mm_sfence();  // streaming stores visible before the closing barrier
+    }
+  }
+
+  // Outputs of at least simd::stream_bytes() are written with streaming stores (not when accumulating:
+  // the output is read first); rows are whole registers (4 N complex numbers per feature).
+  template <bool PS>
+  static void run_nt(const HopArgs<T> &a) {
+    const int64_t bytes = a.sites.n * (int64_t)a.nrhs * a.nout * 8 * N * (int64_t)sizeof(T);
+    switch (a.accumulate ? 0 : simd::stream_mode<T>(a.out, bytes)) {
+      case 1: run_t<PS, 1>(a); break;
+      case 2: run_t<PS, 2>(a); break;
+      default: run_t<PS, 0>(a);
     }
   }
 
   static void run(const HopArgs<T> &a) {
-    if (a.w_per_site) run_t<true>(a);
-    else run_t<false>(a);
+    if (a.w_per_site) run_nt<true>(a);
+    else run_nt<false>(a);
   }
 };
 

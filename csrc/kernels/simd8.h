@@ -151,6 +151,26 @@ GN_SIMD_INLINE void store_t(T *const (&p)[8], const typename V8<T>::reg *in, int
   }
 }
 
+// Streaming (non-temporal) stores of the SIMD stencil kernels (Wilson, one-hop): used for outputs of at
+// least stream_bytes() bytes (default GN_STREAM_BYTES, twice the L3 of the machine of
+// docs/performance.md; gaugenet._core.stream_store_bytes() changes it, for tests and benchmarks).
+#ifndef GN_STREAM_BYTES
+#define GN_STREAM_BYTES (64ll << 20)
+#endif
+inline int64_t &stream_bytes() {
+  static int64_t v = GN_STREAM_BYTES;
+  return v;
+}
+// The store mode for an output of `bytes` bytes at `out` whose rows are multiples of the register
+// size: 0 plain stores, 1 streaming stores of whole registers, 2 streaming stores of 16-byte parts.
+template <class T>
+inline int stream_mode(const void *out, int64_t bytes) {
+  if (bytes < stream_bytes()) return 0;
+  const uintptr_t p = reinterpret_cast<uintptr_t>(out);
+  if (p % sizeof(typename V8<T>::reg) == 0) return 1;
+  return p % 16 == 0 ? 2 : 0;
+}
+
 // Complex numbers with one SIMD register for the real and one for the imaginary parts.
 template <class T>
 struct cv {

@@ -27,22 +27,8 @@
 #ifndef GN_WILSON_PF_HINT
 #define GN_WILSON_PF_HINT _MM_HINT_T0
 #endif
-// output size from which the kernel writes with streaming stores, and then does not prefetch the
-// output: twice the L3 of the 2-core AVX-512 machine of docs/performance.md, beyond which the output
-// would leave the caches before any reuse anyway (there: hop 32^4 double, 2 threads, 4-6% faster;
-// measured before the prefetches were moved behind the loads, streaming stores had shown no gain)
-#ifndef GN_WILSON_STREAM_BYTES
-#define GN_WILSON_STREAM_BYTES (64ll << 20)
-#endif
 
 namespace gn {
-
-// the output size in bytes from which streaming stores are used (gaugenet._core.wilson_stream_bytes
-// changes it, for tests and benchmarks)
-inline int64_t &wilson_stream_bytes() {
-  static int64_t v = GN_WILSON_STREAM_BYTES;
-  return v;
-}
 
 template <int N, int SF, class T>
 struct WilsonSimd {
@@ -432,13 +418,13 @@ struct WilsonSimd {
   // 2: streaming stores of 16-byte parts (numpy aligns large arrays to 16 bytes only).
   static int streaming(const WilsonArgs<T> &a) {
     const int64_t bytes = a.sites.n * (int64_t)a.nrhs * NS * (int64_t)sizeof(T);
-    if (bytes < wilson_stream_bytes()) return 0;
-    // measured exception: single precision with the clover term, one right-hand side, 32^4: 43 ms with
+    // Outputs of at least simd::stream_bytes() (64 MB: beyond twice the L3 the output leaves the caches
+    // before any reuse anyway) are written with streaming stores and not prefetched: hop 32^4 double,
+    // 2 threads, 4-6% faster (before the prefetches were moved behind the loads they had shown no gain).
+    // A measured exception: single precision with the clover term, one right-hand side, 32^4: 43 ms with
     // plain stores, 61 ms with streaming ones (double and the single hopping term gain 3-7%)
     if (std::is_same<T, float>::value && a.clover && a.nrhs == 1) return 0;
-    const uintptr_t p = reinterpret_cast<uintptr_t>(a.out);
-    if (p % sizeof(R) == 0) return 1;
-    return p % 16 == 0 ? 2 : 0;
+    return simd::stream_mode<T>(a.out, bytes);
   }
 
   template <bool MULTI>
