@@ -32,26 +32,12 @@ namespace hop8 {
 template <int N, bool back, class R>
 GN_SIMD_INLINE void link_mul(const R *u, const R *f, R *t) {
 #pragma GCC unroll 4
-  for (int s = 0; s < 4; ++s)
+  for (int s = 0; s < 4; ++s) {
+    R re[N], im[N];
+    simd::cmatvec<N, back>(u, f + s * N * 2, re, im);
 #pragma GCC unroll 4
-    for (int i = 0; i < N; ++i) {
-      R re, im;
-#pragma GCC unroll 4
-      for (int j = 0; j < N; ++j) {
-        const int e = back ? (j * N + i) * 2 : (i * N + j) * 2;
-        const R ur = u[e], ui = u[e + 1];
-        const R fr = f[(s * N + j) * 2], fi = f[(s * N + j) * 2 + 1];
-        if (j == 0) {
-          re = back ? ur * fr + ui * fi : ur * fr - ui * fi;
-          im = back ? ur * fi - ui * fr : ur * fi + ui * fr;
-        } else {
-          re = back ? re + ur * fr + ui * fi : re + ur * fr - ui * fi;
-          im = back ? im + ur * fi - ui * fr : im + ur * fi + ui * fr;
-        }
-      }
-      t[(s * N + i) * 2] = re;
-      t[(s * N + i) * 2 + 1] = im;
-    }
+    for (int i = 0; i < N; ++i) t[(s * N + i) * 2] = re[i], t[(s * N + i) * 2 + 1] = im[i];
+  }
 }
 
 // acc[s] += sum_t w[s][t] f[t] for a 4x4 complex spin matrix: global (w: 32 reals, broadcast to

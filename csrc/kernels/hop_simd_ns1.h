@@ -217,29 +217,6 @@ struct HopSimdNs1 {
     hop8::load_tn<T>(ps, nr * z.fin, w.ft + k * w.fslot);
   }
 
-  // (t_r + i t_i)[i] = (U f)[i] (back = false) or (U^dag f)[i] (back = true) for one transposed colour vector f
-  // (reals 2 j, 2 j + 1) and a transposed link tile u (reals (i N + j) * 2 + {0, 1}); colour sums ascending
-  template <bool back>
-  static GN_SIMD_INLINE void cmul(const R *u, const R *f, R (&tr)[N], R (&ti)[N]) {
-#pragma GCC unroll 4
-    for (int i = 0; i < N; ++i) {
-      R sr, si;
-#pragma GCC unroll 4
-      for (int j = 0; j < N; ++j) {
-        const int e = back ? (j * N + i) * 2 : (i * N + j) * 2;
-        const R ur = u[e], ui = u[e + 1], fr = f[2 * j], fi = f[2 * j + 1];
-        if (j == 0) {
-          sr = back ? ur * fr + ui * fi : ur * fr - ui * fi;
-          si = back ? ur * fi - ui * fr : ur * fi + ui * fr;
-        } else {
-          sr = back ? sr + ur * fr + ui * fi : sr + ur * fr - ui * fi;
-          si = back ? si + ur * fi - ui * fr : si + ur * fi + ui * fr;
-        }
-      }
-      tr[i] = sr, ti[i] = si;
-    }
-  }
-
   // slot k for one rhs (input at fo within the slot's tile): acc[a][i] += sum_b W_k[a0 + a, b] (U_k f_b)[i]
   template <int k, bool PS, bool RW, int A>
   static GN_SIMD_INLINE void slot(const Ctx &c, const Tiles &w, int64_t fo, int a0, R (&re)[A][N], R (&im)[A][N]) {
@@ -253,7 +230,7 @@ struct HopSimdNs1 {
       } else {
         constexpr bool back = (k & 1) != 0;
         const R *u = w.lt + k * NL;
-        cmul<back>(u, f, tr, ti);
+        simd::cmatvec<N, back>(u, f, tr, ti);
       }
 #pragma GCC unroll 2
       for (int a = 0; a < A; ++a) {
@@ -322,7 +299,7 @@ struct HopSimdNs1 {
       constexpr bool back = (k & 1) != 0;
       R u[NL];
       hop8::load_link<NL, T>(rw.lk[k], u);
-      cmul<back>(u, f, tr, ti);
+      simd::cmatvec<N, back>(u, f, tr, ti);
     }
     const R wr = PS ? w.wt[2 * k] : V::set1(c.W[2 * k]);
     if constexpr (RW) {

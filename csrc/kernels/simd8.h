@@ -171,6 +171,31 @@ inline int stream_mode(const void *out, int64_t bytes) {
   return p % 16 == 0 ? 2 : 0;
 }
 
+// The SU(N) colour product of the eight-lane kernels: (o_re + i o_im)[i] = sum_j U[i][j] f[j] (back
+// = false) or sum_j conj(U[j][i]) f[j] (back = true), for a transposed link tile u (reals
+// (i N + j) * 2 + {0, 1}) and a transposed colour vector f (reals 2 j, 2 j + 1); colour sums in
+// ascending order, as in the site-by-site kernels.
+template <int N, bool back, class R>
+GN_SIMD_INLINE void cmatvec(const R *u, const R *f, R (&ore)[N], R (&oim)[N]) {
+#pragma GCC unroll 4
+  for (int i = 0; i < N; ++i) {
+    R re, im;
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) {
+      const int e = back ? (j * N + i) * 2 : (i * N + j) * 2;
+      const R ur = u[e], ui = u[e + 1], fr = f[2 * j], fi = f[2 * j + 1];
+      if (j == 0) {
+        re = back ? ur * fr + ui * fi : ur * fr - ui * fi;
+        im = back ? ur * fi - ui * fr : ur * fi + ui * fr;
+      } else {
+        re = back ? re + ur * fr + ui * fi : re + ur * fr - ui * fi;
+        im = back ? im + ur * fi - ui * fr : im + ur * fi + ui * fr;
+      }
+    }
+    ore[i] = re, oim[i] = im;
+  }
+}
+
 // Complex numbers with one SIMD register for the real and one for the imaginary parts.
 template <class T>
 struct cv {

@@ -44,23 +44,12 @@ struct WilsonSimd {
   // out[a] = U[a][b] h[b] (back = false) or conj(U[b][a]) h[b] (back = true), U a transposed link tile
   template <bool back>
   static GN_SIMD_INLINE void mul(const R *u, const C (&h)[N], C (&o)[N]) {
+    R f[2 * N], re[N], im[N];
 #pragma GCC unroll 4
-    for (int i = 0; i < N; ++i) {
-      R re, im;
+    for (int j = 0; j < N; ++j) f[2 * j] = h[j].re, f[2 * j + 1] = h[j].im;
+    simd::cmatvec<N, back>(u, f, re, im);
 #pragma GCC unroll 4
-      for (int j = 0; j < N; ++j) {
-        const int e = back ? (j * N + i) * 2 : (i * N + j) * 2;
-        const R ur = u[e], ui = u[e + 1];
-        if (j == 0) {
-          re = back ? ur * h[j].re + ui * h[j].im : ur * h[j].re - ui * h[j].im;
-          im = back ? ur * h[j].im - ui * h[j].re : ur * h[j].im + ui * h[j].re;
-        } else {
-          re = back ? re + ur * h[j].re + ui * h[j].im : re + ur * h[j].re - ui * h[j].im;
-          im = back ? im + ur * h[j].im - ui * h[j].re : im + ur * h[j].im + ui * h[j].re;
-        }
-      }
-      o[i] = {re, im};
-    }
+    for (int i = 0; i < N; ++i) o[i] = {re[i], im[i]};
   }
 
   // one hop: project the neighbour spinor, multiply by the link, reconstruct, accumulate
