@@ -99,3 +99,16 @@ def with_hop_variant(name, fn):
         return fn()
     finally:
         core.hop_variant(old)
+
+
+def assert_hop_variants_agree(st, f, W, site_kwargs, acc0, tol, label):
+    """The one-hop stencil st(f, W) with the SIMD and the site-by-site kernel: the same result for each
+    site selection in site_kwargs, and when accumulating into a copy of acc0."""
+    for kw in site_kwargs:
+        a = with_hop_variant("generic", lambda: st(f, W, **kw))
+        b = with_hop_variant("simd", lambda: st(f, W, **kw))
+        assert_close(b.data, a.data, tol, f"SIMD vs generic {label} {list(kw)}")
+    a, b = acc0.copy(), acc0.copy()
+    with_hop_variant("generic", lambda: st(f, W, out=a, accumulate=True))
+    with_hop_variant("simd", lambda: st(f, W, out=b, accumulate=True))
+    assert_close(b.data, a.data, tol, f"SIMD vs generic, accumulate {label}")

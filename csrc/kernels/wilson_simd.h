@@ -287,9 +287,8 @@ struct WilsonSimd {
   static GN_SIMD_INLINE void group(const Bases &b, const int64_t (&xs)[8], int lanes, int nrhs, T diag, T hop_coef,
                                    const int64_t *xn) {
     const int64_t sst = MULTI ? (int64_t)nrhs * NS : NS;
-    R clov[NC];
-    constexpr bool use_clover = CLOVER;
-    if (use_clover) {
+    R clov[CLOVER ? NC : 1];
+    if constexpr (CLOVER) {
       const T *pc[8];
       for (int l = 0; l < 8; ++l) pc[l] = b.clover + xs[l] * NC;
       simd::load_t<NC>(pc, clov);
@@ -328,10 +327,10 @@ struct WilsonSimd {
         pw[l] = b.out + xs[l] * sst + off;
       }
       R o[NS];
-      if (use_clover || diag != T(0)) {
+      if (CLOVER || diag != T(0)) {
         R s[NS];
         simd::load_t<NS>(ps, s);
-        if (use_clover) {
+        if constexpr (CLOVER) {
 #pragma GCC unroll 2
           for (int bl = 0; bl < 2; ++bl)
 #pragma GCC unroll 8

@@ -10,8 +10,7 @@ def bicgstab(A, b, x0=None, tol=1e-8, maxiter=1000, raise_on_fail=True):
     mon = Monitor("BiCGStab", bnorm, tol, maxiter)
     if bnorm == 0.0:
         return mon.finish(b.zeros_like(), 0.0, raise_on_fail)
-    x = b.zeros_like() if x0 is None else x0.copy()
-    r = b - A(x) if x0 is not None else b.copy()
+    x, r = mon.start(A, b, x0)
     rhat = r.copy()
     rho = alpha = omega = 1.0
     v = b.zeros_like()

@@ -11,9 +11,7 @@ def cg(A, b, x0=None, tol=1e-8, maxiter=1000, raise_on_fail=True):
     mon = Monitor("CG", bnorm, tol, maxiter)
     if bnorm == 0.0:
         return mon.finish(b.zeros_like(), 0.0, raise_on_fail)
-    x = b.zeros_like() if x0 is None else x0.copy()
-    r = b - A(x) if x0 is not None else b.copy()
-    mon.applications += x0 is not None
+    x, r = mon.start(A, b, x0)
     p = r.copy()
     rr = r.norm2()
     for _ in range(maxiter):

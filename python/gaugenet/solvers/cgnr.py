@@ -16,9 +16,7 @@ def cgnr(M, b, x0=None, tol=1e-8, maxiter=1000, raise_on_fail=True, max_checks=5
     mon = Monitor("CGNR", bnorm, tol, maxiter)
     if bnorm == 0.0:
         return mon.finish(b.zeros_like(), 0.0, raise_on_fail)
-    x = b.zeros_like() if x0 is None else x0.copy()
-    r = b - M(x) if x0 is not None else b.copy()
-    mon.applications += x0 is not None
+    x, r = mon.start(M, b, x0)
     checks = 0
     while True:
         s = M.adjoint(r)

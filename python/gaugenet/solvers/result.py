@@ -43,6 +43,15 @@ class Monitor:
         self.name, self.bnorm, self.tol, self.maxiter = name, bnorm, tol, maxiter
         self.history, self.t0, self.applications = [], time.perf_counter(), 0
 
+    def start(self, A, b, x0):
+        """The initial iterate and residual: x = 0 and r = b without x0, else a copy of x0 and
+        r = b - A x0 (one operator application, counted)."""
+        if x0 is None:
+            return b.zeros_like(), b.copy()
+        self.applications += 1
+        x = x0.copy()
+        return x, b - A(x)
+
     def record(self, rel):
         if not math.isfinite(rel):
             err = NotConvergedError(f"{self.name}: the residual became {rel} after {len(self.history)} iterations "
