@@ -14,6 +14,7 @@ void bind_site(py::module_ &m);
 void bind_bench(py::module_ &m);
 void bind_block(py::module_ &m);
 void bind_krylov(py::module_ &m);
+void bind_packed(py::module_ &m);
 
 #ifndef GN_HAVE_CUDA
 namespace gn {
@@ -50,4 +51,5 @@ PYBIND11_MODULE(_core, m) {
   bind_bench(m);
   bind_block(m);
   bind_krylov(m);
+  bind_packed(m);
 }

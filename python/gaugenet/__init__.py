@@ -12,7 +12,7 @@ from .lattice import DecompositionError, Lattice  # noqa: E402
 from .fields import (ColorMatrixField, CoarseField, FermionField, Field, GaugeField, NonUnitaryLinksError,
                      SpinMatrixField, StaggeredField)
 from .gauge import QuenchedUpdater, gauge_force, link_trace, plaquette, polyakov_loop, wilson_action
-from .operators import EvenOdd, Staggered, Wilson, WilsonClover
+from .operators import EvenOdd, PackedFermion, PackedWilson, Staggered, Wilson, WilsonClover
 
 __version__ = "0.1.0"
 
@@ -21,5 +21,5 @@ from . import ml  # noqa: E402  PTC/LPTC layers with backprop (gaugenet/ml)
 
 __all__ = ["Lattice", "DecompositionError", "Field", "GaugeField", "FermionField", "StaggeredField", "CoarseField",
            "SpinMatrixField", "ColorMatrixField", "NonUnitaryLinksError", "plaquette", "polyakov_loop", "link_trace",
-           "Wilson", "WilsonClover", "Staggered", "EvenOdd"]
+           "Wilson", "WilsonClover", "Staggered", "EvenOdd", "PackedWilson", "PackedFermion"]
 __all__ += ["wilson_action", "gauge_force", "QuenchedUpdater"]

@@ -115,10 +115,14 @@ class Halo:
         xp = array_module(local)
         return xp.zeros((self.Vh,) + tuple(local.shape[1:]), dtype=local.dtype)
 
-    def start(self, local, halo=None, zero_boundary=None):
+    def start(self, local, halo=None, zero_boundary=None, packed=False):
         """Post the exchange of `local` (shape (V, ...), C-contiguous). Returns a handle for finish().
-        In zero-boundary-link mode (default: the lattice's setting) nothing is sent and the halo is zero."""
+        In zero-boundary-link mode (default: the lattice's setting) nothing is sent and the halo is zero.
+        packed=True: `local` is a field in the packed eight-site-block layout (operators/packed.py); the
+        faces are sent, and the halo (then required) is filled, in the ordinary layout of `halo`."""
         lat = self.lat
+        if packed and halo is None:
+            raise ValueError("Halo.start(packed=True) needs the halo buffer (ordinary layout)")
         if zero_boundary is None:
             zero_boundary = lat.zero_boundary_links
         if halo is None:
@@ -130,16 +134,19 @@ class Halo:
             return handle
         xp = array_module(local)
         dev = is_device(local)
-        site_shape = tuple(local.shape[1:])
+        site_shape, dtype = (tuple(halo.shape[1:]), halo.dtype) if packed else (tuple(local.shape[1:]), local.dtype)
         comm = lat.cart
         for (mu, d, foff, size) in self.faces:
             idx = self.table_send(mu, d, local)
-            key = (mu, d, site_shape, local.dtype.str, dev)
+            key = (mu, d, site_shape, dtype.str, dev)
             sbuf = self._bufs.get(key)
             if sbuf is None:
-                sbuf = xp.empty((size,) + site_shape, dtype=local.dtype)
+                sbuf = xp.empty((size,) + site_shape, dtype=dtype)
                 self._bufs[key] = sbuf
-            core.gather(local, None, idx, sbuf, lat.local_volume, 0, 1)
+            if packed:
+                core.gather_packed8(local, idx, sbuf, lat.local_volume)
+            else:
+                core.gather(local, None, idx, sbuf, lat.local_volume, 0, 1)
             # forward face (d=FWD) comes from the +mu neighbour; I send my slices to -mu
             src = lat.neighbour_rank(mu, +1 if d == _FWD else -1)
             dst = lat.neighbour_rank(mu, -1 if d == _FWD else +1)

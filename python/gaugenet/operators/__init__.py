@@ -2,5 +2,6 @@
 from .wilson import Wilson, WilsonClover
 from .staggered import Staggered
 from .evenodd import EvenOdd
+from .packed import PackedFermion, PackedWilson
 
-__all__ = ["Wilson", "WilsonClover", "Staggered", "EvenOdd"]
+__all__ = ["Wilson", "WilsonClover", "Staggered", "EvenOdd", "PackedWilson", "PackedFermion"]

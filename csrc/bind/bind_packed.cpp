@@ -1,0 +1,163 @@
+// Bindings of the packed eight-site-block layout (kernels/pack.h) and of the Wilson(-clover) kernel
+// on it (kernels/wilson_packed.h). CPU only; the kernel needs an AVX-512 build (packed_available()).
+#include <pybind11/stl.h>
+#include "bind/array.h"
+#include "kernels/pack.h"
+#include "kernels/wilson_packed.h"
+
+namespace {
+using namespace gn;
+
+int64_t word_bytes(const Buf &b, const char *name) {
+  switch (b.kind) {
+    case Kind::c128: case Kind::f64: return 8;
+    case Kind::c64: case Kind::f32: return 4;
+    default: throw std::invalid_argument(std::string("gaugenet kernel: array '") + name + "' must be float or complex");
+  }
+}
+
+// the two arrays of a layout conversion: host, same word size, whole sites of 8-site blocks
+struct PackBufs {
+  Buf a, b;
+  int64_t R = 0, wb = 0;
+};
+PackBufs pack_bufs(py::object src, py::object dst, int64_t V, const char *what) {
+  PackBufs p;
+  p.a = get_buf(src, false, "src");
+  p.b = get_buf(dst, true, "dst");
+  require(!same_device({&p.a, &p.b}), std::string(what) + ": the packed layout is a CPU layout (numpy arrays)");
+  p.wb = word_bytes(p.a, "src");
+  require(word_bytes(p.b, "dst") == p.wb, std::string(what) + ": src and dst differ in precision");
+  require(V > 0 && V % 8 == 0, std::string(what) + ": the number of sites must be a positive multiple of 8");
+  require(p.a.nbytes % (V * p.wb) == 0, std::string(what) + ": src is not a whole number of words per site");
+  p.R = p.a.nbytes / (V * p.wb);
+  require(p.b.nbytes == p.a.nbytes, std::string(what) + ": src and dst differ in size");
+  require(p.a.ptr != p.b.ptr, std::string(what) + ": src and dst must not alias");
+  return p;
+}
+
+template <template <class> class K>
+void convert(py::object src, py::object dst, int64_t V, const char *what) {
+  PackBufs p = pack_bufs(src, dst, V, what);
+  py::gil_scoped_release nogil;
+  if (p.wb == 8) CpuExec::run(V / 8, K<uint64_t>{p.a.as<const uint64_t>(), p.b.as<uint64_t>(), p.R});
+  else CpuExec::run(V / 8, K<uint32_t>{p.a.as<const uint32_t>(), p.b.as<uint32_t>(), p.R});
+}
+
+void pack8(py::object src, py::object dst, int64_t V) { convert<PackKernel>(src, dst, V, "pack8"); }
+void unpack8(py::object src, py::object dst, int64_t V) { convert<UnpackKernel>(src, dst, V, "unpack8"); }
+
+void gather_packed8(py::object src, py::object idx, py::object dst, int64_t V) {
+  Buf s = get_buf(src, false, "src"), ix = get_buf(idx, false, "idx"), d = get_buf(dst, true, "dst");
+  require(!same_device({&s, &ix, &d}), "gather_packed8: the packed layout is a CPU layout (numpy arrays)");
+  require(ix.kind == Kind::i32, "gather_packed8: index must be int32");
+  const int64_t wb = word_bytes(s, "src");
+  require(word_bytes(d, "dst") == wb, "gather_packed8: src and dst differ in precision");
+  require(V > 0 && V % 8 == 0 && s.nbytes % (V * wb) == 0, "gather_packed8: src is not whole sites of 8-site blocks");
+  const int64_t R = s.nbytes / (V * wb), n = ix.nbytes / 4;
+  require_size(d, n * R * wb, "dst");
+  const int32_t *I = ix.as<const int32_t>();
+  for (int64_t j = 0; j < n; ++j) require(I[j] >= 0 && I[j] < V, "gather_packed8: site index out of range");
+  py::gil_scoped_release nogil;
+  if (wb == 8) CpuExec::run(n, GatherPackedKernel<uint64_t>{s.as<const uint64_t>(), d.as<uint64_t>(), I, R});
+  else CpuExec::run(n, GatherPackedKernel<uint32_t>{s.as<const uint32_t>(), d.as<uint32_t>(), I, R});
+}
+
+bool packed_available() { return GN_SIMD8 != 0; }
+
+#if GN_SIMD8
+template <class T>
+void wilson_packed_typed(WilsonPackedArgs<T> &a, int N, bool dagger) {
+  py::gil_scoped_release nogil;
+  if (N == 3) dagger ? WilsonPacked<3, 1, T>::run(a) : WilsonPacked<3, -1, T>::run(a);
+  else dagger ? WilsonPacked<2, 1, T>::run(a) : WilsonPacked<2, -1, T>::run(a);
+}
+#endif
+
+template <class T>
+void fill_packed(WilsonPackedArgs<T> &a, const Buf &out, const Buf &in, const Buf &inh, const Buf &U, const Buf &Uh,
+                 const Buf &clover, int64_t V, int64_t Vh, int N) {
+  a.out = out.as<T>();
+  a.in = in.as<const T>();
+  a.in_halo = inh.present ? inh.as<const T>() : nullptr;
+  for (int mu = 0; mu < 4; ++mu) {
+    a.U[mu] = U.as<const T>() + (int64_t)mu * V * 2 * N * N;
+    a.U_halo[mu] = Uh.present ? Uh.as<const T>() + (int64_t)mu * Vh * 2 * N * N : nullptr;
+  }
+  a.clover = clover.present ? clover.as<const T>() : nullptr;
+}
+
+void wilson_packed(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo,
+                   py::object nbr, std::vector<int> dims, std::vector<bool> split, py::object clover, double diag,
+                   double hop_coef, int nrhs, int N, bool dagger, int part) {
+#if !GN_SIMD8
+  throw std::runtime_error("gaugenet kernel: wilson_packed needs a build for an AVX-512 CPU (see packed_available())");
+#else
+  require(N == 2 || N == 3, "wilson_packed: N must be 2 or 3");
+  require(nrhs > 0, "wilson_packed: nrhs must be positive");
+  require(part >= 0 && part <= 2, "wilson_packed: part must be 0 (all), 1 (interior) or 2 (boundary)");
+  require(dims.size() == 4 && split.size() == 4, "wilson_packed: dims and split must have four entries (x, y, z, t)");
+  for (int mu = 0; mu < 4; ++mu) require(dims[mu] >= 2, "wilson_packed: local extents must be at least 2");
+  require(dims[0] % 8 == 0, "wilson_packed: the local x extent must be a multiple of 8 (got " +
+                                std::to_string(dims[0]) + ")");
+  const int64_t V = (int64_t)dims[0] * dims[1] * dims[2] * dims[3];
+  Buf o = get_buf(out, true, "out"), i = get_buf(in, false, "in"), ih = get_buf(in_halo, false, "in_halo", true);
+  Buf u = get_buf(U, false, "U"), uh = get_buf(U_halo, false, "U_halo", true), nb = get_buf(nbr, false, "nbr");
+  Buf c = get_buf(clover, false, "clover", true);
+  require(!same_device({&o, &i, &ih, &u, &uh, &nb, &c}), "wilson_packed: the packed layout is a CPU layout (numpy arrays)");
+  const bool dbl = o.kind == Kind::f64;
+  require(o.kind == Kind::f64 || o.kind == Kind::f32, "wilson_packed: packed fields are float64 or float32 arrays");
+  same_kind(o, i, "out", "in");
+  same_kind(o, u, "out", "U");
+  same_kind(o, c, "out", "clover");
+  const Kind ck = dbl ? Kind::c128 : Kind::c64;
+  require(!ih.present || ih.kind == ck, "wilson_packed: in_halo must be complex of the fields' precision");
+  require(!uh.present || uh.kind == ck, "wilson_packed: U_halo must be complex of the fields' precision");
+  require(nb.kind == Kind::i32, "wilson_packed: neighbour table must be int32");
+  const int64_t es = dbl ? 8 : 4, S = (int64_t)nrhs * 8 * N;
+  require(o.nbytes == V * S * es, "wilson_packed: out holds " + std::to_string(o.nbytes) + " bytes, needs " +
+                                      std::to_string(V * S * es));
+  require(i.nbytes == V * S * es, "wilson_packed: in has the wrong size");
+  require(o.ptr != i.ptr, "wilson_packed: out must not alias in");
+  require(u.nbytes == 4 * V * 2 * N * N * es, "wilson_packed: U must hold the four packed link fields");
+  require(!c.present || c.nbytes == V * 16 * N * N * es, "wilson_packed: clover has the wrong size");
+  require(nb.nbytes == V * 8 * 4, "wilson_packed: nbr has the wrong size");
+  const bool any_split = split[0] || split[1] || split[2] || split[3];
+  int64_t Vh = 0;
+  if (any_split) {
+    require(ih.present && uh.present, "wilson_packed: a split direction needs in_halo and U_halo");
+    Vh = ih.nbytes / (S * es);
+    require(ih.nbytes == Vh * S * es && uh.nbytes == 4 * Vh * 2 * N * N * es,
+            "wilson_packed: in_halo and U_halo disagree in their number of halo sites");
+  }
+  auto go = [&](auto zero) {
+    using T = decltype(zero);
+    WilsonPackedArgs<T> a{};
+    fill_packed<T>(a, o, i, ih, u, uh, c, V, Vh, N);
+    a.nbr = nb.as<const int32_t>();
+    a.V = V;
+    for (int mu = 0; mu < 4; ++mu) a.dims[mu] = dims[mu], a.split[mu] = split[mu];
+    a.diag = (T)diag;
+    a.hop_coef = (T)hop_coef;
+    a.nrhs = nrhs;
+    a.part = part;
+    wilson_packed_typed<T>(a, N, dagger);
+  };
+  if (dbl) go(0.0);
+  else go(0.0f);
+#endif
+}
+}  // namespace
+
+void bind_packed(py::module_ &m) {
+  m.def("pack8", &pack8, py::arg("src"), py::arg("dst"), py::arg("V"),
+        "ordinary [V][R] -> packed [V/8][R][8] layout (R reals per site, any float/complex dtype)");
+  m.def("unpack8", &unpack8, py::arg("src"), py::arg("dst"), py::arg("V"), "packed [V/8][R][8] -> ordinary [V][R]");
+  m.def("gather_packed8", &gather_packed8, py::arg("src"), py::arg("idx"), py::arg("dst"), py::arg("V"),
+        "dst[j] = site idx[j] of the packed field src, in the ordinary layout (halo faces)");
+  m.def("packed_available", &packed_available, "whether the packed-layout kernels were compiled (AVX-512 build)");
+  m.def("wilson_packed", &wilson_packed, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"),
+        py::arg("U_halo"), py::arg("nbr"), py::arg("dims"), py::arg("split"), py::arg("clover"), py::arg("diag"),
+        py::arg("hop_coef"), py::arg("nrhs"), py::arg("N"), py::arg("dagger") = false, py::arg("part") = 0,
+        "Wilson(-clover) on packed fields (kernels/wilson_packed.h); halos in the ordinary layout");
+}

@@ -1,0 +1,378 @@
+// Wilson(-clover) operator on fields in the packed ("eight-site block") layout: the same operator
+// as wilson.h, computed without any in-register transposes.
+//
+// Packed layout (CPU, AVX-512). The sites of the local lattice, in the lexicographic order of
+// CONVENTIONS.md (x fastest), are cut into blocks of eight consecutive sites (so the local x extent
+// must be a multiple of 8: a block is eight consecutive x of one row). A field with R reals per site
+// (a spinor with nrhs right-hand sides: R = nrhs * 8N; a link: 2N^2; a clover site: 16N^2) is stored
+// as [V/8][R][8]: real e of site 8B + l is at (B R + e) 8 + l. One SIMD register then holds the same
+// real of the eight sites of a block, which is what the eight-lane kernels of simd8.h otherwise build
+// by transposing. kernels/pack.h converts between the two layouts.
+//
+// Neighbours. The +-y, +-z, +-t neighbours of a block are the same lanes of another block: its
+// registers are loaded as they are. The +x neighbour of lane l is lane l + 1 of the same block (lane 7:
+// lane 0 of the next block of the row) and the -x one lane l - 1 (lane 0: lane 7 of the previous
+// block): the two blocks are spin-projected first and the half spinors shifted by one lane (one
+// valign per register; the -x link likewise). Anything else - a neighbour in the halo of an
+// MPI-split direction, any irregular neighbour table - is gathered lane by lane from the packed
+// local field or the halo (kept in the ordinary layout) into an aligned scratch block. Which case a
+// hop is, is decided from the neighbour table itself (exact comparisons), so any geometry is safe.
+//
+// The summation order per site is that of WilsonKernel (hops +x, -x, ..., -t; colour sums ascending):
+// results agree with the other kernels to rounding.
+#pragma once
+#include "kernels/simd8.h"
+#include "kernels/hop_order.h"
+#include "core/spin.h"
+#if GN_SIMD8
+#include <cstdint>
+#include <type_traits>
+
+// software prefetch distance in blocks
+#ifndef GN_PACKED_HINT
+#define GN_PACKED_HINT _MM_HINT_T0
+#endif
+#ifndef GN_PACKED_PF_SET
+#define GN_PACKED_PF_SET 0
+#endif
+#ifndef GN_PACKED_PF_BLOCKS
+#define GN_PACKED_PF_BLOCKS 4
+#endif
+
+namespace gn {
+
+template <class T>
+struct WilsonPackedArgs {
+  T *out;                  // packed [V/8][nrhs * 8N][8]
+  const T *in;             // packed [V/8][nrhs * 8N][8]
+  const T *in_halo;        // ordinary layout [Vh][nrhs][4][N] complex, or nullptr
+  const T *U[4];           // packed [V/8][2N^2][8]
+  const T *U_halo[4];      // ordinary layout [Vh][N][N] complex, or nullptr
+  const int32_t *nbr;      // [V][8]: used for the sites whose neighbours are in the halo
+  int64_t V;               // local sites
+  int dims[4];             // local extents (dims[0] a multiple of 8)
+  bool split[4];           // direction mu has a halo (its boundary neighbours are not local)
+  const T *clover;         // packed [V/8][16 N^2][8], or nullptr
+  T diag, hop_coef;
+  int nrhs;
+  int part;                // 0 all blocks, 1 those with no neighbour in the halo, 2 the others
+};
+
+template <int N, int SF, class T>
+struct WilsonPacked {
+  using V = simd::V8<T>;
+  using R = typename V::reg;
+  using C = simd::cv<T>;
+  static constexpr int NS = 8 * N;      // reals of one spinor
+  static constexpr int NH = 4 * N;      // reals of one half spinor (two spins)
+  static constexpr int NL = 2 * N * N;  // reals of one link
+  static constexpr int NC = 16 * N * N; // reals of one clover site
+
+  // lane shifts: up(a, b) = (a1 ... a7, b0); down(a, b) = (a7, b0 ... b6)
+  static GN_SIMD_INLINE R up(R a, R b) {
+    if constexpr (std::is_same<T, double>::value)
+      return _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(b), _mm512_castpd_si512(a), 1));
+    else
+      return _mm256_castsi256_ps(_mm256_alignr_epi32(_mm256_castps_si256(b), _mm256_castps_si256(a), 1));
+  }
+  static GN_SIMD_INLINE R down(R a, R b) {
+    if constexpr (std::is_same<T, double>::value)
+      return _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(b), _mm512_castpd_si512(a), 7));
+    else
+      return _mm256_castsi256_ps(_mm256_alignr_epi32(_mm256_castps_si256(b), _mm256_castps_si256(a), 7));
+  }
+  static GN_SIMD_INLINE R ld(const T *p) { return V::load(p); }  // one block row (any alignment)
+
+  // the two projected upper spins (h[(s N + c) 2 + {re, im}], s = 0, 1) of the packed spinor s
+  template <int mu, int sign>
+  static GN_SIMD_INLINE void project(const T *s, R (&h)[NH]) {
+    constexpr int q = sign < 0 ? 2 : 0;
+#pragma GCC unroll 2
+    for (int sp = 0; sp < 2; ++sp) {
+      const int col = gamma_col[mu][sp];
+#pragma GCC unroll 4
+      for (int c = 0; c < N; ++c) {
+        const C a{ld(s + ((sp * N + c) * 2) * 8), ld(s + ((sp * N + c) * 2 + 1) * 8)};
+        const C b{ld(s + ((col * N + c) * 2) * 8), ld(s + ((col * N + c) * 2 + 1) * 8)};
+        C r;
+        if (sp == 0) r = simd::add_ipow<gamma_phase[mu][0] + q>(a, b);
+        else r = simd::add_ipow<gamma_phase[mu][1] + q>(a, b);
+        h[(sp * N + c) * 2] = r.re, h[(sp * N + c) * 2 + 1] = r.im;
+      }
+    }
+  }
+
+  // multiply the half spinor by the link (or its adjoint; u: the packed link, in memory) and accumulate
+  // the reconstructed spinor, one colour row at a time (fewer live registers than all rows first)
+  template <int mu, int sign, bool back>
+  static GN_SIMD_INLINE void apply(const T *u, const R (&h)[NH], R *acc) {
+    constexpr int q = sign < 0 ? 2 : 0;
+    constexpr int c2 = gamma_col[mu][2], c3 = gamma_col[mu][3];
+    constexpr int p2 = gamma_phase[mu][2] + q, p3 = gamma_phase[mu][3] + q;
+#pragma GCC unroll 4
+    for (int c = 0; c < N; ++c) {
+      R r0, i0, r1, i1;
+#pragma GCC unroll 4
+      for (int j = 0; j < N; ++j) {
+        const int e = back ? (j * N + c) * 2 : (c * N + j) * 2;
+        const R ur = ld(u + e * 8), ui = ld(u + (e + 1) * 8);
+        const R f0r = h[2 * j], f0i = h[2 * j + 1], f1r = h[2 * N + 2 * j], f1i = h[2 * N + 2 * j + 1];
+        if (j == 0) {
+          r0 = back ? ur * f0r + ui * f0i : ur * f0r - ui * f0i;
+          i0 = back ? ur * f0i - ui * f0r : ur * f0i + ui * f0r;
+          r1 = back ? ur * f1r + ui * f1i : ur * f1r - ui * f1i;
+          i1 = back ? ur * f1i - ui * f1r : ur * f1i + ui * f1r;
+        } else {
+          r0 = back ? r0 + ur * f0r + ui * f0i : r0 + ur * f0r - ui * f0i;
+          i0 = back ? i0 + ur * f0i - ui * f0r : i0 + ur * f0i + ui * f0r;
+          r1 = back ? r1 + ur * f1r + ui * f1i : r1 + ur * f1r - ui * f1i;
+          i1 = back ? i1 + ur * f1i - ui * f1r : i1 + ur * f1i + ui * f1r;
+        }
+      }
+      const C u0{r0, i0}, u1{r1, i1};
+      C a0{acc[(0 * N + c) * 2], acc[(0 * N + c) * 2 + 1]}, a1{acc[(1 * N + c) * 2], acc[(1 * N + c) * 2 + 1]};
+      C a2{acc[(2 * N + c) * 2], acc[(2 * N + c) * 2 + 1]}, a3{acc[(3 * N + c) * 2], acc[(3 * N + c) * 2 + 1]};
+      a0 = simd::add_ipow<0>(a0, u0);
+      a1 = simd::add_ipow<0>(a1, u1);
+      a2 = simd::add_ipow<p2>(a2, c2 == 0 ? u0 : u1);
+      a3 = simd::add_ipow<p3>(a3, c3 == 0 ? u0 : u1);
+      acc[(0 * N + c) * 2] = a0.re, acc[(0 * N + c) * 2 + 1] = a0.im;
+      acc[(1 * N + c) * 2] = a1.re, acc[(1 * N + c) * 2 + 1] = a1.im;
+      acc[(2 * N + c) * 2] = a2.re, acc[(2 * N + c) * 2 + 1] = a2.im;
+      acc[(3 * N + c) * 2] = a3.re, acc[(3 * N + c) * 2 + 1] = a3.im;
+    }
+  }
+
+  struct Ctx {
+    const WilsonPackedArgs<T> &a;
+    int64_t sst;   // reals of one site's spinors (all rhs)
+    int64_t bst;   // reals of one spinor block (all rhs): 8 sst
+    int64_t nxb;   // blocks per x-row
+    int64_t bs[4]; // block strides of the four directions
+  };
+
+  // hop k of block B from the local geometry: the kind (0 the same lanes of block *nb, 1 shifted up:
+  // lanes 1..7 of B and lane 0 of *nb, 2 shifted down: lane 7 of *nb and lanes 0..6 of B, 3 in the
+  // halo: gathered through the neighbour table)
+  template <int k>
+  static GN_SIMD_INLINE int kind(const Ctx &c, int64_t B, int64_t *nb) {
+    constexpr int mu = k / 2;
+    constexpr bool back = k & 1;
+    int64_t co, ext;
+    if constexpr (mu == 0) co = B % c.nxb, ext = c.nxb;
+    else co = (B / c.bs[mu]) % c.a.dims[mu], ext = c.a.dims[mu];
+    const bool edge = back ? co == 0 : co == ext - 1;
+    if (edge && c.a.split[mu]) return 3;
+    const int64_t st = c.bs[mu];
+    *nb = edge ? (back ? B + (ext - 1) * st : B - (ext - 1) * st) : (back ? B - st : B + st);
+    return mu == 0 ? (back ? 2 : 1) : 0;
+  }
+
+  // gather the spinors (rhs r) of the sites y_l into the packed scratch block g
+  static void gather_spinor(const Ctx &c, const int32_t *y, int r, T *g) {
+    for (int l = 0; l < 8; ++l) {
+      const int64_t s = y[l];
+      if (s < c.a.V) {
+        const T *p = c.a.in + (s / 8) * c.bst + (int64_t)r * NS * 8 + s % 8;
+        for (int e = 0; e < NS; ++e) g[e * 8 + l] = p[e * 8];
+      } else {
+        const T *p = c.a.in_halo + (s - c.a.V) * c.sst + (int64_t)r * NS;
+        for (int e = 0; e < NS; ++e) g[e * 8 + l] = p[e];
+      }
+    }
+  }
+  static void gather_link(const Ctx &c, int mu, const int64_t *z, T *g) {
+    for (int l = 0; l < 8; ++l) {
+      const int64_t s = z[l];
+      if (s < c.a.V) {
+        const T *p = c.a.U[mu] + (s / 8) * NL * 8 + s % 8;
+        for (int e = 0; e < NL; ++e) g[e * 8 + l] = p[e * 8];
+      } else {
+        const T *p = c.a.U_halo[mu] + (s - c.a.V) * NL;
+        for (int e = 0; e < NL; ++e) g[e * 8 + l] = p[e];
+      }
+    }
+  }
+
+  // hop k = 2 mu + back of block B, rhs r, accumulated into acc
+  template <int mu, bool back>
+  static GN_SIMD_INLINE void hop(const Ctx &c, int64_t B, int r, R *acc) {
+    constexpr int k = 2 * mu + (back ? 1 : 0);
+    constexpr int sign = back ? -SF : SF;
+    const int64_t roff = (int64_t)r * NS * 8;
+    int64_t nb = 0;
+    const int kd = kind<k>(c, B, &nb);
+    R h[NH];
+    const T *Ub = c.a.U[mu];
+    const T *u;
+    alignas(64) T gl[NL * 8];  // a shifted or gathered link
+    if (kd == 0) {
+      project<mu, sign>(c.a.in + nb * c.bst + roff, h);
+      u = Ub + (back ? nb : B) * NL * 8;
+    } else if (kd == 1 || kd == 2) {
+      R h2[NH];
+      project<mu, sign>(c.a.in + B * c.bst + roff, h);
+      project<mu, sign>(c.a.in + nb * c.bst + roff, h2);
+      if (kd == 1) {
+#pragma GCC unroll 32
+        for (int e = 0; e < NH; ++e) h[e] = up(h[e], h2[e]);
+      } else {
+#pragma GCC unroll 32
+        for (int e = 0; e < NH; ++e) h[e] = down(h2[e], h[e]);
+      }
+      if (!back) {
+        u = Ub + B * NL * 8;
+      } else {  // the links of the neighbours: shifted like the spinors
+        const T *pa = Ub + B * NL * 8, *pb = Ub + nb * NL * 8;
+#pragma GCC unroll 32
+        for (int e = 0; e < NL; ++e)
+          V::store(gl + e * 8, kd == 1 ? up(ld(pa + e * 8), ld(pb + e * 8)) : down(ld(pb + e * 8), ld(pa + e * 8)));
+        u = gl;
+      }
+    } else {
+      alignas(64) T gs[NS * 8];
+      int32_t y[8];
+      int64_t z[8];
+      for (int l = 0; l < 8; ++l) {
+        y[l] = c.a.nbr[(B * 8 + l) * 8 + k];
+        z[l] = back ? y[l] : B * 8 + l;
+      }
+      gather_spinor(c, y, r, gs);
+      gather_link(c, mu, z, gl);
+      project<mu, sign>(gs, h);
+      u = gl;
+    }
+    apply<mu, sign, back>(u, h, acc);
+  }
+
+  static GN_SIMD_INLINE void pf_lines(const T *p, int n) {
+    const char *q = reinterpret_cast<const char *>(p);
+    for (int j = 0; j < n * (int)sizeof(T) * 8; j += 64) _mm_prefetch(q + j, GN_PACKED_HINT);
+  }
+  // software prefetch of the data of a later block Bn that is not reused from the cache: its links,
+  // clover block, and the +-z and +-t neighbour spinors with their backward links
+  template <int piece>
+  static GN_SIMD_INLINE void prefetch(const Ctx &c, int64_t Bn) {
+    if (Bn < 0) return;
+    if constexpr (piece < 4) {
+      pf_lines(c.a.U[piece] + Bn * NL * 8, NL);
+    } else {
+      constexpr int k = piece;  // hops 4..7: +z, -z, +t, -t (neighbours from the geometry, not the table)
+      int64_t nb;
+      if (GN_PACKED_PF_SET == 1 && k < 6) return;
+      if (kind<k>(c, Bn, &nb) != 3) {
+        pf_lines(c.a.in + nb * c.bst, NS * c.a.nrhs);
+        if (k & 1) pf_lines(c.a.U[k / 2] + nb * NL * 8, NL);
+      }
+    }
+  }
+
+  template <int NT, bool CLOVER>
+  static GN_SIMD_INLINE void block(const Ctx &c, int64_t B, int64_t Bn) {
+    if (CLOVER && Bn >= 0) pf_lines(c.a.clover + Bn * NC * 8, NC);
+    const R hc = V::set1(c.a.hop_coef), dg = V::set1(c.a.diag);
+    for (int r = 0; r < c.a.nrhs; ++r) {
+      R acc[NS];
+#pragma GCC unroll 32
+      for (int e = 0; e < NS; ++e) acc[e] = V::zero();
+      hop<0, false>(c, B, r, acc);
+      if (r == 0) prefetch<0>(c, Bn);
+      hop<0, true>(c, B, r, acc);
+      if (r == 0) prefetch<1>(c, Bn);
+      hop<1, false>(c, B, r, acc);
+      if (r == 0) prefetch<2>(c, Bn);
+      hop<1, true>(c, B, r, acc);
+      if (r == 0) prefetch<3>(c, Bn);
+      hop<2, false>(c, B, r, acc);
+      if (r == 0) prefetch<4>(c, Bn);
+      hop<2, true>(c, B, r, acc);
+      if (r == 0) prefetch<5>(c, Bn);
+      hop<3, false>(c, B, r, acc);
+      if (r == 0) prefetch<6>(c, Bn);
+      hop<3, true>(c, B, r, acc);
+      if (r == 0) prefetch<7>(c, Bn);
+      const int64_t off = B * c.bst + (int64_t)r * NS * 8;
+      const T *s = c.a.in + off;
+      T *o = c.a.out + off;
+      R res[NS];
+      if constexpr (CLOVER) {
+        const T *cl = c.a.clover + B * NC * 8;
+#pragma GCC unroll 2
+        for (int bl = 0; bl < 2; ++bl)
+#pragma GCC unroll 8
+          for (int e = 0; e < 2 * N; ++e) {
+            const int kk = (bl * 2 * N + e) * 2;
+            R re = hc * acc[kk], im = hc * acc[kk + 1];
+#pragma GCC unroll 8
+            for (int f = 0; f < 2 * N; ++f) {
+              const int m = ((bl * 2 * N + e) * 2 * N + f) * 2;
+              const int j = (bl * 2 * N + f) * 2;
+              const R cr = ld(cl + m * 8), ci = ld(cl + (m + 1) * 8), sr = ld(s + j * 8), si = ld(s + (j + 1) * 8);
+              re = re + cr * sr - ci * si;
+              im = im + cr * si + ci * sr;
+            }
+            res[kk] = re, res[kk + 1] = im;
+          }
+      } else if (c.a.diag != T(0)) {
+#pragma GCC unroll 32
+        for (int e = 0; e < NS; ++e) res[e] = dg * ld(s + e * 8) + hc * acc[e];
+      } else {
+#pragma GCC unroll 32
+        for (int e = 0; e < NS; ++e) res[e] = hc * acc[e];
+      }
+#pragma GCC unroll 32
+      for (int e = 0; e < NS; ++e) {
+        if constexpr (NT) V::stream(o + e * 8, res[e]);
+        else V::store(o + e * 8, res[e]);
+      }
+    }
+  }
+
+  // whether block B has a neighbour in the halo (a split direction's edge)
+  static GN_SIMD_INLINE bool on_boundary(const Ctx &c, int64_t B) {
+    for (int mu = 0; mu < 4; ++mu) {
+      if (!c.a.split[mu]) continue;
+      const int64_t ext = mu == 0 ? c.nxb : c.a.dims[mu];
+      const int64_t co = (B / c.bs[mu]) % ext;
+      if (co == 0 || co == ext - 1) return true;
+    }
+    return false;
+  }
+
+  template <int NT>
+  static void run_nt(const WilsonPackedArgs<T> &a) {
+    const int64_t nxb = a.dims[0] / 8;
+    const Ctx c{a, (int64_t)a.nrhs * NS, (int64_t)a.nrhs * NS * 8, nxb,
+                {1, nxb, nxb * a.dims[1], nxb * a.dims[1] * a.dims[2]}};
+    // the cache-blocked order of hop_order.h (z-blocks, t fastest) over the blocks' first sites
+    const hop8::Order ord = hop8::make_order(a.nbr, a.V, SiteList{nullptr, a.V},
+                                             (2 * NS * a.nrhs + 4 * NL) * (int64_t)sizeof(T));
+    const int64_t n = a.V / 8;
+    const bool any_split = a.split[0] || a.split[1] || a.split[2] || a.split[3];
+#pragma omp parallel if (a.V >= CpuExec::min_parallel)
+    {
+#pragma omp for schedule(static) nowait
+      for (int64_t g = 0; g < n; ++g) {
+        const int64_t B = ord.blocked ? ord.group_start(g * 8) / 8 : g;
+        if (a.part != 0 && any_split && on_boundary(c, B) != (a.part == 2)) continue;
+        if (a.part == 2 && !any_split) continue;
+        const int64_t gn = g + GN_PACKED_PF_BLOCKS;
+        const int64_t Bn = gn >= n ? -1 : ord.blocked ? ord.group_start(gn * 8) / 8 : gn;
+        if (a.clover) block<NT, true>(c, B, Bn);
+        else block<NT, false>(c, B, Bn);
+      }
+      if constexpr (NT != 0) _mm_sfence();
+    }
+  }
+
+  // Streaming (non-temporal) stores for outputs of at least simd::stream_bytes(), as in wilson_simd.h
+  // (whole-register streaming stores need an output aligned to the register size; otherwise plain stores)
+  static void run(const WilsonPackedArgs<T> &a) {
+    const int64_t bytes = a.V * (int64_t)a.nrhs * NS * (int64_t)sizeof(T);
+    if (simd::stream_mode<T>(a.out, bytes) == 1) run_nt<1>(a);
+    else run_nt<0>(a);
+  }
+};
+
+}  // namespace gn
+#endif

@@ -1,0 +1,236 @@
+"""The Wilson(-clover) operator on fermions in the packed eight-site-block layout.
+
+The fields of CONVENTIONS.md store each site's numbers together. The eight-lane CPU kernel for that
+layout (kernels/wilson_simd.h) transposes the spinors and links of eight sites in registers for every
+hop, and on the AVX-512 machine of docs/performance.md those shuffles cost as much time as the memory
+traffic. In the packed layout (kernels/wilson_packed.h) eight consecutive x-sites share one SIMD
+register per real number, so the kernel needs no transposes at all: a real array of shape
+(V/8, nvec * 8N, 8) per fermion, with links and clover blocks packed once per gauge field.
+
+Use it where one operator is applied many times, e.g. a Krylov solve::
+
+    P = PackedWilson(D)             # D: Wilson or WilsonClover on a host lattice, local x extent % 8 == 0
+    b = P.pack(psi)                 # PackedFermion
+    x = cg(P.MdagM, P(b)).x         # the Krylov solvers take PackedFermion like FermionField
+    sol = P.unpack(x)               # back to a FermionField
+
+Results agree with D to rounding on any process grid; halos stay in the ordinary layout and are
+exchanged while the interior blocks are computed. Where the kernel is not compiled (a CPU without
+AVX-512), the same interface runs D on unpacked copies.
+"""
+import numpy as np
+
+from .._backend import core, is_device
+from ..fields import FermionField
+
+_ALIGN = 64  # bytes: whole AVX-512 registers, and streaming stores of them
+
+
+def aligned_empty(shape, dtype):
+    """An uninitialised C-contiguous host array whose data start on a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(n + _ALIGN, dtype=np.uint8)
+    off = (-raw.ctypes.data) % _ALIGN
+    return raw[off:off + n].view(dtype).reshape(shape)
+
+
+def _pack(a, V):
+    """A (V, ...) array (complex or real) -> a packed real array (V/8, R, 8), R reals per site."""
+    real = np.dtype(a.dtype.char.lower()) if a.dtype.kind == "c" else a.dtype
+    R = a.nbytes // (V * real.itemsize)
+    out = aligned_empty((V // 8, R, 8), real)
+    core.pack8(np.ascontiguousarray(a), out, V)
+    return out
+
+
+class PackedFermion:
+    """A Wilson fermion (or a batch of nvec) in the packed layout; the vector operations the Krylov
+    solvers use (inner, norm2, axpy, xpay, +, -, scalar *), each with one global reduction."""
+
+    def __init__(self, lat, data, N, nvec=1, batched=False):
+        self.lat, self.data, self.N, self.nvec, self.batched = lat, data, N, nvec, batched
+
+    def _new(self, data):
+        return PackedFermion(self.lat, data, self.N, self.nvec, self.batched)
+
+    def _parts(self):  # real and imaginary parts: (V/8, C, 8) views
+        d = self.data.reshape(self.data.shape[0], -1, 2, 8)
+        return d[:, :, 0, :], d[:, :, 1, :]
+
+    def zeros_like(self):
+        out = aligned_empty(self.data.shape, self.data.dtype)
+        out[...] = 0
+        return self._new(out)
+
+    def empty_like(self):
+        return self._new(aligned_empty(self.data.shape, self.data.dtype))
+
+    def copy(self):
+        out = aligned_empty(self.data.shape, self.data.dtype)
+        out[...] = self.data
+        return self._new(out)
+
+    def inner(self, other):
+        """<self, other> = sum conj(self) other over the global lattice."""
+        ar, ai = self._parts()
+        br, bi = other._parts()
+        re = float(np.vdot(self.data.ravel(), other.data.ravel()))
+        im = float(np.einsum("ijk,ijk->", ar, bi) - np.einsum("ijk,ijk->", ai, br))
+        return complex(self.lat.allreduce(complex(re, im)))
+
+    def norm2(self):
+        d = self.data.ravel()
+        return float(self.lat.allreduce(float(np.vdot(d, d))))
+
+    def norm(self):
+        return float(np.sqrt(self.norm2()))
+
+    def _scaled(self, s):
+        s = complex(s)
+        if s.imag == 0.0:
+            return self.data * s.real
+        re, im = self._parts()
+        out = np.empty_like(self.data)
+        o = out.reshape(out.shape[0], -1, 2, 8)
+        o[:, :, 0, :] = s.real * re - s.imag * im
+        o[:, :, 1, :] = s.real * im + s.imag * re
+        return out
+
+    def axpy(self, a, x, norm=False):
+        """self += a x (in place); with norm=True returns the global |self|^2 of the result."""
+        a = complex(a)
+        if a.imag == 0.0:
+            self.data += a.real * x.data
+        else:
+            self.data += x._scaled(a)
+        return self.norm2() if norm else self
+
+    def xpay(self, b, x):
+        """self = x + b self (in place)."""
+        self.data[...] = self._scaled(b)
+        self.data += x.data
+        return self
+
+    def __add__(self, o):
+        return self._new(self.data + o.data)
+
+    def __sub__(self, o):
+        return self._new(self.data - o.data)
+
+    def __neg__(self):
+        return self._new(-self.data)
+
+    def __mul__(self, s):
+        if isinstance(s, PackedFermion):
+            raise TypeError("use inner() for field products")
+        return self._new(self._scaled(s))
+
+    __rmul__ = __mul__
+
+    def __repr__(self):
+        return f"PackedFermion(lattice={self.lat.dims}, N={self.N}, nvec={self.nvec}, dtype={self.data.dtype})"
+
+
+class PackedWilson:
+    """The operator D (a Wilson or WilsonClover, same mass, clover term and boundary phases) on
+    PackedFermion: P(x), P.adjoint(x), P.MdagM(x), P.hop(x); P.pack / P.unpack convert fermions."""
+
+    def __init__(self, D):
+        lat = D.lat
+        if D.U.on_device:
+            raise ValueError("PackedWilson: the packed layout is a CPU layout; the gauge field is on the GPU")
+        if lat.local_dims[0] % 8:
+            raise ValueError(f"PackedWilson: the local x extent must be a multiple of 8, got {lat.local_dims[0]} "
+                             f"(lattice {lat.dims} on process grid {lat.grid})")
+        self.D, self.lat, self.N = D, lat, D.N
+        self.mass, self.csw = D.mass, D.csw
+        self.V = lat.local_volume
+        self.halo = D.runner.halo
+        self.zero_boundary = D.runner.zero_boundary
+        self.split = tuple(bool(lat.grid[mu] > 1) for mu in range(4))
+        self.native = bool(core.packed_available())
+        self.U = aligned_empty((4, self.V // 8, 2 * self.N * self.N, 8), lat.real_dtype)
+        for mu in range(4):
+            core.pack8(np.ascontiguousarray(D.links.U[mu]), self.U[mu], self.V)
+        self.U_halo = D.links.U_halo
+        self.clover = None if D.clover is None else _pack(D.clover.reshape(self.V, -1), self.V)
+        self._halo_bufs = {}
+
+    # ------------------------------------------------------------------ layout conversion
+    def pack(self, psi):
+        """FermionField (optionally batched) -> PackedFermion."""
+        if not isinstance(psi, FermionField):
+            raise TypeError(f"PackedWilson.pack takes a FermionField, got {type(psi).__name__}")
+        if psi.N != self.N or psi.lat.dims != self.lat.dims:
+            raise ValueError("PackedWilson.pack: the fermion's colours or lattice differ from the operator's")
+        if psi.on_device:
+            raise ValueError("PackedWilson.pack: the packed layout is a CPU layout; the fermion is on the GPU")
+        return PackedFermion(self.lat, _pack(psi.data.reshape(self.V, -1), self.V), self.N, psi.nvec, psi.batched)
+
+    def unpack(self, x):
+        """PackedFermion -> FermionField."""
+        shape = self.lat.local_shape + ((x.nvec,) if x.batched else ()) + (4, self.N)
+        out = np.empty(shape, dtype=self.lat.complex_dtype)
+        core.unpack8(x.data, out, self.V)
+        return FermionField(self.lat, out)
+
+    # ------------------------------------------------------------------ application
+    def _halo_buffer(self, nvec):
+        buf = self._halo_bufs.get(nvec)
+        if buf is None:
+            buf = np.zeros((self.halo.Vh, nvec, 4, self.N), dtype=self.lat.complex_dtype)
+            self._halo_bufs[nvec] = buf
+        return buf
+
+    def apply(self, x, dagger=False, diag=None, hop_coef=-0.5, use_clover=True, out=None):
+        if not isinstance(x, PackedFermion):
+            raise TypeError(f"PackedWilson acts on PackedFermion (see pack()), got {type(x).__name__}")
+        if x.N != self.N or x.lat.dims != self.lat.dims or x.data.dtype != self.U.dtype:
+            raise ValueError("PackedWilson: the fermion's colours, lattice or precision differ from the operator's")
+        res = out if out is not None else x.empty_like()
+        if res.data is x.data or res.data.shape != x.data.shape:
+            raise ValueError("PackedWilson: out must be a distinct PackedFermion of the input's shape")
+        clover = self.clover if (use_clover and diag is None) else None
+        d = (4.0 + self.mass) if diag is None else float(diag)
+        if not self.native:  # no AVX-512 build: the same operator on the ordinary layout
+            D = self.D
+            y = D._apply(self.unpack(x), dagger=dagger, diag=diag, hop_coef=hop_coef, use_clover=use_clover)
+            core.pack8(y.data.reshape(self.V, -1), res.data, self.V)
+            return res
+        h = self.halo
+
+        def kernel(halo, part):
+            core.wilson_packed(res.data, x.data, halo, self.U, self.U_halo if halo is not None else None, h.nbr,
+                               self.lat.local_dims, self.split if halo is not None else (False,) * 4, clover, d,
+                               hop_coef, x.nvec, self.N, dagger, part)
+
+        if h.Vh == 0:
+            kernel(None, 0)
+            return res
+        buf = self._halo_buffer(x.nvec)
+        if self.zero_boundary:  # zero halo, never written: no messages
+            kernel(buf, 0)
+            return res
+        handle = h.start(x.data, buf, zero_boundary=False, packed=True)
+        kernel(buf, 1)  # blocks with no neighbour in the halo, while the faces travel
+        h.finish(handle)
+        kernel(buf, 2)
+        return res
+
+    def __call__(self, x):
+        return self.apply(x)
+
+    M = __call__
+
+    def adjoint(self, x):
+        return self.apply(x, dagger=True)
+
+    Mdag = adjoint
+
+    def MdagM(self, x):
+        return self.adjoint(self(x))
+
+    def hop(self, x, dagger=False, out=None):
+        """The pure hopping term -1/2 sum_mu [...] (no site term)."""
+        return self.apply(x, dagger=dagger, diag=0.0, use_clover=False, out=out)
