@@ -222,7 +222,7 @@ def test_bench_end_to_end_multigrid(tmp_path, capsys):
 @pytest.mark.mpi
 def test_bench_command_mpi(tmp_path):
     out = _shared_path(tmp_path, "bench_mpi.json")
-    assert main(["bench", "--quick", "--volumes", "4", "--side-volume", "4", "--strong", "4.4.4.8",
+    assert main(["bench", "--quick", "--volumes", "8.4.4.4", "--side-volume", "4", "--strong", "4.4.4.8",
                  "--precisions", "double", "--nvec", "1", "--no-numpy", "--min-time", "0.005",
                  "--kernels", "wilson_hop,wilson_clover,halo", "--json", out]) == 0
     COMM.Barrier()
@@ -230,6 +230,12 @@ def test_bench_command_mpi(tmp_path):
         rep = json.load(f)
     kernels = _check_report(rep)
     assert {"wilson_hop", "wilson_clover", "stream_triad"} <= kernels
+    # the packed-layout rows (local x extent 8) next to the ordinary ones, same volume and threads
+    layouts = {(r["kernel"], r.get("layout")) for r in rep["results"] if r["local_volume"] == "8.4.4.4"}
+    want = {("wilson_hop", "site"), ("wilson_clover", "site")}
+    if core.packed_available():
+        want |= {("wilson_hop", "packed"), ("wilson_clover", "packed")}
+    assert want <= layouts
     if COMM.Get_size() > 1:
         halo = [r for r in rep["results"] if r["kernel"] == "halo"]
         assert halo and halo[0]["messages_per_exchange"] > 0 and halo[0]["bytes_per_exchange"] > 0

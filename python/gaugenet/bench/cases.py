@@ -83,12 +83,42 @@ def wilson_cases(fields, U, nvec=1, mode="normal"):
         cases.append(Case("wilson_clover", lambda: _apply_into(Dc, psi, out_c), V,
                           models.flops_per_site("wilson_clover", N) * nvec,
                           models.bytes_per_site("wilson_clover", p, N, nvec=nvec), nvec=nvec, mode=mode))
+    if mode == "normal":
+        cases += packed_wilson_cases(fields, U, Dh, Dc, psi, nvec)
     elif mode == "zero_boundary":
         Dz = gn.Wilson(U, mass=MASS, zero_boundary_links=True)
         Dz.clover = U.xp.asarray(fields.clover_blocks().astype(lat.complex_dtype))
         cases.append(Case("wilson_clover", lambda: _apply_into(Dz, psi, out_c), V,
                           models.flops_per_site("wilson_clover", N) * nvec,
                           models.bytes_per_site("wilson_clover", p, N, nvec=nvec), nvec=nvec, mode=mode))
+    return cases
+
+
+def packed_wilson_cases(fields, U, Dh, Dc, psi, nvec):
+    """The same operators on the packed eight-site-block layout (operators/packed.py): fields packed
+    once, the output buffer reused; the traffic model and flop count are those of the ordinary rows.
+    [] where the layout does not apply (GPU fields, local x extent not a multiple of 8, no AVX-512
+    kernel in this build)."""
+    import gaugenet as gn
+    from .._backend import core
+    lat, N = U.lat, U.N
+    if U.on_device or lat.local_dims[0] % 8 or not core.packed_available():
+        return []
+    V, p = lat.local_volume, lat.precision
+    note = "packed layout (operators/packed.py; links, clover and spinors packed once)"
+    Ph = gn.PackedWilson(Dh)
+    x = Ph.pack(psi)
+    out = x.empty_like()
+    cases = [Case("wilson_hop", lambda: Ph.hop(x, out=out), V, models.flops_per_site("wilson_hop", N) * nvec,
+                  models.bytes_per_site("wilson_hop", p, N, nvec=nvec), numpy_key="wilson_hop" if nvec == 1 else None,
+                  nvec=nvec, mode="normal", layout="packed", note=note)]
+    if Dc is not None:
+        Pc = gn.PackedWilson(Dc)
+        out_c = x.empty_like()
+        cases.append(Case("wilson_clover", lambda: Pc.apply(x, out=out_c), V,
+                          models.flops_per_site("wilson_clover", N) * nvec,
+                          models.bytes_per_site("wilson_clover", p, N, nvec=nvec), nvec=nvec, mode="normal",
+                          layout="packed", note=note))
     return cases
 
 

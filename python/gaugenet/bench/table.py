@@ -16,6 +16,8 @@ def _label(r):
         parts.append(f"nvec={r['nvec']}")
     if r.get("mode", "normal") != "normal":
         parts.append("zero-bdy")
+    if r.get("layout", "site") == "packed":
+        parts.append("packed")
     if r.get("scaling") == "strong":
         parts.append("strong")
     return " ".join(parts)
@@ -48,7 +50,8 @@ def halo_overhead(report):
     out = []
     normal = {}
     for r in report["results"]:
-        if r["kernel"] in ("wilson_hop", "wilson_clover") and r["nvec"] == 1 and r.get("scaling") != "strong":
+        if (r["kernel"] in ("wilson_hop", "wilson_clover") and r["nvec"] == 1 and r.get("scaling") != "strong"
+                and r.get("layout", "site") == "site"):
             key = (r["kernel"], r["local_volume"], r["precision"], r["threads"])
             if r["mode"] == "normal":
                 normal[key] = r
@@ -131,7 +134,7 @@ def scaling_tables(reports, kernels=("wilson_hop", "wilson_clover"), precision="
         for rep in reports:
             for r in rep["results"]:
                 if (r["kernel"] in kernels and r["precision"] == precision and r.get("scaling", "weak") == kind
-                        and r["nvec"] == 1 and r["mode"] == "normal"):
+                        and r["nvec"] == 1 and r["mode"] == "normal" and r.get("layout", "site") == "site"):
                     vol = r["local_volume"] if kind == "weak" else r["global_volume"]
                     key = (r["kernel"], vol, r["threads"])
                     rows.setdefault(key, {})[r["ranks"]] = r
