@@ -8,7 +8,7 @@ import gaugenet as gn
 from gaugenet.solvers import NotConvergedError, bicgstab, cg, cgnr, fgmres
 from gaugenet.solvers.baselines import solve_wilson
 
-from conftest import assert_close, grids
+from conftest import NRANKS, assert_close, grids
 
 DIMS = (4, 4, 4, 8)
 
@@ -61,6 +61,21 @@ def test_cgnr_stops_on_the_residual_of_the_original_system():
         assert r.converged and true < tol and abs(true - r.residual) < 1e-3 * tol
         assert true > 0.05 * tol        # stops when asked: not orders of magnitude below tol
         assert r.history[-1] < tol and r.operator_applications >= 2 * r.iterations
+
+
+@pytest.mark.mpi
+def test_packed_bicgstab_baseline_meets_the_tolerance():
+    """BiCGStab on the packed layout: same problem, the true residual of the unpacked solution below tol
+    (on grids that split x the local x extent stays a multiple of 8)."""
+    lat = gn.Lattice((16, 4, 4, 8), mpi=(2, 1, 1, 1) if NRANKS == 2 else None)
+    D, b = _problem(lat)
+    if lat.local_dims[0] % 8:
+        pytest.skip(f"local x extent {lat.local_dims[0]}")
+    x, rec = solve_wilson(D, b, method="packed-bicgstab", tol=1e-8)
+    assert rec["converged"] and rec["residual"] < 1e-8 and rec["setup_seconds"] > 0
+    assert abs(_rel_res(D, x, b) - rec["residual"]) < 1e-10
+    ref, rec_ref = solve_wilson(D, b, method="bicgstab", tol=0.5e-8)
+    assert abs(rec["iterations"] - rec_ref["iterations"]) <= 2   # the same iteration up to rounding
 
 
 @pytest.mark.mpi

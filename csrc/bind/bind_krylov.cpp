@@ -77,9 +77,47 @@ void xpay(py::object x, std::complex<double> b, py::object y) {
   if (p.dbl) blas1::xpay(p.x.as<cx<double>>(), b, p.y.as<const cx<double>>(), p.n);
   else blas1::xpay(p.x.as<cx<float>>(), b, p.y.as<const cx<float>>(), p.n);
 }
+// two packed real vectors (kernels/pack.h layout), same precision and size, whole groups of 8 complex
+Pair packed_pair(py::object x, py::object y, bool x_writable, const char *who) {
+  Pair p{get_buf(x, x_writable, "x"), get_buf(y, false, "y"), 0, false};
+  require(!p.x.device && !p.y.device, std::string(who) + ": host (numpy) arrays only");
+  require(p.x.kind == Kind::f64 || p.x.kind == Kind::f32, std::string(who) + ": packed vectors are float64 or float32");
+  same_kind(p.x, p.y, "x", "y");
+  require(p.x.nbytes == p.y.nbytes, std::string(who) + ": x and y must have the same size");
+  p.dbl = p.x.kind == Kind::f64;
+  p.n = p.x.nbytes / (p.dbl ? 16 : 8);
+  require(p.n % 8 == 0, std::string(who) + ": not a whole number of packed groups (16 reals)");
+  return p;
+}
+
+double packed_axpy(py::object x, std::complex<double> a, py::object y, bool norm) {
+  Pair p = packed_pair(x, y, true, "packed_axpy");
+  py::gil_scoped_release nogil;
+  if (p.dbl) return blas1::packed::axpy(p.x.as<double>(), a, p.y.as<const double>(), p.n, norm);
+  return blas1::packed::axpy(p.x.as<float>(), a, p.y.as<const float>(), p.n, norm);
+}
+
+void packed_xpay(py::object x, std::complex<double> b, py::object y) {
+  Pair p = packed_pair(x, y, true, "packed_xpay");
+  py::gil_scoped_release nogil;
+  if (p.dbl) blas1::packed::xpay(p.x.as<double>(), b, p.y.as<const double>(), p.n);
+  else blas1::packed::xpay(p.x.as<float>(), b, p.y.as<const float>(), p.n);
+}
+
+std::complex<double> packed_dot(py::object x, py::object y) {
+  Pair p = packed_pair(x, y, false, "packed_dot");
+  py::gil_scoped_release nogil;
+  if (p.dbl) return blas1::packed::dot(p.x.as<const double>(), p.y.as<const double>(), p.n);
+  return blas1::packed::dot(p.x.as<const float>(), p.y.as<const float>(), p.n);
+}
+
 }  // namespace
 
 void bind_krylov(py::module_ &m) {
+  m.def("packed_axpy", &packed_axpy, py::arg("x"), py::arg("a"), py::arg("y"), py::arg("norm") = false,
+        "axpy on packed vectors (kernels/pack.h layout): x += a y; returns |x|^2 of the result if norm");
+  m.def("packed_xpay", &packed_xpay, py::arg("x"), py::arg("b"), py::arg("y"), "x = y + b x on packed vectors");
+  m.def("packed_dot", &packed_dot, py::arg("x"), py::arg("y"), "sum conj(x) y of two packed vectors (local)");
   m.def("gram_project", &gram_project, py::arg("V"), py::arg("w"), py::arg("k"),
         "[<V_0, w>, ..., <V_{k-1}, w>, |w|^2] (complex128) for the first k rows of V, one pass, OpenMP; "
         "results independent of the thread count");

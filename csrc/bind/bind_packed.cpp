@@ -80,10 +80,8 @@ void fill_packed(WilsonPackedArgs<T> &a, const Buf &out, const Buf &in, const Bu
   a.out = out.as<T>();
   a.in = in.as<const T>();
   a.in_halo = inh.present ? inh.as<const T>() : nullptr;
-  for (int mu = 0; mu < 4; ++mu) {
-    a.U[mu] = U.as<const T>() + (int64_t)mu * V * 2 * N * N;
-    a.U_halo[mu] = Uh.present ? Uh.as<const T>() + (int64_t)mu * Vh * 2 * N * N : nullptr;
-  }
+  a.U = U.as<const T>();
+  for (int mu = 0; mu < 4; ++mu) a.U_halo[mu] = Uh.present ? Uh.as<const T>() + (int64_t)mu * Vh * 2 * N * N : nullptr;
   a.clover = clover.present ? clover.as<const T>() : nullptr;
 }
 
@@ -119,7 +117,7 @@ void wilson_packed(py::object out, py::object in, py::object in_halo, py::object
                                       std::to_string(V * S * es));
   require(i.nbytes == V * S * es, "wilson_packed: in has the wrong size");
   require(o.ptr != i.ptr, "wilson_packed: out must not alias in");
-  require(u.nbytes == 4 * V * 2 * N * N * es, "wilson_packed: U must hold the four packed link fields");
+  require(u.nbytes == 4 * V * 2 * N * N * es, "wilson_packed: U must hold the packed links [V/8][4][2N^2][8]");
   require(!c.present || c.nbytes == V * 16 * N * N * es, "wilson_packed: clover has the wrong size");
   require(nb.nbytes == V * 8 * 4, "wilson_packed: nbr has the wrong size");
   const bool any_split = split[0] || split[1] || split[2] || split[3];

@@ -4,19 +4,23 @@
 // Packed layout (CPU, AVX-512). The sites of the local lattice, in the lexicographic order of
 // CONVENTIONS.md (x fastest), are cut into blocks of eight consecutive sites (so the local x extent
 // must be a multiple of 8: a block is eight consecutive x of one row). A field with R reals per site
-// (a spinor with nrhs right-hand sides: R = nrhs * 8N; a link: 2N^2; a clover site: 16N^2) is stored
-// as [V/8][R][8]: real e of site 8B + l is at (B R + e) 8 + l. One SIMD register then holds the same
-// real of the eight sites of a block, which is what the eight-lane kernels of simd8.h otherwise build
-// by transposing. kernels/pack.h converts between the two layouts.
+// (a spinor with nrhs right-hand sides: R = nrhs * 8N; the four links of a site: 4 * 2N^2; a clover
+// site: 16N^2) is stored as [V/8][R][8]: real e of site 8B + l is at (B R + e) 8 + l. One SIMD
+// register then holds the same real of the eight sites of a block, which is what the eight-lane
+// kernels of simd8.h otherwise build by transposing. kernels/pack.h converts between the layouts.
 //
-// Neighbours. The +-y, +-z, +-t neighbours of a block are the same lanes of another block: its
-// registers are loaded as they are. The +x neighbour of lane l is lane l + 1 of the same block (lane 7:
-// lane 0 of the next block of the row) and the -x one lane l - 1 (lane 0: lane 7 of the previous
-// block): the two blocks are spin-projected first and the half spinors shifted by one lane (one
-// valign per register; the -x link likewise). Anything else - a neighbour in the halo of an
-// MPI-split direction, any irregular neighbour table - is gathered lane by lane from the packed
-// local field or the halo (kept in the ordinary layout) into an aligned scratch block. Which case a
-// hop is, is decided from the neighbour table itself (exact comparisons), so any geometry is safe.
+// Why: the transposing kernel (wilson_simd.h) spends as much time on shuffles as on memory traffic
+// (32^4 double, 2 threads: ~20 ms of each, and they add up). Here the arithmetic alone is ~40% less
+// and the hopping term runs at 27-31 ms instead of 37-45 ms (docs/performance.md).
+//
+// Neighbours, from the local geometry (dims, and which directions have a halo). The +-y, +-z, +-t
+// neighbours of a block are the same lanes of another block: its registers are loaded as they are.
+// The +x neighbour of lane l is lane l + 1 of the same block (lane 7: lane 0 of the next block of the
+// row, wrapping around) and the -x one lane l - 1 (lane 0: lane 7 of the previous block): the two
+// blocks are spin-projected first and the half spinors shifted by one lane (one valign per register;
+// the -x links likewise). A hop across the edge of a direction with a halo is gathered lane by lane,
+// through the neighbour table, from the packed local field or the halo (kept in the ordinary layout)
+// into a scratch block. No neighbour table is read otherwise.
 //
 // The summation order per site is that of WilsonKernel (hops +x, -x, ..., -t; colour sums ascending):
 // results agree with the other kernels to rounding.
@@ -27,10 +31,16 @@
 #if GN_SIMD8
 #include <cstdint>
 #include <type_traits>
+#ifdef GN_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 // software prefetch distance in blocks
 #ifndef GN_PACKED_HINT
 #define GN_PACKED_HINT _MM_HINT_T0
+#endif
+#ifndef GN_PACKED_BLOCK_BYTES
+#define GN_PACKED_BLOCK_BYTES (16 << 20)
 #endif
 #ifndef GN_PACKED_PF_SET
 #define GN_PACKED_PF_SET 0
@@ -46,7 +56,7 @@ struct WilsonPackedArgs {
   T *out;                  // packed [V/8][nrhs * 8N][8]
   const T *in;             // packed [V/8][nrhs * 8N][8]
   const T *in_halo;        // ordinary layout [Vh][nrhs][4][N] complex, or nullptr
-  const T *U[4];           // packed [V/8][2N^2][8]
+  const T *U;              // packed links [V/8][4][2N^2][8]: the four directions of a block together
   const T *U_halo[4];      // ordinary layout [Vh][N][N] complex, or nullptr
   const int32_t *nbr;      // [V][8]: used for the sites whose neighbours are in the halo
   int64_t V;               // local sites
@@ -168,6 +178,9 @@ struct WilsonPacked {
     return mu == 0 ? (back ? 2 : 1) : 0;
   }
 
+  // the packed link U_mu of block B
+  static GN_SIMD_INLINE const T *link(const Ctx &c, int mu, int64_t B) { return c.a.U + (B * 4 + mu) * NL * 8; }
+
   // gather the spinors (rhs r) of the sites y_l into the packed scratch block g
   static void gather_spinor(const Ctx &c, const int32_t *y, int r, T *g) {
     for (int l = 0; l < 8; ++l) {
@@ -185,7 +198,7 @@ struct WilsonPacked {
     for (int l = 0; l < 8; ++l) {
       const int64_t s = z[l];
       if (s < c.a.V) {
-        const T *p = c.a.U[mu] + (s / 8) * NL * 8 + s % 8;
+        const T *p = link(c, mu, s / 8) + s % 8;
         for (int e = 0; e < NL; ++e) g[e * 8 + l] = p[e * 8];
       } else {
         const T *p = c.a.U_halo[mu] + (s - c.a.V) * NL;
@@ -203,12 +216,11 @@ struct WilsonPacked {
     int64_t nb = 0;
     const int kd = kind<k>(c, B, &nb);
     R h[NH];
-    const T *Ub = c.a.U[mu];
     const T *u;
     alignas(64) T gl[NL * 8];  // a shifted or gathered link
     if (kd == 0) {
       project<mu, sign>(c.a.in + nb * c.bst + roff, h);
-      u = Ub + (back ? nb : B) * NL * 8;
+      u = link(c, mu, back ? nb : B);
     } else if (kd == 1 || kd == 2) {
       R h2[NH];
       project<mu, sign>(c.a.in + B * c.bst + roff, h);
@@ -221,9 +233,9 @@ struct WilsonPacked {
         for (int e = 0; e < NH; ++e) h[e] = down(h2[e], h[e]);
       }
       if (!back) {
-        u = Ub + B * NL * 8;
+        u = link(c, mu, B);
       } else {  // the links of the neighbours: shifted like the spinors
-        const T *pa = Ub + B * NL * 8, *pb = Ub + nb * NL * 8;
+        const T *pa = link(c, mu, B), *pb = link(c, mu, nb);
 #pragma GCC unroll 32
         for (int e = 0; e < NL; ++e)
           V::store(gl + e * 8, kd == 1 ? up(ld(pa + e * 8), ld(pb + e * 8)) : down(ld(pb + e * 8), ld(pa + e * 8)));
@@ -255,14 +267,14 @@ struct WilsonPacked {
   static GN_SIMD_INLINE void prefetch(const Ctx &c, int64_t Bn) {
     if (Bn < 0) return;
     if constexpr (piece < 4) {
-      pf_lines(c.a.U[piece] + Bn * NL * 8, NL);
+      pf_lines(link(c, piece, Bn), NL);
     } else {
       constexpr int k = piece;  // hops 4..7: +z, -z, +t, -t (neighbours from the geometry, not the table)
       int64_t nb;
       if (GN_PACKED_PF_SET == 1 && k < 6) return;
       if (kind<k>(c, Bn, &nb) != 3) {
         pf_lines(c.a.in + nb * c.bst, NS * c.a.nrhs);
-        if (k & 1) pf_lines(c.a.U[k / 2] + nb * NL * 8, NL);
+        if (k & 1) pf_lines(link(c, k / 2, nb), NL);
       }
     }
   }
@@ -346,12 +358,23 @@ struct WilsonPacked {
                 {1, nxb, nxb * a.dims[1], nxb * a.dims[1] * a.dims[2]}};
     // the cache-blocked order of hop_order.h (z-blocks, t fastest) over the blocks' first sites
     const hop8::Order ord = hop8::make_order(a.nbr, a.V, SiteList{nullptr, a.V},
-                                             (2 * NS * a.nrhs + 4 * NL) * (int64_t)sizeof(T));
+                                             (2 * NS * a.nrhs + 4 * NL) * (int64_t)sizeof(T), GN_PACKED_BLOCK_BYTES);
     const int64_t n = a.V / 8;
     const bool any_split = a.split[0] || a.split[1] || a.split[2] || a.split[3];
+    // Whole z-blocks dealt out round-robin, so that the threads sweep neighbouring z-blocks at about
+    // the same time and share the planes between them through the L3 (32^4 double, 2 threads: 0-5%
+    // faster than contiguous halves, within the host's noise); contiguous shares when there are fewer
+    // z-blocks than twice the threads.
+#ifdef GN_HAVE_OPENMP
+    const int64_t nthreads = omp_get_max_threads();
+#else
+    const int64_t nthreads = 1;
+#endif
+    const int64_t zchunk = ord.blocked ? ord.nt * ord.bz * ord.Sz / 8 : n;
+    const int64_t chunk = zchunk * 2 * nthreads <= n ? zchunk : (n + nthreads - 1) / nthreads;
 #pragma omp parallel if (a.V >= CpuExec::min_parallel)
     {
-#pragma omp for schedule(static) nowait
+#pragma omp for schedule(static, chunk) nowait
       for (int64_t g = 0; g < n; ++g) {
         const int64_t B = ord.blocked ? ord.group_start(g * 8) / 8 : g;
         if (a.part != 0 && any_split && on_boundary(c, B) != (a.part == 2)) continue;

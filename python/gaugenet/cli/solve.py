@@ -26,7 +26,8 @@ def add_arguments(p):
     p.add_argument("--maxiter", type=int, default=20000)
     p.add_argument("--restart", type=int, default=100, help="GMRES restart length (default 100)")
     p.add_argument("--methods", default="eo-bicgstab,eo-cg,gmres",
-                   help="comma-separated: gmres, bicgstab, eo-bicgstab, eo-cg")
+                   help="comma-separated: gmres, bicgstab, packed-bicgstab (local x extent a multiple of 8), "
+                        "eo-bicgstab, eo-cg")
     p.add_argument("--precision", choices=("double", "single"), default="double")
     p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt")
     p.add_argument("--json", default=None, help="write the results to this JSON file (rank 0)")

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..fields import FermionField
 from ..solvers import fgmres
-from ..solvers.baselines import solve_wilson
+from ..solvers.baselines import packed_applicable, solve_wilson
 from ..util.log import log
 from .coarse_layer import CoarseLPTC
 from .multigrid import (CoarseGrid, MultigridModel, high_mode_model, near_null_vectors, preconditioner, refine_near_null,
@@ -56,7 +56,7 @@ class MGConfig:
     mg_restart: int = 16             # restart length of the FGMRES with the multigrid model (None: restart)
     maxiter: int = 20000
     seed: int = 7
-    baselines: tuple = ("gmres", "eo-bicgstab", "eo-cg")
+    baselines: tuple = ("gmres", "packed-bicgstab", "eo-bicgstab", "eo-cg")  # packed: where the layout applies
     compare_high_mode: bool = True   # also solve with FGMRES + M_h alone
     precision: str = "single"       # precision the multigrid model is applied in during the solves
     log_every: int = 50
@@ -196,6 +196,9 @@ def compare_solvers(D, b, model, weights, high, cfg):
         log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e", name, r.iterations, r.seconds, r.residual)
 
     for m in cfg.baselines:
+        if m == "packed-bicgstab" and not packed_applicable(D):
+            log.info("%-22s skipped: needs a host field with a local x extent that is a multiple of 8", m)
+            continue
         _, rec = solve_wilson(D, b, method=m, tol=cfg.tol, maxiter=cfg.maxiter, restart=cfg.restart,
                               raise_on_fail=False)
         rec["method"] = {"gmres": "fgmres_unpreconditioned"}.get(m, m)
@@ -228,7 +231,7 @@ def run_experiment(D, cfg=None, b=None, init=None, save=None):
     apply_s = time_apply(preconditioner(model, w, precision=cfg.precision), b)
     log.info("multigrid model: %.1f ms per application; set-up and training %.1f s", apply_s * 1e3, setup)
     recs = compare_solvers(D, b, model, w, high, cfg)
-    base = [r for r in recs if r["method"] in ("eo-bicgstab", "eo-cg", "bicgstab")]
+    base = [r for r in recs if r["method"] in ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab")]
     mg = next(r for r in recs if r["method"] == "fgmres_multigrid")
     base = [r for r in base if r["converged"]]
     best = min(base, key=lambda r: r["seconds"]) if base else None

@@ -54,10 +54,6 @@ class PackedFermion:
     def _new(self, data):
         return PackedFermion(self.lat, data, self.N, self.nvec, self.batched)
 
-    def _parts(self):  # real and imaginary parts: (V/8, C, 8) views
-        d = self.data.reshape(self.data.shape[0], -1, 2, 8)
-        return d[:, :, 0, :], d[:, :, 1, :]
-
     def zeros_like(self):
         out = aligned_empty(self.data.shape, self.data.dtype)
         out[...] = 0
@@ -73,11 +69,7 @@ class PackedFermion:
 
     def inner(self, other):
         """<self, other> = sum conj(self) other over the global lattice."""
-        ar, ai = self._parts()
-        br, bi = other._parts()
-        re = float(np.vdot(self.data.ravel(), other.data.ravel()))
-        im = float(np.einsum("ijk,ijk->", ar, bi) - np.einsum("ijk,ijk->", ai, br))
-        return complex(self.lat.allreduce(complex(re, im)))
+        return complex(self.lat.allreduce(core.packed_dot(self.data, other.data)))
 
     def norm2(self):
         d = self.data.ravel()
@@ -87,29 +79,18 @@ class PackedFermion:
         return float(np.sqrt(self.norm2()))
 
     def _scaled(self, s):
-        s = complex(s)
-        if s.imag == 0.0:
-            return self.data * s.real
-        re, im = self._parts()
-        out = np.empty_like(self.data)
-        o = out.reshape(out.shape[0], -1, 2, 8)
-        o[:, :, 0, :] = s.real * re - s.imag * im
-        o[:, :, 1, :] = s.real * im + s.imag * re
-        return out
+        out = self.zeros_like()
+        core.packed_axpy(out.data, complex(s), self.data)
+        return out.data
 
     def axpy(self, a, x, norm=False):
-        """self += a x (in place); with norm=True returns the global |self|^2 of the result."""
-        a = complex(a)
-        if a.imag == 0.0:
-            self.data += a.real * x.data
-        else:
-            self.data += x._scaled(a)
-        return self.norm2() if norm else self
+        """self += a x (in place, one pass); with norm=True returns the global |self|^2 of the result."""
+        loc = core.packed_axpy(self.data, complex(a), x.data, norm)
+        return float(self.lat.allreduce(loc)) if norm else self
 
     def xpay(self, b, x):
-        """self = x + b self (in place)."""
-        self.data[...] = self._scaled(b)
-        self.data += x.data
+        """self = x + b self (in place, one pass)."""
+        core.packed_xpay(self.data, complex(b), x.data)
         return self
 
     def __add__(self, o):
@@ -150,9 +131,8 @@ class PackedWilson:
         self.zero_boundary = D.runner.zero_boundary
         self.split = tuple(bool(lat.grid[mu] > 1) for mu in range(4))
         self.native = bool(core.packed_available())
-        self.U = aligned_empty((4, self.V // 8, 2 * self.N * self.N, 8), lat.real_dtype)
-        for mu in range(4):
-            core.pack8(np.ascontiguousarray(D.links.U[mu]), self.U[mu], self.V)
+        # links [V/8][4][2N^2][8]: the four directions of a block together (one stream, not four)
+        self.U = _pack(np.ascontiguousarray(np.moveaxis(D.links.U, 0, 1)).reshape(self.V, -1), self.V)
         self.U_halo = D.links.U_halo
         self.clover = None if D.clover is None else _pack(D.clover.reshape(self.V, -1), self.V)
         self._halo_bufs = {}
