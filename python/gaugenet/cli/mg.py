@@ -45,7 +45,7 @@ def add_arguments(p):
                         "combined model are retrained, as in seed 000)")
     p.add_argument("--tol", type=float, default=1e-8)
     p.add_argument("--restart", type=int, default=30, help="(F)GMRES restart length (default 30)")
-    p.add_argument("--baselines", default="gmres,packed-bicgstab,eo-bicgstab,eo-cg",
+    p.add_argument("--baselines", default="gmres,eo-bicgstab,eo-cg",
                    help="comma-separated non-learned solvers to compare with (gmres, bicgstab, packed-bicgstab: "
                         "skipped where the local x extent is not a multiple of 8, eo-bicgstab, eo-cg)")
     p.add_argument("--quick", action="store_true", help="small lattice and few steps (smoke run)")

@@ -56,7 +56,9 @@ class MGConfig:
     mg_restart: int = 16             # restart length of the FGMRES with the multigrid model (None: restart)
     maxiter: int = 20000
     seed: int = 7
-    baselines: tuple = ("gmres", "packed-bicgstab", "eo-bicgstab", "eo-cg")  # packed: where the layout applies
+    # (bicgstab and packed-bicgstab on the full D are available, but at the seed-000 mass their true residual
+    # stalls above 1e-8: packed-bicgstab 3650 iterations, 4.6 s, not converged, 2 ranks)
+    baselines: tuple = ("gmres", "eo-bicgstab", "eo-cg")
     compare_high_mode: bool = True   # also solve with FGMRES + M_h alone
     precision: str = "single"       # precision the multigrid model is applied in during the solves
     log_every: int = 50
