@@ -53,14 +53,19 @@ struct Pair {
   bool dbl;
 };
 
-Pair pair(py::object x, py::object y, const char *who) {
-  Pair p{get_buf(x, true, "x"), get_buf(y, false, "y"), 0, false};
+// x (written when x_writable) and y: host arrays of the same precision and size; complex (packed = false) or
+// packed real vectors of kernels/pack.h (whole groups of 16 reals); n counts complex numbers
+Pair pair(py::object x, py::object y, const char *who, bool packed = false, bool x_writable = true) {
+  Pair p{get_buf(x, x_writable, "x"), get_buf(y, false, "y"), 0, false};
   require(!p.x.device && !p.y.device, std::string(who) + ": host (numpy) arrays only");
-  require(p.x.kind == Kind::c128 || p.x.kind == Kind::c64, std::string(who) + ": x must be complex64 or complex128");
+  const Kind d = packed ? Kind::f64 : Kind::c128, f = packed ? Kind::f32 : Kind::c64;
+  require(p.x.kind == d || p.x.kind == f,
+          std::string(who) + (packed ? ": packed vectors are float64 or float32" : ": x must be complex64 or complex128"));
   same_kind(p.x, p.y, "x", "y");
   require(p.x.nbytes == p.y.nbytes, std::string(who) + ": x and y must have the same size");
-  p.dbl = p.x.kind == Kind::c128;
+  p.dbl = p.x.kind == d;
   p.n = p.x.nbytes / (p.dbl ? 16 : 8);
+  require(!packed || p.n % 8 == 0, std::string(who) + ": not a whole number of packed groups (16 reals)");
   return p;
 }
 
@@ -77,35 +82,22 @@ void xpay(py::object x, std::complex<double> b, py::object y) {
   if (p.dbl) blas1::xpay(p.x.as<cx<double>>(), b, p.y.as<const cx<double>>(), p.n);
   else blas1::xpay(p.x.as<cx<float>>(), b, p.y.as<const cx<float>>(), p.n);
 }
-// two packed real vectors (kernels/pack.h layout), same precision and size, whole groups of 8 complex
-Pair packed_pair(py::object x, py::object y, bool x_writable, const char *who) {
-  Pair p{get_buf(x, x_writable, "x"), get_buf(y, false, "y"), 0, false};
-  require(!p.x.device && !p.y.device, std::string(who) + ": host (numpy) arrays only");
-  require(p.x.kind == Kind::f64 || p.x.kind == Kind::f32, std::string(who) + ": packed vectors are float64 or float32");
-  same_kind(p.x, p.y, "x", "y");
-  require(p.x.nbytes == p.y.nbytes, std::string(who) + ": x and y must have the same size");
-  p.dbl = p.x.kind == Kind::f64;
-  p.n = p.x.nbytes / (p.dbl ? 16 : 8);
-  require(p.n % 8 == 0, std::string(who) + ": not a whole number of packed groups (16 reals)");
-  return p;
-}
-
 double packed_axpy(py::object x, std::complex<double> a, py::object y, bool norm) {
-  Pair p = packed_pair(x, y, true, "packed_axpy");
+  Pair p = pair(x, y, "packed_axpy", true);
   py::gil_scoped_release nogil;
   if (p.dbl) return blas1::packed::axpy(p.x.as<double>(), a, p.y.as<const double>(), p.n, norm);
   return blas1::packed::axpy(p.x.as<float>(), a, p.y.as<const float>(), p.n, norm);
 }
 
 void packed_xpay(py::object x, std::complex<double> b, py::object y) {
-  Pair p = packed_pair(x, y, true, "packed_xpay");
+  Pair p = pair(x, y, "packed_xpay", true);
   py::gil_scoped_release nogil;
   if (p.dbl) blas1::packed::xpay(p.x.as<double>(), b, p.y.as<const double>(), p.n);
   else blas1::packed::xpay(p.x.as<float>(), b, p.y.as<const float>(), p.n);
 }
 
 std::complex<double> packed_dot(py::object x, py::object y) {
-  Pair p = packed_pair(x, y, false, "packed_dot");
+  Pair p = pair(x, y, "packed_dot", true, false);
   py::gil_scoped_release nogil;
   if (p.dbl) return blas1::packed::dot(p.x.as<const double>(), p.y.as<const double>(), p.n);
   return blas1::packed::dot(p.x.as<const float>(), p.y.as<const float>(), p.n);

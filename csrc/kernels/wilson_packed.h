@@ -35,15 +35,17 @@
 #include <omp.h>
 #endif
 
-// software prefetch distance in blocks
+// Tuning, measured at 32^4 double, 2 threads, in a C++ driver (alternating runs, host noise +-5%):
+// software prefetch of everything a block needs from beyond the L1 except its own spinor (without
+// any: 47-53 ms; links only: 43-51; links and +t spinor: 35-38; all: 27-32), GN_PACKED_PF_BLOCKS
+// blocks ahead (1-16 within the noise), into L1 (T1/T2 hints: 3-8% slower); z-blocks of the cache
+// order sized for GN_PACKED_BLOCK_BYTES (with the round-robin threads 8 and 16 MB within the noise,
+// 4 MB +5%; 32-64 MB were 20-40% slower with contiguous thread shares).
 #ifndef GN_PACKED_HINT
 #define GN_PACKED_HINT _MM_HINT_T0
 #endif
 #ifndef GN_PACKED_BLOCK_BYTES
 #define GN_PACKED_BLOCK_BYTES (16 << 20)
-#endif
-#ifndef GN_PACKED_PF_SET
-#define GN_PACKED_PF_SET 0
 #endif
 #ifndef GN_PACKED_PF_BLOCKS
 #define GN_PACKED_PF_BLOCKS 4
@@ -271,7 +273,6 @@ struct WilsonPacked {
     } else {
       constexpr int k = piece;  // hops 4..7: +z, -z, +t, -t (neighbours from the geometry, not the table)
       int64_t nb;
-      if (GN_PACKED_PF_SET == 1 && k < 6) return;
       if (kind<k>(c, Bn, &nb) != 3) {
         pf_lines(c.a.in + nb * c.bst, NS * c.a.nrhs);
         if (k & 1) pf_lines(link(c, k / 2, nb), NL);

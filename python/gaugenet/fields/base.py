@@ -10,7 +10,28 @@ from .._backend import array_module, core, is_device, to_host
 from ..lattice.rng import gaussian_local
 
 
-class Field:
+class VectorArithmetic:
+    """+, -, unary -, and scalar * for a vector type with `data`, `_new(data)` and `_scaled(s)` (the data times
+    a scalar); used by Field and by the packed fermions of operators/packed.py."""
+
+    def __add__(self, o):
+        return self._new(self.data + o.data)
+
+    def __sub__(self, o):
+        return self._new(self.data - o.data)
+
+    def __neg__(self):
+        return self._new(-self.data)
+
+    def __mul__(self, s):
+        if isinstance(s, VectorArithmetic):
+            raise TypeError("use inner() for field products")
+        return self._new(self._scaled(s))
+
+    __rmul__ = __mul__
+
+
+class Field(VectorArithmetic):
     lead_shape = ()          # axes before the site axes
     site_ndim = 1            # minimal number of per-site axes
     kind = "field"
@@ -126,21 +147,8 @@ class Field:
         loc = to_host(self.sites().sum(axis=tuple(range(len(self.lead_shape) + 1))))
         return self.lat.allreduce(np.asarray(loc))
 
-    def __add__(self, o):
-        return self._new(self.data + o.data)
-
-    def __sub__(self, o):
-        return self._new(self.data - o.data)
-
-    def __neg__(self):
-        return self._new(-self.data)
-
-    def __mul__(self, s):
-        if isinstance(s, Field):
-            raise TypeError("use inner() for field products")
-        return self._new(self.data * s)
-
-    __rmul__ = __mul__
+    def _scaled(self, s):
+        return self.data * s
 
     def _fused(self, x):
         """Whether the one-pass host kernels (core.axpy / core.xpay) apply to self and x."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from .._backend import core, is_device
 from ..fields import FermionField
+from ..fields.base import VectorArithmetic
 
 _ALIGN = 64  # bytes: whole AVX-512 registers, and streaming stores of them
 
@@ -44,7 +45,7 @@ def _pack(a, V):
     return out
 
 
-class PackedFermion:
+class PackedFermion(VectorArithmetic):
     """A Wilson fermion (or a batch of nvec) in the packed layout; the vector operations the Krylov
     solvers use (inner, norm2, axpy, xpay, +, -, scalar *), each with one global reduction."""
 
@@ -92,22 +93,6 @@ class PackedFermion:
         """self = x + b self (in place, one pass)."""
         core.packed_xpay(self.data, complex(b), x.data)
         return self
-
-    def __add__(self, o):
-        return self._new(self.data + o.data)
-
-    def __sub__(self, o):
-        return self._new(self.data - o.data)
-
-    def __neg__(self):
-        return self._new(-self.data)
-
-    def __mul__(self, s):
-        if isinstance(s, PackedFermion):
-            raise TypeError("use inner() for field products")
-        return self._new(self._scaled(s))
-
-    __rmul__ = __mul__
 
     def __repr__(self):
         return f"PackedFermion(lattice={self.lat.dims}, N={self.N}, nvec={self.nvec}, dtype={self.data.dtype})"
