@@ -116,6 +116,24 @@ def test_cg_on_packed_fields_matches_ordinary():
     assert r.norm() / psi.norm() < 1e-9
 
 
+def test_clover_compression_round_trip():
+    """The compressed hermitian clover blocks hold the diagonal and upper triangle in the kernel's order;
+    non-hermitian blocks are refused."""
+    from gaugenet.operators.packed import compress_clover
+    N, V = 3, 8
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((V, 2, 6, 6)) + 1j * rng.standard_normal((V, 2, 6, 6))
+    h = a + np.conj(np.swapaxes(a, -1, -2))
+    c = compress_clover(h, V, N).reshape(V, 2, 36)
+    assert np.array_equal(c[:, :, :6], np.real(np.diagonal(h, axis1=-2, axis2=-1)))
+    # entry (e, f), e < f, at 6 + 2 (e 6 - e (e + 1) / 2 + f - e - 1)
+    for e, f in ((0, 1), (0, 5), (2, 4), (4, 5)):
+        k = 6 + 2 * (e * 6 - e * (e + 1) // 2 + f - e - 1)
+        assert c[3, 1, k] == h[3, 1, e, f].real and c[3, 1, k + 1] == h[3, 1, e, f].imag
+    with pytest.raises(ValueError, match="not hermitian"):
+        compress_clover(a, V, N)
+
+
 def test_clear_errors():
     lat = gn.Lattice((12, 4, 4, 4), mpi=(1, 1, 1, 1))
     U = gn.GaugeField.from_numpy(lat, random_su_global(lat.dims, 3, seed=9))

@@ -118,7 +118,8 @@ void wilson_packed(py::object out, py::object in, py::object in_halo, py::object
   require(i.nbytes == V * S * es, "wilson_packed: in has the wrong size");
   require(o.ptr != i.ptr, "wilson_packed: out must not alias in");
   require(u.nbytes == 4 * V * 2 * N * N * es, "wilson_packed: U must hold the packed links [V/8][4][2N^2][8]");
-  require(!c.present || c.nbytes == V * 16 * N * N * es, "wilson_packed: clover has the wrong size");
+  require(!c.present || c.nbytes == V * 8 * N * N * es,
+          "wilson_packed: clover must hold the compressed hermitian blocks, 8 N^2 reals per site (pack_clover)");
   require(nb.nbytes == V * 8 * 4, "wilson_packed: nbr has the wrong size");
   const bool any_split = split[0] || split[1] || split[2] || split[3];
   int64_t Vh = 0;

@@ -64,7 +64,7 @@ struct WilsonPackedArgs {
   int64_t V;               // local sites
   int dims[4];             // local extents (dims[0] a multiple of 8)
   bool split[4];           // direction mu has a halo (its boundary neighbours are not local)
-  const T *clover;         // packed [V/8][16 N^2][8], or nullptr
+  const T *clover;         // packed [V/8][8 N^2][8] (two hermitian blocks, compressed: WilsonPacked::cupper), or nullptr
   T diag, hop_coef;
   int nrhs;
   int part;                // 0 all blocks, 1 those with no neighbour in the halo, 2 the others
@@ -78,7 +78,14 @@ struct WilsonPacked {
   static constexpr int NS = 8 * N;      // reals of one spinor
   static constexpr int NH = 4 * N;      // reals of one half spinor (two spins)
   static constexpr int NL = 2 * N * N;  // reals of one link
-  static constexpr int NC = 16 * N * N; // reals of one clover site
+  static constexpr int M = 2 * N;       // rows of one chiral clover block
+  static constexpr int NC = 2 * M * M;  // reals of one clover site, hermitian blocks compressed (see below)
+
+  // Real index, within one compressed block, of the diagonal entry (e, e) and of the upper entry (e, f),
+  // e < f (real part; the imaginary part follows). A block is stored as its M real diagonal entries,
+  // then the upper triangle row by row as (re, im): M + M (M - 1) = M^2 reals, half the full block.
+  static constexpr int cdiag(int e) { return e; }
+  static constexpr int cupper(int e, int f) { return M + 2 * (e * M - e * (e + 1) / 2 + (f - e - 1)); }
 
   // lane shifts: up(a, b) = (a1 ... a7, b0); down(a, b) = (a7, b0 ... b6)
   static GN_SIMD_INLINE R up(R a, R b) {
@@ -311,21 +318,35 @@ struct WilsonPacked {
       if constexpr (CLOVER) {
         const T *cl = c.a.clover + B * NC * 8;
 #pragma GCC unroll 2
-        for (int bl = 0; bl < 2; ++bl)
+        for (int bl = 0; bl < 2; ++bl) {
+          const T *cb = cl + bl * M * M * 8;
 #pragma GCC unroll 8
-          for (int e = 0; e < 2 * N; ++e) {
-            const int kk = (bl * 2 * N + e) * 2;
+          for (int e = 0; e < M; ++e) {
+            const int kk = (bl * M + e) * 2;
             R re = hc * acc[kk], im = hc * acc[kk + 1];
 #pragma GCC unroll 8
-            for (int f = 0; f < 2 * N; ++f) {
-              const int m = ((bl * 2 * N + e) * 2 * N + f) * 2;
-              const int j = (bl * 2 * N + f) * 2;
-              const R cr = ld(cl + m * 8), ci = ld(cl + (m + 1) * 8), sr = ld(s + j * 8), si = ld(s + (j + 1) * 8);
-              re = re + cr * sr - ci * si;
-              im = im + cr * si + ci * sr;
+            for (int f = 0; f < M; ++f) {
+              const int j = (bl * M + f) * 2;
+              const R sr = ld(s + j * 8), si = ld(s + (j + 1) * 8);
+              if (f == e) {  // real diagonal
+                const R d = ld(cb + cdiag(e) * 8);
+                re = re + d * sr;
+                im = im + d * si;
+              } else {  // C(e, f) = upper(e, f) for f > e, conj(upper(f, e)) for f < e
+                const int m = f > e ? cupper(e, f) : cupper(f, e);
+                const R cr = ld(cb + m * 8), ci = ld(cb + (m + 1) * 8);
+                if (f > e) {
+                  re = re + cr * sr - ci * si;
+                  im = im + cr * si + ci * sr;
+                } else {
+                  re = re + cr * sr + ci * si;
+                  im = im + cr * si - ci * sr;
+                }
+              }
             }
             res[kk] = re, res[kk + 1] = im;
           }
+        }
       } else if (c.a.diag != T(0)) {
 #pragma GCC unroll 32
         for (int e = 0; e < NS; ++e) res[e] = dg * ld(s + e * 8) + hc * acc[e];

@@ -117,8 +117,9 @@ def packed_wilson_cases(fields, U, Dh, Dc, psi, nvec):
         out_c = x.empty_like()
         cases.append(Case("wilson_clover", lambda: Pc.apply(x, out=out_c), V,
                           models.flops_per_site("wilson_clover", N) * nvec,
-                          models.bytes_per_site("wilson_clover", p, N, nvec=nvec), nvec=nvec, mode="normal",
-                          layout="packed", note=note))
+                          models.bytes_per_site("wilson_clover", p, N, nvec=nvec, hermitian_clover=True), nvec=nvec,
+                          mode="normal", layout="packed",
+                          note=note + "; clover blocks stored as diagonal + upper triangle, counted so"))
     return cases
 
 

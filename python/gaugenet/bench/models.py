@@ -47,14 +47,15 @@ def flops_per_site(kernel, N=3, nin=1, nout=1):
     raise KeyError(kernel)
 
 
-def bytes_per_site(kernel, precision, N=3, nvec=1, nin=1, nout=1, n_basis=12, block=16):
-    """Minimal traffic per (fine) site and call."""
+def bytes_per_site(kernel, precision, N=3, nvec=1, nin=1, nout=1, n_basis=12, block=16, hermitian_clover=False):
+    """Minimal traffic per (fine) site and call. hermitian_clover: the clover blocks stored as their diagonal
+    and upper triangle (the packed layout), 4 N^2 complex numbers' worth per site instead of 8 N^2."""
     c = complex_bytes(precision)
     links = 4 * N * N
     if kernel == "wilson_hop":
         return c * (links + 2 * 4 * N * nvec)
     if kernel == "wilson_clover":
-        return c * (links + 8 * N * N + 2 * 4 * N * nvec)
+        return c * (links + (4 if hermitian_clover else 8) * N * N + 2 * 4 * N * nvec)
     if kernel == "staggered":
         return c * (links + 2 * N * nvec)
     if kernel in ("onehop", "ptc_forward"):

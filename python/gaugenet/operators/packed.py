@@ -45,6 +45,26 @@ def _pack(a, V):
     return out
 
 
+def compress_clover(blocks, V, N):
+    """Clover blocks (V, 2, 2N, 2N), hermitian -> (V, 8 N^2) reals per site, the layout of
+    WilsonPacked::cupper in kernels/wilson_packed.h: per block the 2N real diagonal entries, then the
+    upper triangle row by row as (re, im). Half the bytes of the full blocks."""
+    M = 2 * N
+    c = np.asarray(blocks).reshape(V, 2, M, M)
+    dev = float(np.abs(c - np.conj(np.swapaxes(c, -1, -2))).max())
+    scale = max(float(np.abs(c).max()), 1e-300)
+    tol = 1e-5 if c.dtype == np.complex64 else 1e-12
+    if dev > tol * scale:
+        raise ValueError(f"PackedWilson: the clover blocks are not hermitian (|C - C^dag| = {dev:.3e}, "
+                         f"|C| = {scale:.3e}); the packed layout stores them compressed")
+    iu = np.triu_indices(M, 1)
+    up = c[:, :, iu[0], iu[1]]                                   # (V, 2, M(M-1)/2) complex
+    out = np.empty((V, 2, M * M), dtype=c.real.dtype)
+    out[:, :, :M] = np.real(np.diagonal(c, axis1=-2, axis2=-1))
+    out[:, :, M:] = np.ascontiguousarray(up).view(c.real.dtype).reshape(V, 2, -1)
+    return out.reshape(V, -1)
+
+
 class PackedFermion(VectorArithmetic):
     """A Wilson fermion (or a batch of nvec) in the packed layout; the vector operations the Krylov
     solvers use (inner, norm2, axpy, xpay, +, -, scalar *), each with one global reduction."""
@@ -119,7 +139,7 @@ class PackedWilson:
         # links [V/8][4][2N^2][8]: the four directions of a block together (one stream, not four)
         self.U = _pack(np.ascontiguousarray(np.moveaxis(D.links.U, 0, 1)).reshape(self.V, -1), self.V)
         self.U_halo = D.links.U_halo
-        self.clover = None if D.clover is None else _pack(D.clover.reshape(self.V, -1), self.V)
+        self.clover = None if D.clover is None else _pack(compress_clover(D.clover, self.V, self.N), self.V)
         self._halo_bufs = {}
 
     # ------------------------------------------------------------------ layout conversion
