@@ -134,6 +134,41 @@ def test_clover_compression_round_trip():
         compress_clover(a, V, N)
 
 
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", packed_grids())
+@pytest.mark.parametrize("nin,nout,nrhs", [(1, 1, 1), (2, 2, 1), (1, 3, 2), (3, 1, 1)])
+def test_packed_onehop_equals_onehop(grid, nin, nout, nrhs):
+    """PackedOneHop (the PTC forward on packed fields) against gaugenet.stencil.OneHop: random spin-matrix
+    weights on all nine slots, then with some slots zero (skipped), boundary phases, SU(3) and SU(2)."""
+    from gaugenet.operators.packed import PackedOneHop
+    from gaugenet.stencil import OneHop, StencilLinks
+    for N in (3, 2):
+        lat, U, _ = setup(grid, N=N, seed=7)
+        psi = gn.FermionField.from_numpy(lat, random_global(tuple(reversed(DIMS)) + (nrhs * nin, 4, N), seed=320))
+        links = StencilLinks(U, THETA)
+        W = random_global((9, nout, nin, 4, 4), seed=330)
+        P = PackedOneHop(links, nin, nout)
+        for w in (W, W * np.array([1, 0, 1, 1, 0, 0, 1, 1, 1])[:, None, None, None, None]):
+            ref = OneHop(links, 4, nin, nout)(psi, w)
+            got = P.unpack(P(P.pack(psi), w))
+            assert_close(got.data.reshape(ref.data.shape), ref.data, 1e-13, f"grid {grid} N={N} {nin}->{nout}")
+
+
+@pytest.mark.mpi
+def test_packed_onehop_single_and_zero_boundary():
+    from gaugenet.operators.packed import PackedOneHop
+    from gaugenet.stencil import OneHop, StencilLinks
+    for precision, zb, tol in (("single", False, 2e-6), ("double", True, 1e-13)):
+        lat, U, psi = setup(packed_grids()[-1], precision=precision, zero_boundary=zb, nvec=2, seed=8)
+        links = StencilLinks(U)
+        W = random_global((9, 2, 2, 4, 4), seed=331)
+        P = PackedOneHop(links, 2, 2)
+        ref = OneHop(links, 4, 2, 2)(psi, W)
+        assert_close(P.unpack(P(P.pack(psi), W)).data, ref.data, tol, f"{precision} zero-boundary={zb}")
+        P.native = False
+        assert_close(P.unpack(P(P.pack(psi), W)).data, ref.data, tol, "fallback")
+
+
 def test_clear_errors():
     lat = gn.Lattice((12, 4, 4, 4), mpi=(1, 1, 1, 1))
     U = gn.GaugeField.from_numpy(lat, random_su_global(lat.dims, 3, seed=9))

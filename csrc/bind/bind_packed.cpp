@@ -4,6 +4,7 @@
 #include "bind/array.h"
 #include "kernels/pack.h"
 #include "kernels/wilson_packed.h"
+#include "kernels/onehop_packed.h"
 
 namespace {
 using namespace gn;
@@ -146,9 +147,93 @@ void wilson_packed(py::object out, py::object in, py::object in_halo, py::object
   else go(0.0f);
 #endif
 }
+#if GN_SIMD8
+template <int N, class T>
+void onehop_packed_n(const OneHopPackedArgs<T> &a) {
+  switch (a.nout) {
+    case 1: OneHopPacked<N, 1, T>::run(a); break;
+    case 2: OneHopPacked<N, 2, T>::run(a); break;
+    case 3: OneHopPacked<N, 3, T>::run(a); break;
+    default: OneHopPacked<N, 4, T>::run(a);
+  }
+}
+#endif
+
+void onehop_packed(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo,
+                   py::object nbr, std::vector<int> dims, std::vector<bool> split, py::object W, int nrhs, int nin,
+                   int nout, int N, int part) {
+#if !GN_SIMD8
+  throw std::runtime_error("gaugenet kernel: onehop_packed needs a build for an AVX-512 CPU (see packed_available())");
+#else
+  require(N == 2 || N == 3, "onehop_packed: N must be 2 or 3");
+  require(nrhs > 0 && nin >= 1 && nin <= 4 && nout >= 1 && nout <= 4,
+          "onehop_packed: 1 to 4 input and output features and at least one right-hand side");
+  require(part >= 0 && part <= 2, "onehop_packed: part must be 0 (all), 1 (interior) or 2 (boundary)");
+  require(dims.size() == 4 && split.size() == 4, "onehop_packed: dims and split must have four entries (x, y, z, t)");
+  for (int mu = 0; mu < 4; ++mu) require(dims[mu] >= 2, "onehop_packed: local extents must be at least 2");
+  require(dims[0] % 8 == 0, "onehop_packed: the local x extent must be a multiple of 8 (got " +
+                                std::to_string(dims[0]) + ")");
+  const int64_t V = (int64_t)dims[0] * dims[1] * dims[2] * dims[3];
+  Buf o = get_buf(out, true, "out"), i = get_buf(in, false, "in"), ih = get_buf(in_halo, false, "in_halo", true);
+  Buf u = get_buf(U, false, "U"), uh = get_buf(U_halo, false, "U_halo", true), nb = get_buf(nbr, false, "nbr");
+  Buf w = get_buf(W, false, "W");
+  require(!same_device({&o, &i, &ih, &u, &uh, &nb, &w}), "onehop_packed: the packed layout is a CPU layout (numpy arrays)");
+  const bool dbl = o.kind == Kind::f64;
+  require(o.kind == Kind::f64 || o.kind == Kind::f32, "onehop_packed: packed fields are float64 or float32 arrays");
+  same_kind(o, i, "out", "in");
+  same_kind(o, u, "out", "U");
+  const Kind ck = dbl ? Kind::c128 : Kind::c64;
+  require(w.kind == ck, "onehop_packed: W must be complex of the fields' precision");
+  require(!ih.present || ih.kind == ck, "onehop_packed: in_halo must be complex of the fields' precision");
+  require(!uh.present || uh.kind == ck, "onehop_packed: U_halo must be complex of the fields' precision");
+  require(nb.kind == Kind::i32 && nb.nbytes == V * 8 * 4, "onehop_packed: nbr must be the int32 [V][8] table");
+  const int64_t es = dbl ? 8 : 4, S = 8LL * N;
+  require(i.nbytes == V * nrhs * nin * S * es, "onehop_packed: in has the wrong size for nrhs x nin spinors");
+  require(o.nbytes == V * nrhs * nout * S * es, "onehop_packed: out has the wrong size for nrhs x nout spinors");
+  require(o.ptr != i.ptr, "onehop_packed: out must not alias in");
+  require(u.nbytes == 4 * V * 2 * N * N * es, "onehop_packed: U must hold the packed links [V/8][4][2N^2][8]");
+  require(w.nbytes == 9LL * nout * nin * 16 * 2 * es, "onehop_packed: W must have shape (9, nout, nin, 4, 4)");
+  const bool any_split = split[0] || split[1] || split[2] || split[3];
+  int64_t Vh = 0;
+  if (any_split) {
+    require(ih.present && uh.present, "onehop_packed: a split direction needs in_halo and U_halo");
+    Vh = ih.nbytes / (nrhs * nin * S * es);
+    require(ih.nbytes == Vh * nrhs * nin * S * es && uh.nbytes == 4 * Vh * 2 * N * N * es,
+            "onehop_packed: in_halo and U_halo disagree in their number of halo sites");
+  }
+  auto go = [&](auto zero) {
+    using T = decltype(zero);
+    OneHopPackedArgs<T> a{};
+    fill_packed<T>(a.g, o, i, ih, u, uh, Buf{}, V, Vh, N);
+    a.g.out = nullptr;
+    a.g.nbr = nb.as<const int32_t>();
+    a.g.V = V;
+    for (int mu = 0; mu < 4; ++mu) a.g.dims[mu] = dims[mu], a.g.split[mu] = split[mu];
+    a.g.nrhs = nrhs * nin;
+    a.g.part = part;
+    a.out = o.as<T>();
+    a.W = w.as<const T>();
+    a.nrhs = nrhs, a.nin = nin, a.nout = nout;
+    a.mask = 0;
+    for (int k = 0; k < 9; ++k)
+      for (int64_t e = 0; e < (int64_t)nout * nin * 32; ++e)
+        if (a.W[k * nout * nin * 32 + e] != T(0)) a.mask |= 1u << k;
+    py::gil_scoped_release nogil;
+    if (N == 3) onehop_packed_n<3, T>(a);
+    else onehop_packed_n<2, T>(a);
+  };
+  if (dbl) go(0.0);
+  else go(0.0f);
+#endif
+}
+
 }  // namespace
 
 void bind_packed(py::module_ &m) {
+  m.def("onehop_packed", &onehop_packed, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"),
+        py::arg("U_halo"), py::arg("nbr"), py::arg("dims"), py::arg("split"), py::arg("W"), py::arg("nrhs"),
+        py::arg("nin"), py::arg("nout"), py::arg("N"), py::arg("part") = 0,
+        "one-hop stencil (PTC forward, global spin-matrix weights W[9][nout][nin][4][4]) on packed fields");
   m.def("pack8", &pack8, py::arg("src"), py::arg("dst"), py::arg("V"),
         "ordinary [V][R] -> packed [V/8][R][8] layout (R reals per site, any float/complex dtype)");
   m.def("unpack8", &unpack8, py::arg("src"), py::arg("dst"), py::arg("V"), "packed [V/8][R][8] -> ordinary [V][R]");

@@ -373,14 +373,20 @@ struct WilsonPacked {
     return false;
   }
 
-  template <int NT>
-  static void run_nt(const WilsonPackedArgs<T> &a) {
+  static Ctx context(const WilsonPackedArgs<T> &a) {
     const int64_t nxb = a.dims[0] / 8;
-    const Ctx c{a, (int64_t)a.nrhs * NS, (int64_t)a.nrhs * NS * 8, nxb,
-                {1, nxb, nxb * a.dims[1], nxb * a.dims[1] * a.dims[2]}};
-    // the cache-blocked order of hop_order.h (z-blocks, t fastest) over the blocks' first sites
-    const hop8::Order ord = hop8::make_order(a.nbr, a.V, SiteList{nullptr, a.V},
-                                             (2 * NS * a.nrhs + 4 * NL) * (int64_t)sizeof(T), GN_PACKED_BLOCK_BYTES);
+    return Ctx{a, (int64_t)a.nrhs * NS, (int64_t)a.nrhs * NS * 8, nxb,
+               {1, nxb, nxb * a.dims[1], nxb * a.dims[1] * a.dims[2]}};
+  }
+
+  // f(B, Bn) for the blocks of a.part, in the cache-blocked order of hop_order.h (z-blocks, t fastest),
+  // on the OpenMP threads; Bn: the block GN_PACKED_PF_BLOCKS later in the order (-1 past the end).
+  // NT: streaming stores were used (fenced before the threads' barrier). bytes_per_site: what the sweep
+  // streams through per site (for the z-block size).
+  template <int NT, class F>
+  static void for_blocks(const Ctx &c, int64_t bytes_per_site, const F &f) {
+    const WilsonPackedArgs<T> &a = c.a;
+    const hop8::Order ord = hop8::make_order(a.nbr, a.V, SiteList{nullptr, a.V}, bytes_per_site, GN_PACKED_BLOCK_BYTES);
     const int64_t n = a.V / 8;
     const bool any_split = a.split[0] || a.split[1] || a.split[2] || a.split[3];
     // Whole z-blocks dealt out round-robin, so that the threads sweep neighbouring z-blocks at about
@@ -402,12 +408,19 @@ struct WilsonPacked {
         if (a.part != 0 && any_split && on_boundary(c, B) != (a.part == 2)) continue;
         if (a.part == 2 && !any_split) continue;
         const int64_t gn = g + GN_PACKED_PF_BLOCKS;
-        const int64_t Bn = gn >= n ? -1 : ord.blocked ? ord.group_start(gn * 8) / 8 : gn;
-        if (a.clover) block<NT, true>(c, B, Bn);
-        else block<NT, false>(c, B, Bn);
+        f(B, gn >= n ? -1 : ord.blocked ? ord.group_start(gn * 8) / 8 : gn);
       }
       if constexpr (NT != 0) _mm_sfence();
     }
+  }
+
+  template <int NT>
+  static void run_nt(const WilsonPackedArgs<T> &a) {
+    const Ctx c = context(a);
+    for_blocks<NT>(c, (2 * NS * a.nrhs + 4 * NL) * (int64_t)sizeof(T), [&](int64_t B, int64_t Bn) {
+      if (a.clover) block<NT, true>(c, B, Bn);
+      else block<NT, false>(c, B, Bn);
+    });
   }
 
   // Streaming (non-temporal) stores for outputs of at least simd::stream_bytes(), as in wilson_simd.h

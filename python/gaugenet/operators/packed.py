@@ -118,39 +118,66 @@ class PackedFermion(VectorArithmetic):
         return f"PackedFermion(lattice={self.lat.dims}, N={self.N}, nvec={self.nvec}, dtype={self.data.dtype})"
 
 
-class PackedWilson:
-    """The operator D (a Wilson or WilsonClover, same mass, clover term and boundary phases) on
-    PackedFermion: P(x), P.adjoint(x), P.MdagM(x), P.hop(x); P.pack / P.unpack convert fermions."""
+class _PackedStencil:
+    """Packed links of a StencilLinks, the halo (exchanged in the ordinary layout) and the schedule:
+    post the faces, interior blocks, wait, boundary blocks."""
 
-    def __init__(self, D):
-        lat = D.lat
-        if D.U.on_device:
-            raise ValueError("PackedWilson: the packed layout is a CPU layout; the gauge field is on the GPU")
+    def __init__(self, links, who):
+        lat = links.lat
+        if hasattr(links.U, "__cuda_array_interface__"):
+            raise ValueError(f"{who}: the packed layout is a CPU layout; the gauge field is on the GPU")
         if lat.local_dims[0] % 8:
-            raise ValueError(f"PackedWilson: the local x extent must be a multiple of 8, got {lat.local_dims[0]} "
+            raise ValueError(f"{who}: the local x extent must be a multiple of 8, got {lat.local_dims[0]} "
                              f"(lattice {lat.dims} on process grid {lat.grid})")
-        self.D, self.lat, self.N = D, lat, D.N
-        self.mass, self.csw = D.mass, D.csw
+        self.lat, self.N = lat, links.N
         self.V = lat.local_volume
-        self.halo = D.runner.halo
-        self.zero_boundary = D.runner.zero_boundary
+        self.halo = links.halo
+        self.zero_boundary = links.zero_boundary
         self.split = tuple(bool(lat.grid[mu] > 1) for mu in range(4))
         self.native = bool(core.packed_available())
         # links [V/8][4][2N^2][8]: the four directions of a block together (one stream, not four)
-        self.U = _pack(np.ascontiguousarray(np.moveaxis(D.links.U, 0, 1)).reshape(self.V, -1), self.V)
-        self.U_halo = D.links.U_halo
-        self.clover = None if D.clover is None else _pack(compress_clover(D.clover, self.V, self.N), self.V)
+        self.U = _pack(np.ascontiguousarray(np.moveaxis(links.U, 0, 1)).reshape(self.V, -1), self.V)
+        self.U_halo = links.U_halo
         self._halo_bufs = {}
+
+    def _halo_buffer(self, nvec):
+        buf = self._halo_bufs.get(nvec)
+        if buf is None:
+            buf = np.zeros((self.halo.Vh, nvec, 4, self.N), dtype=self.lat.complex_dtype)
+            self._halo_bufs[nvec] = buf
+        return buf
+
+    def _run(self, kernel, x):
+        """kernel(halo, U_halo, split, part) once (no halo, or zero-boundary links) or twice, overlapped with
+        the exchange of x's faces."""
+        h = self.halo
+        if h.Vh == 0:
+            kernel(None, None, (False,) * 4, 0)
+            return
+        buf = self._halo_buffer(x.nvec)
+        if self.zero_boundary:  # zero halo, never written: no messages
+            kernel(buf, self.U_halo, self.split, 0)
+            return
+        handle = h.start(x.data, buf, zero_boundary=False, packed=True)
+        kernel(buf, self.U_halo, self.split, 1)  # blocks with no neighbour in the halo, while the faces travel
+        h.finish(handle)
+        kernel(buf, self.U_halo, self.split, 2)
+
+    def _check(self, x, who):
+        if not isinstance(x, PackedFermion):
+            raise TypeError(f"{who} acts on PackedFermion (see pack()), got {type(x).__name__}")
+        if x.N != self.N or x.lat.dims != self.lat.dims or x.data.dtype != self.U.dtype:
+            raise ValueError(f"{who}: the fermion's colours, lattice or precision differ from the operator's")
 
     # ------------------------------------------------------------------ layout conversion
     def pack(self, psi):
         """FermionField (optionally batched) -> PackedFermion."""
         if not isinstance(psi, FermionField):
-            raise TypeError(f"PackedWilson.pack takes a FermionField, got {type(psi).__name__}")
+            raise TypeError(f"{type(self).__name__}.pack takes a FermionField, got {type(psi).__name__}")
         if psi.N != self.N or psi.lat.dims != self.lat.dims:
-            raise ValueError("PackedWilson.pack: the fermion's colours or lattice differ from the operator's")
+            raise ValueError(f"{type(self).__name__}.pack: the fermion's colours or lattice differ from the operator's")
         if psi.on_device:
-            raise ValueError("PackedWilson.pack: the packed layout is a CPU layout; the fermion is on the GPU")
+            raise ValueError(f"{type(self).__name__}.pack: the packed layout is a CPU layout; the fermion is on the GPU")
         return PackedFermion(self.lat, _pack(psi.data.reshape(self.V, -1), self.V), self.N, psi.nvec, psi.batched)
 
     def unpack(self, x):
@@ -160,47 +187,34 @@ class PackedWilson:
         core.unpack8(x.data, out, self.V)
         return FermionField(self.lat, out)
 
-    # ------------------------------------------------------------------ application
-    def _halo_buffer(self, nvec):
-        buf = self._halo_bufs.get(nvec)
-        if buf is None:
-            buf = np.zeros((self.halo.Vh, nvec, 4, self.N), dtype=self.lat.complex_dtype)
-            self._halo_bufs[nvec] = buf
-        return buf
 
+class PackedWilson(_PackedStencil):
+    """The operator D (a Wilson or WilsonClover, same mass, clover term and boundary phases) on
+    PackedFermion: P(x), P.adjoint(x), P.MdagM(x), P.hop(x); P.pack / P.unpack convert fermions."""
+
+    def __init__(self, D):
+        if D.U.on_device:
+            raise ValueError("PackedWilson: the packed layout is a CPU layout; the gauge field is on the GPU")
+        super().__init__(D.links, "PackedWilson")
+        self.D = D
+        self.mass, self.csw = D.mass, D.csw
+        self.clover = None if D.clover is None else _pack(compress_clover(D.clover, self.V, self.N), self.V)
+
+    # ------------------------------------------------------------------ application
     def apply(self, x, dagger=False, diag=None, hop_coef=-0.5, use_clover=True, out=None):
-        if not isinstance(x, PackedFermion):
-            raise TypeError(f"PackedWilson acts on PackedFermion (see pack()), got {type(x).__name__}")
-        if x.N != self.N or x.lat.dims != self.lat.dims or x.data.dtype != self.U.dtype:
-            raise ValueError("PackedWilson: the fermion's colours, lattice or precision differ from the operator's")
+        self._check(x, "PackedWilson")
         res = out if out is not None else x.empty_like()
         if res.data is x.data or res.data.shape != x.data.shape:
             raise ValueError("PackedWilson: out must be a distinct PackedFermion of the input's shape")
         clover = self.clover if (use_clover and diag is None) else None
         d = (4.0 + self.mass) if diag is None else float(diag)
         if not self.native:  # no AVX-512 build: the same operator on the ordinary layout
-            D = self.D
-            y = D._apply(self.unpack(x), dagger=dagger, diag=diag, hop_coef=hop_coef, use_clover=use_clover)
+            y = self.D._apply(self.unpack(x), dagger=dagger, diag=diag, hop_coef=hop_coef, use_clover=use_clover)
             core.pack8(y.data.reshape(self.V, -1), res.data, self.V)
             return res
-        h = self.halo
-
-        def kernel(halo, part):
-            core.wilson_packed(res.data, x.data, halo, self.U, self.U_halo if halo is not None else None, h.nbr,
-                               self.lat.local_dims, self.split if halo is not None else (False,) * 4, clover, d,
-                               hop_coef, x.nvec, self.N, dagger, part)
-
-        if h.Vh == 0:
-            kernel(None, 0)
-            return res
-        buf = self._halo_buffer(x.nvec)
-        if self.zero_boundary:  # zero halo, never written: no messages
-            kernel(buf, 0)
-            return res
-        handle = h.start(x.data, buf, zero_boundary=False, packed=True)
-        kernel(buf, 1)  # blocks with no neighbour in the halo, while the faces travel
-        h.finish(handle)
-        kernel(buf, 2)
+        self._run(lambda halo, U_halo, split, part: core.wilson_packed(
+            res.data, x.data, halo, self.U, U_halo, self.halo.nbr, self.lat.local_dims, split, clover, d, hop_coef,
+            x.nvec, self.N, dagger, part), x)
         return res
 
     def __call__(self, x):
@@ -219,3 +233,44 @@ class PackedWilson:
     def hop(self, x, dagger=False, out=None):
         """The pure hopping term -1/2 sum_mu [...] (no site term)."""
         return self.apply(x, dagger=dagger, diag=0.0, use_clover=False, out=out)
+
+
+class PackedOneHop(_PackedStencil):
+    """The one-hop stencil of gaugenet.stencil.OneHop for Wilson-type fermions (ns = 4) with weights that are
+    the same on every site - the PTC layer's forward - on PackedFermion:
+
+        out[x, r, a] = sum_{k=0..8} sum_b W_k[a, b] U_k(x) in[x + k, r, b]
+
+    links: a gaugenet.stencil.StencilLinks (boundary phases, zero-boundary mode); nin, nout: 1 to 4 features;
+    W: (9, nout, nin, 4, 4). The input's batch is nrhs * nin vectors (rhs outermost), the result's nrhs * nout.
+    Without the AVX-512 kernel the same interface runs OneHop on unpacked copies."""
+
+    def __init__(self, links, nin=1, nout=1):
+        if not (1 <= nin <= 4 and 1 <= nout <= 4):
+            raise ValueError(f"PackedOneHop: 1 to 4 input and output features, got nin={nin}, nout={nout}")
+        super().__init__(links, "PackedOneHop")
+        self.links, self.nin, self.nout = links, nin, nout
+
+    def __call__(self, x, W, out=None):
+        self._check(x, "PackedOneHop")
+        W = np.ascontiguousarray(np.asarray(W), dtype=self.lat.complex_dtype)
+        if W.shape != (9, self.nout, self.nin, 4, 4):
+            raise ValueError(f"PackedOneHop: weights of shape {W.shape}, want (9, {self.nout}, {self.nin}, 4, 4)")
+        if x.nvec % self.nin:
+            raise ValueError(f"PackedOneHop: the input's {x.nvec} vectors are not a multiple of nin={self.nin}")
+        nrhs = x.nvec // self.nin
+        nvec = nrhs * self.nout
+        shape = (self.V // 8, nvec * 8 * self.N, 8)
+        res = out if out is not None else PackedFermion(self.lat, aligned_empty(shape, self.U.dtype), self.N, nvec,
+                                                        x.batched or nvec > 1)
+        if res.data is x.data or res.data.shape != shape:
+            raise ValueError(f"PackedOneHop: out must be a distinct PackedFermion of shape {shape}")
+        if not self.native:
+            from ..stencil.onehop import OneHop
+            y = OneHop(self.links, 4, self.nin, self.nout)(self.unpack(x), W)
+            core.pack8(y.data.reshape(self.V, -1), res.data, self.V)
+            return res
+        self._run(lambda halo, U_halo, split, part: core.onehop_packed(
+            res.data, x.data, halo, self.U, U_halo, self.halo.nbr, self.lat.local_dims, split, W, nrhs, self.nin,
+            self.nout, self.N, part), x)
+        return res
