@@ -169,6 +169,18 @@ def test_packed_onehop_single_and_zero_boundary():
         assert_close(P.unpack(P(P.pack(psi), W)).data, ref.data, tol, "fallback")
 
 
+@pytest.mark.mpi
+def test_packed_onehop_is_the_ptc_layer_forward():
+    """With the layer's nine-slot weights PackedOneHop computes PTC(W, phi) (what the bench compares)."""
+    from gaugenet.ml import PTC, one_hop_paths
+    from gaugenet.operators.packed import PackedOneHop, ptc_slot_weights
+    lat, U, psi = setup(packed_grids()[0], nvec=2, seed=9)
+    layer = PTC(U, 2, 2, one_hop_paths())
+    W = layer.weights(seed=3)
+    P = PackedOneHop(layer.links, 2, 2)
+    assert_close(P.unpack(P(P.pack(psi), ptc_slot_weights(layer, W))).data, layer(W, psi).data, 1e-13, "PTC")
+
+
 def test_clear_errors():
     lat = gn.Lattice((12, 4, 4, 4), mpi=(1, 1, 1, 1))
     U = gn.GaugeField.from_numpy(lat, random_su_global(lat.dims, 3, seed=9))

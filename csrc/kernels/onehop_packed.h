@@ -136,14 +136,6 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
 
   template <int NT>
   static GN_SIMD_INLINE void block(const OneHopPackedArgs<T> &a, const Ctx &c, int64_t B, int64_t Bn, T *scratch) {
-    Base::template prefetch<0>(c, Bn);
-    Base::template prefetch<1>(c, Bn);
-    Base::template prefetch<2>(c, Bn);
-    Base::template prefetch<3>(c, Bn);
-    Base::template prefetch<4>(c, Bn);
-    Base::template prefetch<5>(c, Bn);
-    Base::template prefetch<6>(c, Bn);
-    Base::template prefetch<7>(c, Bn);
     const int64_t sstride = (int64_t)NIN_MAX * NS * 8 + NL * 8;  // scratch of one slot
     const int64_t obst = (int64_t)a.nrhs * NOUT * NS * 8;
     for (int r = 0; r < a.nrhs; ++r) {
@@ -164,13 +156,21 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
 #pragma GCC unroll 8
           for (int e = 0; e < 8; ++e) acc[q][e] = Base::V::zero();
         accumulate<0>(a, ps[0], pu[0], cc, acc);
+        if (cc == 0 && r == 0) Base::template prefetch<0>(c, Bn);  // spread over the slots, as in the Wilson kernel
         accumulate<1>(a, ps[1], pu[1], cc, acc);
+        if (cc == 0 && r == 0) Base::template prefetch<1>(c, Bn);  // spread over the slots, as in the Wilson kernel
         accumulate<2>(a, ps[2], pu[2], cc, acc);
+        if (cc == 0 && r == 0) Base::template prefetch<2>(c, Bn);  // spread over the slots, as in the Wilson kernel
         accumulate<3>(a, ps[3], pu[3], cc, acc);
+        if (cc == 0 && r == 0) Base::template prefetch<3>(c, Bn);  // spread over the slots, as in the Wilson kernel
         accumulate<4>(a, ps[4], pu[4], cc, acc);
+        if (cc == 0 && r == 0) Base::template prefetch<4>(c, Bn);  // spread over the slots, as in the Wilson kernel
         accumulate<5>(a, ps[5], pu[5], cc, acc);
+        if (cc == 0 && r == 0) Base::template prefetch<5>(c, Bn);  // spread over the slots, as in the Wilson kernel
         accumulate<6>(a, ps[6], pu[6], cc, acc);
+        if (cc == 0 && r == 0) Base::template prefetch<6>(c, Bn);  // spread over the slots, as in the Wilson kernel
         accumulate<7>(a, ps[7], pu[7], cc, acc);
+        if (cc == 0 && r == 0) Base::template prefetch<7>(c, Bn);  // spread over the slots, as in the Wilson kernel
         accumulate<8>(a, ps[8], pu[8], cc, acc);
 #pragma GCC unroll 4
         for (int q = 0; q < NOUT; ++q)

@@ -212,7 +212,26 @@ def ptc_cases(U, features=((1, 1), (2, 2)), two_hop=False, local=False, numpy=Tr
                           (lambda layer=layer, W=W, phi=phi, left=left: layer.projected_gradient_adj(W, phi, left)),
                           lat.local_volume, layer.flops_per_site(backward=True), bwd_bytes, features=f"{nin}->{nout}",
                           note=note + "; dC/dW and dC/dphi"))
+        if not (two_hop or local):
+            cases += _packed_ptc_forward(layer, W, phi, fwd_bytes)
     return cases
+
+
+def _packed_ptc_forward(layer, W, phi, fwd_bytes):
+    """The same one-hop PTC forward on the packed layout (operators/packed.py PackedOneHop, the layer's
+    nine-slot weights); [] where the layout does not apply."""
+    from .._backend import core
+    from ..operators.packed import PackedOneHop, ptc_slot_weights
+    lat = layer.lat
+    if phi.on_device or lat.local_dims[0] % 8 or not core.packed_available() or max(layer.n_in, layer.n_out) > 4:
+        return []
+    P = PackedOneHop(layer.links, layer.n_in, layer.n_out)
+    x = P.pack(phi)
+    Wk = ptc_slot_weights(layer, W)
+    out = P(x, Wk)
+    return [Case("ptc_forward", lambda: P(x, Wk, out=out), lat.local_volume, layer.flops_per_site(), fwd_bytes,
+                 features=f"{layer.n_in}->{layer.n_out}", layout="packed",
+                 note="PackedOneHop (operators/packed.py): the PTC layer's forward on the packed layout")]
 
 
 def coarse_cases(U, block=(4, 4, 4, 4), n_basis=12):

@@ -235,6 +235,17 @@ class PackedWilson(_PackedStencil):
         return self.apply(x, dagger=dagger, diag=0.0, use_clover=False, out=out)
 
 
+def ptc_slot_weights(layer, weights):
+    """The nine-slot weights (9, nout, nin, 4, 4) of a one-hop gaugenet.ml.PTC layer (global weights, all
+    paths of at most one hop), for PackedOneHop(layer.links, layer.n_in, layer.n_out)."""
+    groups = layer.paths.groups
+    if len(groups) != 1 or groups[0][0] or getattr(layer, "per_site", False):
+        raise ValueError("ptc_slot_weights: a PTC layer with global weights on one-hop paths only")
+    W = np.asarray(layer.check(weights)[0]).astype(layer.lat.complex_dtype)
+    Wk, _ = layer._slot_weights(W, groups[0][1])
+    return np.ascontiguousarray(Wk)
+
+
 class PackedOneHop(_PackedStencil):
     """The one-hop stencil of gaugenet.stencil.OneHop for Wilson-type fermions (ns = 4) with weights that are
     the same on every site - the PTC layer's forward - on PackedFermion:
