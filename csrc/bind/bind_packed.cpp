@@ -86,50 +86,69 @@ void fill_packed(WilsonPackedArgs<T> &a, const Buf &out, const Buf &in, const Bu
   a.clover = clover.present ? clover.as<const T>() : nullptr;
 }
 
+// The arguments both packed stencil kernels share, checked: geometry, packed input/output and links (float),
+// halos (complex, ordinary layout), the neighbour table; `extra` (clover or weights) only for the device check.
+struct PackedBufs {
+  Buf o, i, ih, u, uh, nb;
+  int64_t V = 0;
+  bool dbl = true;
+};
+PackedBufs packed_bufs(const std::string &who, py::object out, py::object in, py::object in_halo, py::object U,
+                       py::object U_halo, py::object nbr, const Buf &extra, const std::vector<int> &dims,
+                       const std::vector<bool> &split, int part, int N) {
+  require(N == 2 || N == 3, who + ": N must be 2 or 3");
+  require(part >= 0 && part <= 2, who + ": part must be 0 (all), 1 (interior) or 2 (boundary)");
+  require(dims.size() == 4 && split.size() == 4, who + ": dims and split must have four entries (x, y, z, t)");
+  for (int mu = 0; mu < 4; ++mu) require(dims[mu] >= 2, who + ": local extents must be at least 2");
+  require(dims[0] % 8 == 0, who + ": the local x extent must be a multiple of 8 (got " + std::to_string(dims[0]) + ")");
+  PackedBufs b;
+  b.V = (int64_t)dims[0] * dims[1] * dims[2] * dims[3];
+  b.o = get_buf(out, true, "out"), b.i = get_buf(in, false, "in"), b.ih = get_buf(in_halo, false, "in_halo", true);
+  b.u = get_buf(U, false, "U"), b.uh = get_buf(U_halo, false, "U_halo", true), b.nb = get_buf(nbr, false, "nbr");
+  require(!same_device({&b.o, &b.i, &b.ih, &b.u, &b.uh, &b.nb, &extra}),
+          who + ": the packed layout is a CPU layout (numpy arrays)");
+  b.dbl = b.o.kind == Kind::f64;
+  require(b.o.kind == Kind::f64 || b.o.kind == Kind::f32, who + ": packed fields are float64 or float32 arrays");
+  same_kind(b.o, b.i, "out", "in");
+  same_kind(b.o, b.u, "out", "U");
+  const Kind ck = b.dbl ? Kind::c128 : Kind::c64;
+  require(!b.ih.present || b.ih.kind == ck, who + ": in_halo must be complex of the fields' precision");
+  require(!b.uh.present || b.uh.kind == ck, who + ": U_halo must be complex of the fields' precision");
+  require(b.nb.kind == Kind::i32 && b.nb.nbytes == b.V * 8 * 4, who + ": nbr must be the int32 [V][8] table");
+  require(b.o.ptr != b.i.ptr, who + ": out must not alias in");
+  require(b.u.nbytes == 4 * b.V * 2 * N * N * (b.dbl ? 8 : 4), who + ": U must hold the packed links [V/8][4][2N^2][8]");
+  return b;
+}
+
+// halo sites implied by the halo buffers (per site: S reals of input, 2N^2 per link direction)
+int64_t packed_halo_sites(const std::string &who, const PackedBufs &b, const std::vector<bool> &split, int64_t S, int N) {
+  if (!(split[0] || split[1] || split[2] || split[3])) return 0;
+  const int64_t es = b.dbl ? 8 : 4;
+  require(b.ih.present && b.uh.present, who + ": a split direction needs in_halo and U_halo");
+  const int64_t Vh = b.ih.nbytes / (S * es);
+  require(b.ih.nbytes == Vh * S * es && b.uh.nbytes == 4 * Vh * 2 * N * N * es,
+          who + ": in_halo and U_halo disagree in their number of halo sites");
+  return Vh;
+}
+
 void wilson_packed(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo,
                    py::object nbr, std::vector<int> dims, std::vector<bool> split, py::object clover, double diag,
                    double hop_coef, int nrhs, int N, bool dagger, int part) {
 #if !GN_SIMD8
   throw std::runtime_error("gaugenet kernel: wilson_packed needs a build for an AVX-512 CPU (see packed_available())");
 #else
-  require(N == 2 || N == 3, "wilson_packed: N must be 2 or 3");
   require(nrhs > 0, "wilson_packed: nrhs must be positive");
-  require(part >= 0 && part <= 2, "wilson_packed: part must be 0 (all), 1 (interior) or 2 (boundary)");
-  require(dims.size() == 4 && split.size() == 4, "wilson_packed: dims and split must have four entries (x, y, z, t)");
-  for (int mu = 0; mu < 4; ++mu) require(dims[mu] >= 2, "wilson_packed: local extents must be at least 2");
-  require(dims[0] % 8 == 0, "wilson_packed: the local x extent must be a multiple of 8 (got " +
-                                std::to_string(dims[0]) + ")");
-  const int64_t V = (int64_t)dims[0] * dims[1] * dims[2] * dims[3];
-  Buf o = get_buf(out, true, "out"), i = get_buf(in, false, "in"), ih = get_buf(in_halo, false, "in_halo", true);
-  Buf u = get_buf(U, false, "U"), uh = get_buf(U_halo, false, "U_halo", true), nb = get_buf(nbr, false, "nbr");
   Buf c = get_buf(clover, false, "clover", true);
-  require(!same_device({&o, &i, &ih, &u, &uh, &nb, &c}), "wilson_packed: the packed layout is a CPU layout (numpy arrays)");
-  const bool dbl = o.kind == Kind::f64;
-  require(o.kind == Kind::f64 || o.kind == Kind::f32, "wilson_packed: packed fields are float64 or float32 arrays");
-  same_kind(o, i, "out", "in");
-  same_kind(o, u, "out", "U");
+  const PackedBufs pb = packed_bufs("wilson_packed", out, in, in_halo, U, U_halo, nbr, c, dims, split, part, N);
+  const Buf &o = pb.o, &i = pb.i, &ih = pb.ih, &u = pb.u, &uh = pb.uh, &nb = pb.nb;
+  const int64_t V = pb.V, es = pb.dbl ? 8 : 4, S = (int64_t)nrhs * 8 * N;
+  const bool dbl = pb.dbl;
   same_kind(o, c, "out", "clover");
-  const Kind ck = dbl ? Kind::c128 : Kind::c64;
-  require(!ih.present || ih.kind == ck, "wilson_packed: in_halo must be complex of the fields' precision");
-  require(!uh.present || uh.kind == ck, "wilson_packed: U_halo must be complex of the fields' precision");
-  require(nb.kind == Kind::i32, "wilson_packed: neighbour table must be int32");
-  const int64_t es = dbl ? 8 : 4, S = (int64_t)nrhs * 8 * N;
-  require(o.nbytes == V * S * es, "wilson_packed: out holds " + std::to_string(o.nbytes) + " bytes, needs " +
-                                      std::to_string(V * S * es));
-  require(i.nbytes == V * S * es, "wilson_packed: in has the wrong size");
-  require(o.ptr != i.ptr, "wilson_packed: out must not alias in");
-  require(u.nbytes == 4 * V * 2 * N * N * es, "wilson_packed: U must hold the packed links [V/8][4][2N^2][8]");
+  require(o.nbytes == V * S * es && i.nbytes == V * S * es,
+          "wilson_packed: in and out must hold " + std::to_string(V * S * es) + " bytes");
   require(!c.present || c.nbytes == V * 8 * N * N * es,
-          "wilson_packed: clover must hold the compressed hermitian blocks, 8 N^2 reals per site (pack_clover)");
-  require(nb.nbytes == V * 8 * 4, "wilson_packed: nbr has the wrong size");
-  const bool any_split = split[0] || split[1] || split[2] || split[3];
-  int64_t Vh = 0;
-  if (any_split) {
-    require(ih.present && uh.present, "wilson_packed: a split direction needs in_halo and U_halo");
-    Vh = ih.nbytes / (S * es);
-    require(ih.nbytes == Vh * S * es && uh.nbytes == 4 * Vh * 2 * N * N * es,
-            "wilson_packed: in_halo and U_halo disagree in their number of halo sites");
-  }
+          "wilson_packed: clover must hold the compressed hermitian blocks, 8 N^2 reals per site (operators/packed.py compress_clover)");
+  const int64_t Vh = packed_halo_sites("wilson_packed", pb, split, S, N);
   auto go = [&](auto zero) {
     using T = decltype(zero);
     WilsonPackedArgs<T> a{};
@@ -165,42 +184,18 @@ void onehop_packed(py::object out, py::object in, py::object in_halo, py::object
 #if !GN_SIMD8
   throw std::runtime_error("gaugenet kernel: onehop_packed needs a build for an AVX-512 CPU (see packed_available())");
 #else
-  require(N == 2 || N == 3, "onehop_packed: N must be 2 or 3");
   require(nrhs > 0 && nin >= 1 && nin <= 4 && nout >= 1 && nout <= 4,
           "onehop_packed: 1 to 4 input and output features and at least one right-hand side");
-  require(part >= 0 && part <= 2, "onehop_packed: part must be 0 (all), 1 (interior) or 2 (boundary)");
-  require(dims.size() == 4 && split.size() == 4, "onehop_packed: dims and split must have four entries (x, y, z, t)");
-  for (int mu = 0; mu < 4; ++mu) require(dims[mu] >= 2, "onehop_packed: local extents must be at least 2");
-  require(dims[0] % 8 == 0, "onehop_packed: the local x extent must be a multiple of 8 (got " +
-                                std::to_string(dims[0]) + ")");
-  const int64_t V = (int64_t)dims[0] * dims[1] * dims[2] * dims[3];
-  Buf o = get_buf(out, true, "out"), i = get_buf(in, false, "in"), ih = get_buf(in_halo, false, "in_halo", true);
-  Buf u = get_buf(U, false, "U"), uh = get_buf(U_halo, false, "U_halo", true), nb = get_buf(nbr, false, "nbr");
   Buf w = get_buf(W, false, "W");
-  require(!same_device({&o, &i, &ih, &u, &uh, &nb, &w}), "onehop_packed: the packed layout is a CPU layout (numpy arrays)");
-  const bool dbl = o.kind == Kind::f64;
-  require(o.kind == Kind::f64 || o.kind == Kind::f32, "onehop_packed: packed fields are float64 or float32 arrays");
-  same_kind(o, i, "out", "in");
-  same_kind(o, u, "out", "U");
-  const Kind ck = dbl ? Kind::c128 : Kind::c64;
-  require(w.kind == ck, "onehop_packed: W must be complex of the fields' precision");
-  require(!ih.present || ih.kind == ck, "onehop_packed: in_halo must be complex of the fields' precision");
-  require(!uh.present || uh.kind == ck, "onehop_packed: U_halo must be complex of the fields' precision");
-  require(nb.kind == Kind::i32 && nb.nbytes == V * 8 * 4, "onehop_packed: nbr must be the int32 [V][8] table");
-  const int64_t es = dbl ? 8 : 4, S = 8LL * N;
+  const PackedBufs pb = packed_bufs("onehop_packed", out, in, in_halo, U, U_halo, nbr, w, dims, split, part, N);
+  const Buf &o = pb.o, &i = pb.i, &ih = pb.ih, &u = pb.u, &uh = pb.uh, &nb = pb.nb;
+  const int64_t V = pb.V, es = pb.dbl ? 8 : 4, S = 8LL * N;
+  const bool dbl = pb.dbl;
+  require(w.kind == (dbl ? Kind::c128 : Kind::c64), "onehop_packed: W must be complex of the fields' precision");
   require(i.nbytes == V * nrhs * nin * S * es, "onehop_packed: in has the wrong size for nrhs x nin spinors");
   require(o.nbytes == V * nrhs * nout * S * es, "onehop_packed: out has the wrong size for nrhs x nout spinors");
-  require(o.ptr != i.ptr, "onehop_packed: out must not alias in");
-  require(u.nbytes == 4 * V * 2 * N * N * es, "onehop_packed: U must hold the packed links [V/8][4][2N^2][8]");
   require(w.nbytes == 9LL * nout * nin * 16 * 2 * es, "onehop_packed: W must have shape (9, nout, nin, 4, 4)");
-  const bool any_split = split[0] || split[1] || split[2] || split[3];
-  int64_t Vh = 0;
-  if (any_split) {
-    require(ih.present && uh.present, "onehop_packed: a split direction needs in_halo and U_halo");
-    Vh = ih.nbytes / (nrhs * nin * S * es);
-    require(ih.nbytes == Vh * nrhs * nin * S * es && uh.nbytes == 4 * Vh * 2 * N * N * es,
-            "onehop_packed: in_halo and U_halo disagree in their number of halo sites");
-  }
+  const int64_t Vh = packed_halo_sites("onehop_packed", pb, split, nrhs * nin * S, N);
   auto go = [&](auto zero) {
     using T = decltype(zero);
     OneHopPackedArgs<T> a{};

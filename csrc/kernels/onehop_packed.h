@@ -12,6 +12,7 @@
 #pragma once
 #include "kernels/wilson_packed.h"
 #if GN_SIMD8
+#include <utility>
 
 namespace gn {
 
@@ -134,6 +135,18 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     }
   }
 
+  // the nine slots in order for colour cc; the prefetches for block Bn (none: -1) spread over them
+  template <size_t... K>
+  static GN_SIMD_INLINE void slots(const OneHopPackedArgs<T> &a, const Ctx &c, const T *const (&ps)[9],
+                                   const T *const (&pu)[9], int cc, int64_t Bn, R (&acc)[NOUT][8],
+                                   std::index_sequence<K...>) {
+    ((accumulate<K>(a, ps[K], pu[K], cc, acc), prefetch_slot<K>(c, Bn)), ...);
+  }
+  template <size_t k>
+  static GN_SIMD_INLINE void prefetch_slot(const Ctx &c, int64_t Bn) {
+    if constexpr (k < 8) Base::template prefetch<k>(c, Bn);  // (prefetch returns at once for Bn < 0)
+  }
+
   template <int NT>
   static GN_SIMD_INLINE void block(const OneHopPackedArgs<T> &a, const Ctx &c, int64_t B, int64_t Bn, T *scratch) {
     const int64_t sstride = (int64_t)NIN_MAX * NS * 8 + NL * 8;  // scratch of one slot
@@ -155,23 +168,7 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
         for (int q = 0; q < NOUT; ++q)
 #pragma GCC unroll 8
           for (int e = 0; e < 8; ++e) acc[q][e] = Base::V::zero();
-        accumulate<0>(a, ps[0], pu[0], cc, acc);
-        if (cc == 0 && r == 0) Base::template prefetch<0>(c, Bn);  // spread over the slots, as in the Wilson kernel
-        accumulate<1>(a, ps[1], pu[1], cc, acc);
-        if (cc == 0 && r == 0) Base::template prefetch<1>(c, Bn);  // spread over the slots, as in the Wilson kernel
-        accumulate<2>(a, ps[2], pu[2], cc, acc);
-        if (cc == 0 && r == 0) Base::template prefetch<2>(c, Bn);  // spread over the slots, as in the Wilson kernel
-        accumulate<3>(a, ps[3], pu[3], cc, acc);
-        if (cc == 0 && r == 0) Base::template prefetch<3>(c, Bn);  // spread over the slots, as in the Wilson kernel
-        accumulate<4>(a, ps[4], pu[4], cc, acc);
-        if (cc == 0 && r == 0) Base::template prefetch<4>(c, Bn);  // spread over the slots, as in the Wilson kernel
-        accumulate<5>(a, ps[5], pu[5], cc, acc);
-        if (cc == 0 && r == 0) Base::template prefetch<5>(c, Bn);  // spread over the slots, as in the Wilson kernel
-        accumulate<6>(a, ps[6], pu[6], cc, acc);
-        if (cc == 0 && r == 0) Base::template prefetch<6>(c, Bn);  // spread over the slots, as in the Wilson kernel
-        accumulate<7>(a, ps[7], pu[7], cc, acc);
-        if (cc == 0 && r == 0) Base::template prefetch<7>(c, Bn);  // spread over the slots, as in the Wilson kernel
-        accumulate<8>(a, ps[8], pu[8], cc, acc);
+        slots(a, c, ps, pu, cc, cc == 0 && r == 0 ? Bn : -1, acc, std::make_index_sequence<9>{});
 #pragma GCC unroll 4
         for (int q = 0; q < NOUT; ++q)
 #pragma GCC unroll 4
