@@ -110,14 +110,7 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
         for (int j = 0; j < N; ++j) {
           const int e = back ? (j * N + c) * 2 : (c * N + j) * 2;
           const R ur = ld(u + e * 8), ui = ld(u + (e + 1) * 8);
-          const R fr = ld(p + ((s * N + j) * 2) * 8), fi = ld(p + ((s * N + j) * 2 + 1) * 8);
-          if (j == 0) {
-            re = back ? ur * fr + ui * fi : ur * fr - ui * fi;
-            im = back ? ur * fi - ui * fr : ur * fi + ui * fr;
-          } else {
-            re = back ? re + ur * fr + ui * fi : re + ur * fr - ui * fi;
-            im = back ? im + ur * fi - ui * fr : im + ur * fi + ui * fr;
-          }
+          simd::cmac<back>(j == 0, re, im, ur, ui, ld(p + ((s * N + j) * 2) * 8), ld(p + ((s * N + j) * 2 + 1) * 8));
         }
         t[2 * s] = re, t[2 * s + 1] = im;
       }

@@ -175,6 +175,19 @@ inline int stream_mode(const void *out, int64_t bytes) {
 // = false) or sum_j conj(U[j][i]) f[j] (back = true), for a transposed link tile u (reals
 // (i N + j) * 2 + {0, 1}) and a transposed colour vector f (reals 2 j, 2 j + 1); colour sums in
 // ascending order, as in the site-by-site kernels.
+// One complex multiply-accumulate of the SU(N) products: (re + i im) = u f (first) or += u f, with u = ur + i ui,
+// or its conjugate when back.
+template <bool back, class R>
+GN_SIMD_INLINE void cmac(bool first, R &re, R &im, R ur, R ui, R fr, R fi) {
+  if (first) {
+    re = back ? ur * fr + ui * fi : ur * fr - ui * fi;
+    im = back ? ur * fi - ui * fr : ur * fi + ui * fr;
+  } else {
+    re = back ? re + ur * fr + ui * fi : re + ur * fr - ui * fi;
+    im = back ? im + ur * fi - ui * fr : im + ur * fi + ui * fr;
+  }
+}
+
 template <int N, bool back, class R>
 GN_SIMD_INLINE void cmatvec(const R *u, const R *f, R (&ore)[N], R (&oim)[N]) {
 #pragma GCC unroll 4
@@ -183,14 +196,7 @@ GN_SIMD_INLINE void cmatvec(const R *u, const R *f, R (&ore)[N], R (&oim)[N]) {
 #pragma GCC unroll 4
     for (int j = 0; j < N; ++j) {
       const int e = back ? (j * N + i) * 2 : (i * N + j) * 2;
-      const R ur = u[e], ui = u[e + 1], fr = f[2 * j], fi = f[2 * j + 1];
-      if (j == 0) {
-        re = back ? ur * fr + ui * fi : ur * fr - ui * fi;
-        im = back ? ur * fi - ui * fr : ur * fi + ui * fr;
-      } else {
-        re = back ? re + ur * fr + ui * fi : re + ur * fr - ui * fi;
-        im = back ? im + ur * fi - ui * fr : im + ur * fi + ui * fr;
-      }
+      cmac<back>(j == 0, re, im, u[e], u[e + 1], f[2 * j], f[2 * j + 1]);
     }
     ore[i] = re, oim[i] = im;
   }

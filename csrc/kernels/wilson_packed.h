@@ -135,18 +135,8 @@ struct WilsonPacked {
       for (int j = 0; j < N; ++j) {
         const int e = back ? (j * N + c) * 2 : (c * N + j) * 2;
         const R ur = ld(u + e * 8), ui = ld(u + (e + 1) * 8);
-        const R f0r = h[2 * j], f0i = h[2 * j + 1], f1r = h[2 * N + 2 * j], f1i = h[2 * N + 2 * j + 1];
-        if (j == 0) {
-          r0 = back ? ur * f0r + ui * f0i : ur * f0r - ui * f0i;
-          i0 = back ? ur * f0i - ui * f0r : ur * f0i + ui * f0r;
-          r1 = back ? ur * f1r + ui * f1i : ur * f1r - ui * f1i;
-          i1 = back ? ur * f1i - ui * f1r : ur * f1i + ui * f1r;
-        } else {
-          r0 = back ? r0 + ur * f0r + ui * f0i : r0 + ur * f0r - ui * f0i;
-          i0 = back ? i0 + ur * f0i - ui * f0r : i0 + ur * f0i + ui * f0r;
-          r1 = back ? r1 + ur * f1r + ui * f1i : r1 + ur * f1r - ui * f1i;
-          i1 = back ? i1 + ur * f1i - ui * f1r : i1 + ur * f1i + ui * f1r;
-        }
+        simd::cmac<back>(j == 0, r0, i0, ur, ui, h[2 * j], h[2 * j + 1]);
+        simd::cmac<back>(j == 0, r1, i1, ur, ui, h[2 * N + 2 * j], h[2 * N + 2 * j + 1]);
       }
       const C u0{r0, i0}, u1{r1, i1};
       C a0{acc[(0 * N + c) * 2], acc[(0 * N + c) * 2 + 1]}, a1{acc[(1 * N + c) * 2], acc[(1 * N + c) * 2 + 1]};
