@@ -181,6 +181,18 @@ def test_packed_onehop_is_the_ptc_layer_forward():
     assert_close(P.unpack(P(P.pack(psi), ptc_slot_weights(layer, W))).data, layer(W, psi).data, 1e-13, "PTC")
 
 
+@pytest.mark.mpi
+def test_non_hermitian_clover_refused_on_every_rank():
+    """Clover blocks spoiled on rank 0 only: PackedWilson raises on every rank (no hang)."""
+    lat, U, _ = setup(packed_grids()[0], seed=10)
+    D = gn.WilsonClover(U, mass=0.1, csw=1.0)
+    if lat.rank == 0:
+        D.clover = D.clover.copy()
+        D.clover[0, 0, 0, 1] += 0.5
+    with pytest.raises(ValueError, match="not hermitian"):
+        gn.PackedWilson(D)
+
+
 def test_clear_errors():
     lat = gn.Lattice((12, 4, 4, 4), mpi=(1, 1, 1, 1))
     U = gn.GaugeField.from_numpy(lat, random_su_global(lat.dims, 3, seed=9))

@@ -11,8 +11,10 @@ Use it where one operator is applied many times, e.g. a Krylov solve::
 
     P = PackedWilson(D)             # D: Wilson or WilsonClover on a host lattice, local x extent % 8 == 0
     b = P.pack(psi)                 # PackedFermion
-    x = cg(P.MdagM, P(b)).x         # the Krylov solvers take PackedFermion like FermionField
+    x = bicgstab(P, b).x            # the Krylov solvers take PackedFermion like FermionField (D x = b)
     sol = P.unpack(x)               # back to a FermionField
+
+PackedOneHop does the same for the one-hop stencil with global spin-matrix weights (the PTC layer's forward).
 
 Results agree with D to rounding on any process grid; halos stay in the ordinary layout and are
 exchanged while the interior blocks are computed. Where the kernel is not compiled (a CPU without
@@ -20,7 +22,7 @@ AVX-512), the same interface runs D on unpacked copies.
 """
 import numpy as np
 
-from .._backend import core, is_device
+from .._backend import core
 from ..fields import FermionField
 from ..fields.base import VectorArithmetic
 
@@ -45,18 +47,22 @@ def _pack(a, V):
     return out
 
 
-def compress_clover(blocks, V, N):
+def compress_clover(blocks, V, N, lat=None):
     """Clover blocks (V, 2, 2N, 2N), hermitian -> (V, 8 N^2) reals per site, the layout of
     WilsonPacked::cupper in kernels/wilson_packed.h: per block the 2N real diagonal entries, then the
-    upper triangle row by row as (re, im). Half the bytes of the full blocks."""
+    upper triangle row by row as (re, im). Half the bytes of the full blocks. Non-hermitian blocks are
+    refused (ValueError; on every rank of `lat` when given, if any rank has them)."""
     M = 2 * N
     c = np.asarray(blocks).reshape(V, 2, M, M)
     dev = float(np.abs(c - np.conj(np.swapaxes(c, -1, -2))).max())
     scale = max(float(np.abs(c).max()), 1e-300)
     tol = 1e-5 if c.dtype == np.complex64 else 1e-12
-    if dev > tol * scale:
-        raise ValueError(f"PackedWilson: the clover blocks are not hermitian (|C - C^dag| = {dev:.3e}, "
-                         f"|C| = {scale:.3e}); the packed layout stores them compressed")
+    msg = (f"PackedWilson: the clover blocks are not hermitian (|C - C^dag| = {dev:.3e}, |C| = {scale:.3e}); the "
+           f"packed layout stores them compressed")
+    if lat is not None:
+        lat.check(dev <= tol * scale, msg)
+    elif dev > tol * scale:
+        raise ValueError(msg)
     iu = np.triu_indices(M, 1)
     up = c[:, :, iu[0], iu[1]]                                   # (V, 2, M(M-1)/2) complex
     out = np.empty((V, 2, M * M), dtype=c.real.dtype)
@@ -198,7 +204,7 @@ class PackedWilson(_PackedStencil):
         super().__init__(D.links, "PackedWilson")
         self.D = D
         self.mass, self.csw = D.mass, D.csw
-        self.clover = None if D.clover is None else _pack(compress_clover(D.clover, self.V, self.N), self.V)
+        self.clover = None if D.clover is None else _pack(compress_clover(D.clover, self.V, self.N, self.lat), self.V)
 
     # ------------------------------------------------------------------ application
     def apply(self, x, dagger=False, diag=None, hop_coef=-0.5, use_clover=True, out=None):
