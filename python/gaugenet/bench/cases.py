@@ -96,7 +96,8 @@ def wilson_cases(fields, U, nvec=1, mode="normal"):
 
 def packed_wilson_cases(fields, U, Dh, Dc, psi, nvec):
     """The same operators on the packed eight-site-block layout (operators/packed.py): fields packed
-    once, the output buffer reused; the traffic model and flop count are those of the ordinary rows.
+    once, the output buffer reused; the flop counts and traffic model of the ordinary rows, except that the
+    clover blocks are counted as stored (diagonal + upper triangle).
     [] where the layout does not apply (GPU fields, local x extent not a multiple of 8, no AVX-512
     kernel in this build)."""
     import gaugenet as gn
