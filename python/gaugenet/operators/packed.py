@@ -199,8 +199,6 @@ class PackedWilson(_PackedStencil):
     PackedFermion: P(x), P.adjoint(x), P.MdagM(x), P.hop(x); P.pack / P.unpack convert fermions."""
 
     def __init__(self, D):
-        if D.U.on_device:
-            raise ValueError("PackedWilson: the packed layout is a CPU layout; the gauge field is on the GPU")
         super().__init__(D.links, "PackedWilson")
         self.D = D
         self.mass, self.csw = D.mass, D.csw
