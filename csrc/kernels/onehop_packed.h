@@ -128,12 +128,14 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     }
   }
 
-  // the nine slots in order for colour cc; the prefetches for block Bn (none: -1) spread over them
+  // the nine slots in order for colour cc, each followed by its share of the prefetches for block Bn
+  // (none: -1): piece K after slot K in colour K mod N, so that they spread over all N colours' work
+  // (32^4 double, 2 threads, C++ driver: 44.5 ms per call against 53 ms with all pieces in colour 0)
   template <size_t... K>
   static GN_SIMD_INLINE void slots(const OneHopPackedArgs<T> &a, const Ctx &c, const T *const (&ps)[9],
                                    const T *const (&pu)[9], int cc, int64_t Bn, R (&acc)[NOUT][8],
                                    std::index_sequence<K...>) {
-    ((accumulate<K>(a, ps[K], pu[K], cc, acc), prefetch_slot<K>(c, Bn)), ...);
+    ((accumulate<K>(a, ps[K], pu[K], cc, acc), prefetch_slot<K>(c, (int)K % N == cc ? Bn : -1)), ...);
   }
   template <size_t k>
   static GN_SIMD_INLINE void prefetch_slot(const Ctx &c, int64_t Bn) {
@@ -161,7 +163,7 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
         for (int q = 0; q < NOUT; ++q)
 #pragma GCC unroll 8
           for (int e = 0; e < 8; ++e) acc[q][e] = Base::V::zero();
-        slots(a, c, ps, pu, cc, cc == 0 && r == 0 ? Bn : -1, acc, std::make_index_sequence<9>{});
+        slots(a, c, ps, pu, cc, r == 0 ? Bn : -1, acc, std::make_index_sequence<9>{});
 #pragma GCC unroll 4
         for (int q = 0; q < NOUT; ++q)
 #pragma GCC unroll 4
