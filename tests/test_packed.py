@@ -173,12 +173,87 @@ def test_packed_onehop_single_and_zero_boundary():
 def test_packed_onehop_is_the_ptc_layer_forward():
     """With the layer's nine-slot weights PackedOneHop computes PTC(W, phi) (what the bench compares)."""
     from gaugenet.ml import PTC, one_hop_paths
-    from gaugenet.operators.packed import PackedOneHop, ptc_slot_weights
+    from gaugenet.ml.ptc_packed import ptc_slot_weights
+    from gaugenet.operators.packed import PackedOneHop
     lat, U, psi = setup(packed_grids()[0], nvec=2, seed=9)
     layer = PTC(U, 2, 2, one_hop_paths())
     W = layer.weights(seed=3)
     P = PackedOneHop(layer.links, 2, 2)
     assert_close(P.unpack(P(P.pack(psi), ptc_slot_weights(layer, W))).data, layer(W, psi).data, 1e-13, "PTC")
+
+
+def _ptc_backward_case(grid, nin, nout, nrhs, paths, precision="double", seed=0, zero_path=None):
+    from gaugenet.ml import PTC
+    from gaugenet.ml.ptc_packed import PackedPTC
+    lat, U, _ = setup(grid, precision=precision, seed=11 + seed)
+    layer = PTC(U, nin, nout, paths, boundary_phases=THETA)
+    W = layer.weights(seed=5 + seed)
+    if zero_path is not None:  # a path whose weights are zero still gets its gradient
+        W[0][zero_path] = 0
+    shape = tuple(reversed(DIMS))
+    phi = gn.FermionField.from_numpy(lat, random_global(shape + (nrhs * nin, 4, 3), seed=340 + seed))
+    left = gn.FermionField.from_numpy(lat, random_global(shape + (nrhs * nout, 4, 3), seed=350 + seed))
+    return layer, W, phi, left, PackedPTC(layer)
+
+
+def _check_ptc_backward(layer, W, phi, left, P, tol, label):
+    G_ref, dphi_ref = layer.projected_gradient_adj(W, phi, left)
+    x = P.pack(phi)
+    ref = layer(W, phi).data
+    assert_close(P.unpack(P(W, x)).data.reshape(ref.shape), ref, tol, label + " forward")
+    G, dx = P.projected_gradient_adj(W, x, P.pack(left))
+    assert G.shape == G_ref.shape and G.dtype == G_ref.dtype, label
+    assert_close(G, G_ref, tol, label + " dW")
+    assert_close(P.unpack(dx).data.reshape(dphi_ref.data.shape), dphi_ref.data, tol, label + " dphi")
+    buf = P.pack(phi)
+    G2, dx2 = P.projected_gradient_adj(W, x, P.pack(left), out=buf)  # into a given buffer, G afresh
+    assert dx2 is buf
+    assert_close(G2, G_ref, tol, label + " dW again")
+    assert_close(P.unpack(dx2).data.reshape(dphi_ref.data.shape), dphi_ref.data, tol, label + " dphi into out")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", packed_grids())
+@pytest.mark.parametrize("nin,nout,nrhs", [(1, 1, 1), (2, 2, 1), (1, 3, 2), (3, 1, 1)])
+def test_packed_ptc_backward_equals_layer(grid, nin, nout, nrhs):
+    """PackedPTC's forward and fused backward (dW summed over the lattice, dphi = L^dag left) against
+    the PTC layer's own: all nine one-hop paths, boundary phases, several right-hand sides."""
+    from gaugenet.ml import one_hop_paths
+    case = _ptc_backward_case(grid, nin, nout, nrhs, one_hop_paths())
+    _check_ptc_backward(*case, 1e-12, f"grid {grid} {nin}->{nout} x{nrhs}")
+
+
+@pytest.mark.mpi
+def test_packed_ptc_backward_paths_precision_fallback():
+    """Five of the one-hop paths in another order, one with zero weights (its gradient is still
+    computed); single precision (double sums of the gradient); the unpacked fallback."""
+    from gaugenet.ml import one_hop_paths
+    paths = [one_hop_paths()[i] for i in (8, 3, 0, 6, 5)]
+    grid = packed_grids()[-1]
+    case = _ptc_backward_case(grid, 2, 1, 2, paths, seed=1, zero_path=1)
+    _check_ptc_backward(*case, 1e-12, "path subset")
+    _check_ptc_backward(*_ptc_backward_case(grid, 2, 2, 1, paths, precision="single", seed=2), 3e-6, "single")
+    layer, W, phi, left, P = case
+    P.fwd.native = P.adj.native = False
+    _check_ptc_backward(layer, W, phi, left, P, 1e-12, "fallback")
+
+
+def test_packed_ptc_errors():
+    from gaugenet.ml import PTC, one_hop_paths
+    from gaugenet.ml.ptc_packed import PackedPTC
+    lat, U, psi = setup((1, 1, 1, 1) if NRANKS == 1 else None, nvec=2)
+    with pytest.raises(ValueError, match="at most one hop"):
+        PackedPTC(PTC(U, 1, 1, [[(0, 1), (1, 1)]]))
+    with pytest.raises(TypeError, match="PTC layer"):
+        PackedPTC(gn.Wilson(U, mass=0.1))
+    layer = PTC(U, 1, 2, one_hop_paths())
+    P = PackedPTC(layer)
+    W = layer.weights()
+    x = P.pack(psi)
+    with pytest.raises(ValueError, match="right-hand sides"):
+        P.projected_gradient_adj(W, x, x)  # left needs 2 rhs x 2 features
+    with pytest.raises(ValueError, match="complex128"):
+        P.adj.apply_grad(x, np.zeros((9, 1, 2, 4, 4)), x, np.zeros((9, 2, 1, 4, 4), dtype=np.complex64))
 
 
 @pytest.mark.mpi

@@ -180,7 +180,7 @@ void onehop_packed_n(const OneHopPackedArgs<T> &a) {
 
 void onehop_packed(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo,
                    py::object nbr, std::vector<int> dims, std::vector<bool> split, py::object W, int nrhs, int nin,
-                   int nout, int N, int part) {
+                   int nout, int N, int part, py::object site, py::object G, int mask) {
 #if !GN_SIMD8
   throw std::runtime_error("gaugenet kernel: onehop_packed needs a build for an AVX-512 CPU (see packed_available())");
 #else
@@ -196,6 +196,18 @@ void onehop_packed(py::object out, py::object in, py::object in_halo, py::object
   require(o.nbytes == V * nrhs * nout * S * es, "onehop_packed: out has the wrong size for nrhs x nout spinors");
   require(w.nbytes == 9LL * nout * nin * 16 * 2 * es, "onehop_packed: W must have shape (9, nout, nin, 4, 4)");
   const int64_t Vh = packed_halo_sites("onehop_packed", pb, split, nrhs * nin * S, N);
+  require(site.is_none() == G.is_none(), "onehop_packed: the weight gradient needs both site and G");
+  Buf sb, gb;
+  if (!site.is_none()) {
+    sb = get_buf(site, false, "site");
+    gb = get_buf(G, true, "G");
+    require(!same_device({&o, &sb, &gb}), "onehop_packed: site and G must be numpy arrays");
+    require(sb.kind == o.kind && sb.nbytes == o.nbytes, "onehop_packed: site must be packed like out (same precision, nrhs x nout spinors)");
+    require(gb.kind == Kind::c128 && gb.nbytes == 9LL * nin * nout * 16 * 16,
+            "onehop_packed: G must be complex128 of shape (9, nin, nout, 4, 4)");
+    require(sb.ptr != o.ptr && gb.ptr != o.ptr, "onehop_packed: site and G must not alias out");
+  }
+  require(mask >= -1 && mask < 512, "onehop_packed: mask is a 9-bit slot set, or -1 (the slots with nonzero weights)");
   auto go = [&](auto zero) {
     using T = decltype(zero);
     OneHopPackedArgs<T> a{};
@@ -213,6 +225,9 @@ void onehop_packed(py::object out, py::object in, py::object in_halo, py::object
     for (int k = 0; k < 9; ++k)
       for (int64_t e = 0; e < (int64_t)nout * nin * 32; ++e)
         if (a.W[k * nout * nin * 32 + e] != T(0)) a.mask |= 1u << k;
+    if (mask >= 0) a.mask = (unsigned)mask;
+    a.site = sb.ptr ? sb.as<const T>() : nullptr;
+    a.G = gb.ptr ? gb.as<double>() : nullptr;
     py::gil_scoped_release nogil;
     if (N == 3) onehop_packed_n<3, T>(a);
     else onehop_packed_n<2, T>(a);
@@ -227,8 +242,11 @@ void onehop_packed(py::object out, py::object in, py::object in_halo, py::object
 void bind_packed(py::module_ &m) {
   m.def("onehop_packed", &onehop_packed, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"),
         py::arg("U_halo"), py::arg("nbr"), py::arg("dims"), py::arg("split"), py::arg("W"), py::arg("nrhs"),
-        py::arg("nin"), py::arg("nout"), py::arg("N"), py::arg("part") = 0,
-        "one-hop stencil (PTC forward, global spin-matrix weights W[9][nout][nin][4][4]) on packed fields");
+        py::arg("nin"), py::arg("nout"), py::arg("N"), py::arg("part") = 0, py::arg("site") = py::none(),
+        py::arg("G") = py::none(), py::arg("mask") = -1,
+        "one-hop stencil (PTC forward, global spin-matrix weights W[9][nout][nin][4][4]) on packed fields; with "
+        "site and G also G[k,b,a] += sum (U_k in_b) conj(site_a) (the PTC weight gradient); mask: slots to run "
+        "(-1: those with nonzero weights)");
   m.def("pack8", &pack8, py::arg("src"), py::arg("dst"), py::arg("V"),
         "ordinary [V][R] -> packed [V/8][R][8] layout (R reals per site, any float/complex dtype)");
   m.def("unpack8", &unpack8, py::arg("src"), py::arg("dst"), py::arg("V"), "packed [V/8][R][8] -> ordinary [V][R]");

@@ -214,25 +214,30 @@ def ptc_cases(U, features=((1, 1), (2, 2)), two_hop=False, local=False, numpy=Tr
                           lat.local_volume, layer.flops_per_site(backward=True), bwd_bytes, features=f"{nin}->{nout}",
                           note=note + "; dC/dW and dC/dphi"))
         if not (two_hop or local):
-            cases += _packed_ptc_forward(layer, W, phi, fwd_bytes)
+            cases += _packed_ptc(layer, W, phi, left, fwd_bytes, bwd_bytes)
     return cases
 
 
-def _packed_ptc_forward(layer, W, phi, fwd_bytes):
-    """The same one-hop PTC forward on the packed layout (operators/packed.py PackedOneHop, the layer's
-    nine-slot weights); [] where the layout does not apply."""
+def _packed_ptc(layer, W, phi, left, fwd_bytes, bwd_bytes):
+    """The same one-hop PTC forward and backward on the packed layout (gaugenet.ml.ptc_packed.PackedPTC,
+    the layer's own weights); [] where the layout does not apply."""
     from .._backend import core
-    from ..operators.packed import PackedOneHop, ptc_slot_weights
+    from ..ml.ptc_packed import PackedPTC
     lat = layer.lat
     if phi.on_device or lat.local_dims[0] % 8 or not core.packed_available() or max(layer.n_in, layer.n_out) > 4:
         return []
-    P = PackedOneHop(layer.links, layer.n_in, layer.n_out)
-    x = P.pack(phi)
-    Wk = ptc_slot_weights(layer, W)
-    out = P(x, Wk)
-    return [Case("ptc_forward", lambda: P(x, Wk, out=out), lat.local_volume, layer.flops_per_site(), fwd_bytes,
-                 features=f"{layer.n_in}->{layer.n_out}", layout="packed",
-                 note="PackedOneHop (operators/packed.py): the PTC layer's forward on the packed layout")]
+    P = PackedPTC(layer)
+    x, lx = P.pack(phi), P.pack(left)
+    out = P(W, x)
+    dx = P.projected_gradient_adj(W, x, lx)[1]
+    feat = f"{layer.n_in}->{layer.n_out}"
+    return [Case("ptc_forward", lambda: P(W, x, out=out), lat.local_volume, layer.flops_per_site(), fwd_bytes,
+                 features=feat, layout="packed",
+                 note="PackedPTC (ml/ptc_packed.py): the PTC layer's forward on the packed layout"),
+            Case("ptc_backward", lambda: P.projected_gradient_adj(W, x, lx, out=dx), lat.local_volume,
+                 layer.flops_per_site(backward=True), bwd_bytes, features=feat, layout="packed",
+                 note="PackedPTC: dC/dW and dC/dphi in one fused sweep on the packed layout (dphi into a reused "
+                      "buffer, as the forward's output)")]
 
 
 def coarse_cases(U, block=(4, 4, 4, 4), n_basis=12):

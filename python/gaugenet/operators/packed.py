@@ -14,7 +14,8 @@ Use it where one operator is applied many times, e.g. a Krylov solve::
     x = bicgstab(P, b).x            # the Krylov solvers take PackedFermion like FermionField (D x = b)
     sol = P.unpack(x)               # back to a FermionField
 
-PackedOneHop does the same for the one-hop stencil with global spin-matrix weights (the PTC layer's forward).
+PackedOneHop does the same for the one-hop stencil with global spin-matrix weights (the PTC layer's forward,
+and with apply_grad its backward; gaugenet.ml.ptc_packed.PackedPTC wraps a layer).
 
 Results agree with D to rounding on any process grid; halos stay in the ordinary layout and are
 exchanged while the interior blocks are computed. Where the kernel is not compiled (a CPU without
@@ -239,17 +240,6 @@ class PackedWilson(_PackedStencil):
         return self.apply(x, dagger=dagger, diag=0.0, use_clover=False, out=out)
 
 
-def ptc_slot_weights(layer, weights):
-    """The nine-slot weights (9, nout, nin, 4, 4) of a one-hop gaugenet.ml.PTC layer (global weights, all
-    paths of at most one hop), for PackedOneHop(layer.links, layer.n_in, layer.n_out)."""
-    groups = layer.paths.groups
-    if len(groups) != 1 or groups[0][0] or getattr(layer, "per_site", False):
-        raise ValueError("ptc_slot_weights: a PTC layer with global weights on one-hop paths only")
-    W = np.asarray(layer.check(weights)[0]).astype(layer.lat.complex_dtype)
-    Wk, _ = layer._slot_weights(W, groups[0][1])
-    return np.ascontiguousarray(Wk)
-
-
 class PackedOneHop(_PackedStencil):
     """The one-hop stencil of gaugenet.stencil.OneHop for Wilson-type fermions (ns = 4) with weights that are
     the same on every site - the PTC layer's forward - on PackedFermion:
@@ -267,6 +257,24 @@ class PackedOneHop(_PackedStencil):
         self.links, self.nin, self.nout = links, nin, nout
 
     def __call__(self, x, W, out=None):
+        return self._apply(x, W, out, None, None, None)
+
+    def apply_grad(self, x, W, site, G, out=None, slots=None):
+        """The stencil (returned, as __call__) fused with the weight gradient the PTC backward needs:
+
+            G[k, b, a] += sum_x sum_r sum_colour (U_k x_b)(x + k)[s, c] conj(site_a(x)[t, c])
+
+        site: PackedFermion like the result (nrhs * nout vectors); G: complex128 (9, nin, nout, 4, 4),
+        this rank's sum added in place (no allreduce); slots: the slots to run and differentiate
+        (default: those with nonzero weights)."""
+        self._check(site, "PackedOneHop.apply_grad")
+        if G.shape != (9, self.nin, self.nout, 4, 4) or G.dtype != np.complex128 or not G.flags.c_contiguous:
+            raise ValueError(f"PackedOneHop.apply_grad: G must be a C-contiguous complex128 array of shape "
+                             f"(9, {self.nin}, {self.nout}, 4, 4)")
+        mask = -1 if slots is None else sum(1 << int(k) for k in set(slots))
+        return self._apply(x, W, out, site, G, mask)
+
+    def _apply(self, x, W, out, site, G, mask):
         self._check(x, "PackedOneHop")
         W = np.ascontiguousarray(np.asarray(W), dtype=self.lat.complex_dtype)
         if W.shape != (9, self.nout, self.nin, 4, 4):
@@ -276,15 +284,33 @@ class PackedOneHop(_PackedStencil):
         nrhs = x.nvec // self.nin
         nvec = nrhs * self.nout
         shape = (self.V // 8, nvec * 8 * self.N, 8)
+        if site is not None and site.data.shape != shape:
+            raise ValueError(f"PackedOneHop.apply_grad: site must hold {nvec} vectors ({nrhs} rhs x {self.nout} "
+                             f"features), got {site.nvec}")
         res = out if out is not None else PackedFermion(self.lat, aligned_empty(shape, self.U.dtype), self.N, nvec,
                                                         x.batched or nvec > 1)
-        if res.data is x.data or res.data.shape != shape:
+        if res.data is x.data or res.data.shape != shape or (site is not None and res.data is site.data):
             raise ValueError(f"PackedOneHop: out must be a distinct PackedFermion of shape {shape}")
         if not self.native:
-            from ..stencil.onehop import OneHop
-            y = OneHop(self.links, 4, self.nin, self.nout)(self.unpack(x), W)
-            core.pack8(y.data.reshape(self.V, -1), res.data, self.V)
-            return res
+            return self._apply_unpacked(x, W, res, site, G, mask, nrhs)
+        sd = None if site is None else site.data
+        self._run(lambda halo, U_halo, split, part: core.onehop_packed(
+            res.data, x.data, halo, self.U, U_halo, self.halo.nbr, self.lat.local_dims, split, W, nrhs, self.nin,
+            self.nout, self.N, part, site=sd, G=G, mask=-1 if mask is None else mask), x)
+        return res
+
+    def _apply_unpacked(self, x, W, res, site, G, mask, nrhs):
+        """Fallback without the AVX-512 kernel: OneHop (core.hop / core.hop_grad) on unpacked copies."""
+        from ..stencil.onehop import OneHop
+        op = OneHop(self.links, 4, self.nin, self.nout)
+        hops = None if mask is None or mask < 0 else [k for k in range(9) if (mask >> k) & 1]
+        src = self.unpack(x).data.reshape(self.V, -1)
+        if site is None:
+            y = op.apply_array(src, W, nrhs, hops=hops)
+        else:
+            y = op.apply_grad(src, W, nrhs, self.unpack(site).data.reshape(self.V, -1), G, hops=hops)
+        core.pack8(y.reshape(self.V, -1), res.data, self.V)
+        return res
         self._run(lambda halo, U_halo, split, part: core.onehop_packed(
             res.data, x.data, halo, self.U, U_halo, self.halo.nbr, self.lat.local_dims, split, W, nrhs, self.nin,
             self.nout, self.N, part), x)

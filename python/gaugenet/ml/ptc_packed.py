@@ -1,0 +1,76 @@
+"""A one-hop PTC layer on fermions in the packed eight-site-block layout (gaugenet.operators.packed).
+
+PackedPTC(layer) runs the forward and the backward of a gaugenet.ml.PTC layer with global weights whose
+paths are all of at most one hop (e.g. one_hop_paths()) on PackedFermion, through the transpose-free
+AVX-512 kernel (kernels/onehop_packed.h); the layer's weights are used as they are:
+
+    P = PackedPTC(layer)
+    x = P.pack(phi)                               # FermionField (batch nrhs * n_in) -> PackedFermion
+    y = P(W, x)                                   # = P.pack(layer(W, phi))
+    dW, dx = P.projected_gradient_adj(W, x, P.pack(left))
+                                                  # = layer.projected_gradient_adj(W, phi, left), dphi packed
+    P.projected_gradient_adj(W, x, lx, out=dx)    # the same into an existing PackedFermion
+
+The backward is one sweep, as the layer's fused host path: the adjoint stencil (reversed slots, spin
+matrices conjugate-transposed, features swapped) on left, each transported colour of left paired with
+phi on the site for dW (summed over the lattice: one allreduce, identical on every rank). Without the
+AVX-512 kernel the same calls run the ordinary kernels on unpacked copies.
+"""
+import numpy as np
+
+from ..operators.packed import PackedOneHop
+from .ptc import PTC, _reverse_slot
+
+
+def ptc_slot_weights(layer, weights):
+    """The nine-slot weights (9, nout, nin, 4, 4) of a one-hop gaugenet.ml.PTC layer (global weights, all
+    paths of at most one hop), for PackedOneHop(layer.links, layer.n_in, layer.n_out)."""
+    groups = layer.paths.groups
+    if len(groups) != 1 or groups[0][0] or getattr(layer, "per_site", False):
+        raise ValueError("ptc_slot_weights: a PTC layer with global weights on one-hop paths only")
+    W = np.asarray(layer.check(weights)[0]).astype(layer.lat.complex_dtype)
+    Wk, _ = layer._slot_weights(W, groups[0][1])
+    return np.ascontiguousarray(Wk)
+
+
+class PackedPTC:
+    """Forward and backward of a one-hop gaugenet.ml.PTC layer on PackedFermion (see the module docstring)."""
+
+    def __init__(self, layer):
+        if not isinstance(layer, PTC):
+            raise TypeError(f"PackedPTC: needs a gaugenet.ml.PTC layer, got {type(layer).__name__}")
+        groups = layer.paths.groups
+        if len(groups) != 1 or groups[0][0]:
+            raise ValueError("PackedPTC: the layer's paths must all be of at most one hop (one group, no prefix)")
+        self.layer = layer
+        self.slots = groups[0][1]  # (slot k, path index i)
+        self.fwd = PackedOneHop(layer.links, layer.n_in, layer.n_out)
+        self.adj = PackedOneHop(layer.links, layer.n_out, layer.n_in)
+
+    def pack(self, phi):
+        return self.fwd.pack(phi)
+
+    def unpack(self, x):
+        return self.fwd.unpack(x)
+
+    def __call__(self, weights, x, out=None):
+        """L(W, x) on a PackedFermion x (nrhs * n_in vectors); out: a PackedFermion to write into."""
+        return self.fwd(x, ptc_slot_weights(self.layer, weights), out=out)
+
+    def projected_gradient_adj(self, weights, x, left, out=None):
+        """[dC/dW, dC/dx] for C = Re <left, L(W, x)>, x and left PackedFermion; dC/dW of the layer's weight
+        shape (P, n_out, n_in, 4, 4), summed over the lattice; dC/dx = L^dag left, a PackedFermion (written
+        into out, a PackedFermion shaped like x, when given: no allocation per call)."""
+        lay = self.layer
+        W = np.asarray(lay.check(weights)[0])
+        if left.nvec * lay.n_in != x.nvec * lay.n_out:
+            raise ValueError(f"PackedPTC: left holds {left.nvec} vectors, x {x.nvec}: they must be the same "
+                             f"right-hand sides of n_out={lay.n_out} and n_in={lay.n_in} features")
+        Wadj, hops = lay._adjoint_slot_weights(W.astype(lay.lat.complex_dtype, copy=False), self.slots, None)
+        Gs = np.zeros((9, lay.n_out, lay.n_in, 4, 4), dtype=np.complex128)
+        dx = self.adj.apply_grad(left, Wadj, x, Gs, out=out, slots=hops)
+        G = np.empty((lay.n_paths, lay.n_out, lay.n_in, 4, 4), dtype=np.complex128)
+        for k, i in self.slots:
+            G[i] = Gs[_reverse_slot(k)]
+        G = np.asarray(lay.lat.allreduce(G)).astype(W.dtype, copy=False)
+        return [G, dx]
