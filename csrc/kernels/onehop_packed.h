@@ -23,6 +23,7 @@
 #pragma once
 #include "kernels/wilson_packed.h"
 #if GN_SIMD8
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -246,6 +247,11 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     }
   }
 
+  template <class E>
+  static E *align64(E *p) {
+    return reinterpret_cast<E *>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+  }
+
   static int thread_id() {
 #ifdef GN_HAVE_OPENMP
     return omp_get_thread_num();
@@ -270,12 +276,14 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     const int64_t gs = (gn + 15) / 16 * 16 + 16;  // per-thread stride (64-byte multiples, no sharing of lines)
     constexpr bool flush = GRAD && !std::is_same<T, double>::value;
     if (GRAD) {
-      gt.assign(nth * gs, T(0));
-      if (flush) gd.assign(nth * gs, 0.0);
+      gt.assign(nth * gs + 16, T(0));
+      if (flush) gd.assign(nth * gs + 8, 0.0);
     }
     std::vector<int64_t> count(flush ? nth * 8 : 0, 0);
-    T *gt0 = gt.data();
-    double *gd0 = gd.data();
+    // on 64-byte boundaries: whole-register accumulators never split across two cache lines (malloc's
+    // 16-byte alignment made the gradient sweep 25% slower)
+    T *gt0 = align64(gt.data());
+    double *gd0 = align64(gd.data());
     Base::template for_blocks<NT>(c, ((a.nin + NOUT) * NS * a.nrhs + 4 * NL) * (int64_t)sizeof(T),
                                   [&](int64_t B, int64_t Bn) {
                                     alignas(64) T scratch[scratch_n];

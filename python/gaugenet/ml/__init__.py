@@ -7,5 +7,6 @@ C = Re <left, layer(weights, phi)>, complex gradients dC/dRe w + i dC/dIm w.
 from .layer import Layer, Sequential, quadratic_cost
 from .paths import PathSet, one_hop_paths
 from .ptc import LPTC, PTC
+from .ptc_packed import PackedPTC
 
-__all__ = ["Layer", "Sequential", "quadratic_cost", "PTC", "LPTC", "PathSet", "one_hop_paths"]
+__all__ = ["Layer", "Sequential", "quadratic_cost", "PTC", "LPTC", "PackedPTC", "PathSet", "one_hop_paths"]
