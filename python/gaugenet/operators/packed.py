@@ -311,7 +311,3 @@ class PackedOneHop(_PackedStencil):
             y = op.apply_grad(src, W, nrhs, self.unpack(site).data.reshape(self.V, -1), G, hops=hops)
         core.pack8(y.reshape(self.V, -1), res.data, self.V)
         return res
-        self._run(lambda halo, U_halo, split, part: core.onehop_packed(
-            res.data, x.data, halo, self.U, U_halo, self.halo.nbr, self.lat.local_dims, split, W, nrhs, self.nin,
-            self.nout, self.N, part), x)
-        return res
