@@ -182,10 +182,10 @@ def test_packed_onehop_is_the_ptc_layer_forward():
     assert_close(P.unpack(P(P.pack(psi), ptc_slot_weights(layer, W))).data, layer(W, psi).data, 1e-13, "PTC")
 
 
-def _ptc_backward_case(grid, nin, nout, nrhs, paths, precision="double", seed=0, zero_path=None):
+def _ptc_backward_case(grid, nin, nout, nrhs, paths, precision="double", seed=0, zero_path=None, zero_boundary=False):
     from gaugenet.ml import PTC
     from gaugenet.ml.ptc_packed import PackedPTC
-    lat, U, _ = setup(grid, precision=precision, seed=11 + seed)
+    lat, U, _ = setup(grid, precision=precision, seed=11 + seed, zero_boundary=zero_boundary)
     layer = PTC(U, nin, nout, paths, boundary_phases=THETA)
     W = layer.weights(seed=5 + seed)
     if zero_path is not None:  # a path whose weights are zero still gets its gradient
@@ -226,13 +226,14 @@ def test_packed_ptc_backward_equals_layer(grid, nin, nout, nrhs):
 @pytest.mark.mpi
 def test_packed_ptc_backward_paths_precision_fallback():
     """Five of the one-hop paths in another order, one with zero weights (its gradient is still
-    computed); single precision (double sums of the gradient); the unpacked fallback."""
+    computed); single precision (double sums of the gradient); zero-boundary links; the unpacked fallback."""
     from gaugenet.ml import one_hop_paths
     paths = [one_hop_paths()[i] for i in (8, 3, 0, 6, 5)]
     grid = packed_grids()[-1]
     case = _ptc_backward_case(grid, 2, 1, 2, paths, seed=1, zero_path=1)
     _check_ptc_backward(*case, 1e-12, "path subset")
     _check_ptc_backward(*_ptc_backward_case(grid, 2, 2, 1, paths, precision="single", seed=2), 3e-6, "single")
+    _check_ptc_backward(*_ptc_backward_case(grid, 1, 2, 1, paths, seed=3, zero_boundary=True), 1e-12, "zero boundary")
     layer, W, phi, left, P = case
     P.fwd.native = P.adj.native = False
     _check_ptc_backward(layer, W, phi, left, P, 1e-12, "fallback")
