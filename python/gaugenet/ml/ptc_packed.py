@@ -34,9 +34,11 @@ def ptc_slot_weights(layer, weights):
 
 
 class PackedPTC:
-    """Forward and backward of a one-hop gaugenet.ml.PTC layer on PackedFermion (see the module docstring)."""
+    """Forward and backward of a one-hop gaugenet.ml.PTC layer on PackedFermion (see the module docstring).
+    share: a packed operator (PackedWilson, PackedOneHop) whose packed links are used when they are the
+    layer's (no second copy)."""
 
-    def __init__(self, layer):
+    def __init__(self, layer, share=None):
         if not isinstance(layer, PTC):
             raise TypeError(f"PackedPTC: needs a gaugenet.ml.PTC layer, got {type(layer).__name__}")
         groups = layer.paths.groups
@@ -44,8 +46,8 @@ class PackedPTC:
             raise ValueError("PackedPTC: the layer's paths must all be of at most one hop (one group, no prefix)")
         self.layer = layer
         self.slots = groups[0][1]  # (slot k, path index i)
-        self.fwd = PackedOneHop(layer.links, layer.n_in, layer.n_out)
-        self.adj = PackedOneHop(layer.links, layer.n_out, layer.n_in)
+        self.fwd = PackedOneHop(layer.links, layer.n_in, layer.n_out, share=share)
+        self.adj = PackedOneHop(layer.links, layer.n_out, layer.n_in, share=self.fwd)  # the same packed links
 
     def pack(self, phi):
         return self.fwd.pack(phi)

@@ -69,3 +69,42 @@ class DefectSmoother(Layer):
             g = g - self.D.adjoint(e)
             db = e if db is None else db + e
         return dW + [join_features([g, db])]
+
+
+class PackedDefectSmoother:
+    """The forward of a DefectSmoother on the packed eight-site-block layout (gaugenet.operators.packed): D
+    through PackedWilson and the 1 -> 1 PTC layers through gaugenet.ml.PackedPTC (one packed copy of the
+    links for all of them), u and b packed once per call and u unpacked at the end. Inference only (the
+    multigrid preconditioner inside FGMRES, models.multigrid.preconditioner); training uses the
+    DefectSmoother itself. Same results to rounding; applicable() says when it can be used."""
+
+    def __init__(self, smoother):
+        from ..ml.ptc_packed import PackedPTC
+        from ..operators.packed import PackedWilson
+        if not self.applicable(smoother):
+            raise ValueError("PackedDefectSmoother: needs host fields, local x extent % 8 == 0, the AVX-512 "
+                             "kernels, and one-hop PTC layers with global weights")
+        self.smoother = smoother
+        self.D = PackedWilson(smoother.D)
+        self.layers = [PackedPTC(l, share=self.D) for l in smoother.layers]
+
+    @staticmethod
+    def applicable(smoother):
+        from .._backend import core
+        from ..ml import PTC
+        if not isinstance(smoother, DefectSmoother) or not core.packed_available():
+            return False
+        D = smoother.D
+        if D.lat.local_dims[0] % 8:
+            return False
+        if hasattr(D.U.data, "__cuda_array_interface__"):
+            return False
+        return all(type(l) is PTC and len(l.paths.groups) == 1 and not l.paths.groups[0][0] for l in smoother.layers)
+
+    def __call__(self, weights, phi):
+        weights = self.smoother.check(weights)
+        u, b = split_features(phi, 2)
+        pu, pb = self.D.pack(u), self.D.pack(b)
+        for l, w in zip(self.layers, weights):
+            pu = pu + l([w], pb - self.D(pu))
+        return self.D.unpack(pu)

@@ -129,7 +129,7 @@ class _PackedStencil:
     """Packed links of a StencilLinks, the halo (exchanged in the ordinary layout) and the schedule:
     post the faces, interior blocks, wait, boundary blocks."""
 
-    def __init__(self, links, who):
+    def __init__(self, links, who, share=None):
         lat = links.lat
         if hasattr(links.U, "__cuda_array_interface__"):
             raise ValueError(f"{who}: the packed layout is a CPU layout; the gauge field is on the GPU")
@@ -142,10 +142,22 @@ class _PackedStencil:
         self.zero_boundary = links.zero_boundary
         self.split = tuple(bool(lat.grid[mu] > 1) for mu in range(4))
         self.native = bool(core.packed_available())
-        # links [V/8][4][2N^2][8]: the four directions of a block together (one stream, not four)
-        self.U = _pack(np.ascontiguousarray(np.moveaxis(links.U, 0, 1)).reshape(self.V, -1), self.V)
+        self.links = links
+        # links [V/8][4][2N^2][8]: the four directions of a block together (one stream, not four); taken from
+        # `share` (another packed stencil) when it holds the same links (same phases and boundary mode)
+        if share is not None and share.shares_links(links):
+            self.U = share.U
+        else:
+            self.U = _pack(np.ascontiguousarray(np.moveaxis(links.U, 0, 1)).reshape(self.V, -1), self.V)
         self.U_halo = links.U_halo
         self._halo_bufs = {}
+
+    def shares_links(self, links):
+        """Whether links (a StencilLinks) are the ones packed here (same values, boundary mode and precision)."""
+        mine = self.links
+        return links is mine or (links.lat.dims == mine.lat.dims and links.lat.grid == mine.lat.grid
+                                 and links.zero_boundary == mine.zero_boundary and links.U.shape == mine.U.shape
+                                 and links.U.dtype == mine.U.dtype and bool(np.array_equal(links.U, mine.U)))
 
     def _halo_buffer(self, nvec):
         buf = self._halo_bufs.get(nvec)
@@ -250,11 +262,11 @@ class PackedOneHop(_PackedStencil):
     W: (9, nout, nin, 4, 4). The input's batch is nrhs * nin vectors (rhs outermost), the result's nrhs * nout.
     Without the AVX-512 kernel the same interface runs OneHop on unpacked copies."""
 
-    def __init__(self, links, nin=1, nout=1):
+    def __init__(self, links, nin=1, nout=1, share=None):
         if not (1 <= nin <= 4 and 1 <= nout <= 4):
             raise ValueError(f"PackedOneHop: 1 to 4 input and output features, got nin={nin}, nout={nout}")
-        super().__init__(links, "PackedOneHop")
-        self.links, self.nin, self.nout = links, nin, nout
+        super().__init__(links, "PackedOneHop", share)
+        self.nin, self.nout = nin, nout
 
     def __call__(self, x, W, out=None):
         return self._apply(x, W, out, None, None, None)
