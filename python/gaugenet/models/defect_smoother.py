@@ -92,10 +92,11 @@ class PackedDefectSmoother:
     def applicable(smoother):
         from .._backend import core
         from ..ml import PTC
+        from ..operators import Wilson
         if not isinstance(smoother, DefectSmoother) or not core.packed_available():
             return False
         D = smoother.D
-        if D.lat.local_dims[0] % 8:
+        if not isinstance(D, Wilson) or D.lat.local_dims[0] % 8:  # Wilson or WilsonClover
             return False
         if hasattr(D.U.data, "__cuda_array_interface__"):
             return False
