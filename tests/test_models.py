@@ -280,3 +280,36 @@ def test_packed_defect_smoother_equals_ordinary(grid):
         ref = preconditioner(model, w, precision=prec, packed=False)(b)
         assert got.data.dtype == np.complex128
         assert_close(got.data, ref.data, tol, f"preconditioner {prec}")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", [g for g in grids(PACKED_DIMS) if g is None or (PACKED_DIMS[0] // g[0]) % 8 == 0])
+def test_packed_ptc_smoother_equals_ordinary(grid):
+    """The seed-000 PTC smoother (Sequential of PTC layers 2 -> 2 ... 2 -> 1) on the packed layout
+    (PackedSequential) and the preconditioner that uses it, against the ordinary ones."""
+    from gaugenet._backend import core
+    from gaugenet.ml.ptc_packed import PackedSequential
+    from gaugenet.models import preconditioner
+    from gaugenet.models.multigrid import packed_smoother
+    lat = gn.Lattice(PACKED_DIMS, mpi=grid)
+    D, cg = setup(lat)
+    model, w = model_of(D, cg, "solve", layers=3, kind="ptc")
+    S = model.smoother
+    assert PackedSequential.applicable(S) == bool(core.packed_available())
+    if not core.packed_available():
+        pytest.skip("no AVX-512 kernels in this build")
+    P = packed_smoother(S)
+    assert isinstance(P, PackedSequential)
+    assert all(p.fwd.U is P.layers[0].fwd.U for p in P.layers)  # one packed copy of the links
+    ws = model._split(w)[1]
+    phi = join_features([gn.FermionField.random(lat, seed=81), gn.FermionField.random(lat, seed=82)])
+    ref = S(ws, phi)
+    got = P(ws, phi)
+    assert got.data.shape == ref.data.shape
+    assert_close(got.data, ref.data, 1e-12, "PTC smoother")
+    b = gn.FermionField.random(lat, seed=83)
+    for prec, tol in ((None, 1e-12), ("single", 2e-6)):
+        got = preconditioner(model, w, precision=prec)(b)
+        ref = preconditioner(model, w, precision=prec, packed=False)(b)
+        assert got.data.shape == ref.data.shape == b.data.shape
+        assert_close(got.data, ref.data, tol, f"preconditioner {prec}")

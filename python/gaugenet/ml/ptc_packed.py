@@ -76,3 +76,43 @@ class PackedPTC:
             G[i] = Gs[_reverse_slot(k)]
         G = np.asarray(lay.lat.allreduce(G)).astype(W.dtype, copy=False)
         return [G, dx]
+
+
+class PackedSequential:
+    """The forward of a gaugenet.ml.Sequential of one-hop PTC layers (1-4 features each) on the packed layout:
+    the input packed once, the layers through PackedPTC on one packed copy of the links, the output unpacked
+    (shaped as Sequential's). Inference only (e.g. the seed-000 PTC smoother inside a preconditioner); the
+    same results to rounding. applicable() says when it can be used."""
+
+    def __init__(self, seq):
+        if not self.applicable(seq):
+            raise ValueError("PackedSequential: needs one-hop PTC layers with 1-4 features on host fields, a local x "
+                             "extent that is a multiple of 8 and the AVX-512 kernels")
+        self.seq = seq
+        self.layers = []
+        for lay in seq.layers:
+            self.layers.append(PackedPTC(lay, share=self.layers[0].fwd if self.layers else None))
+
+    @staticmethod
+    def applicable(seq):
+        from .._backend import core
+        from .layer import Sequential
+        if not isinstance(seq, Sequential) or not core.packed_available():
+            return False
+        for lay in seq.layers:
+            if type(lay) is not PTC or len(lay.paths.groups) != 1 or lay.paths.groups[0][0]:
+                return False
+            if max(lay.n_in, lay.n_out) > 4 or lay.lat.local_dims[0] % 8 or hasattr(lay.U.data, "__cuda_array_interface__"):
+                return False
+        return True
+
+    def __call__(self, weights, phi):
+        x = self.layers[0].pack(phi)
+        batched = phi.batched
+        for p, w in zip(self.layers, self.seq._split(weights)):
+            x = p(w, x)
+            batched = x.nvec > 1 or (batched and p.layer.n_in == 1)  # the rule of PTC's output fields
+        out = self.layers[-1].unpack(x)
+        lat = out.lat
+        shape = lat.local_shape + ((x.nvec,) if batched else ()) + (4, out.N)
+        return out._new(out.data.reshape(shape))

@@ -17,6 +17,7 @@ import numpy as np
 from ..coarse import Blocking, CoarseOperator
 from ..fields import FermionField
 from ..ml import PTC, Sequential, one_hop_paths
+from ..ml.ptc_packed import PackedSequential
 from ..ml.layer import Layer
 from ..operators.gamma import wilson_hop_weights
 from ..solvers import fgmres
@@ -243,18 +244,26 @@ class MultigridModel(Layer):
         return gc[:-1] + gs[:-1] + [db]
 
 
+def packed_smoother(smoother):
+    """The smoother's forward on the packed layout (PackedDefectSmoother for a defect-correction smoother,
+    gaugenet.ml.ptc_packed.PackedSequential for the seed-000 PTC smoother), or None where it does not apply."""
+    if PackedDefectSmoother.applicable(smoother):
+        return PackedDefectSmoother(smoother)
+    if PackedSequential.applicable(smoother):
+        return PackedSequential(smoother)
+    return None
+
+
 def preconditioner(model, weights, precision=None, packed=True):
     """The callable v -> M v for FGMRES; precision="single" applies the model in single precision
     (MultigridModel.in_precision) and returns the result in the precision of v. packed: a multigrid
-    model's defect-correction smoother runs on the packed layout where it applies (PackedDefectSmoother:
-    host fields, local x % 8 == 0, AVX-512; the same results to rounding)."""
+    model's smoother runs on the packed layout where it applies (packed_smoother: host fields, local
+    x % 8 == 0, AVX-512; the same results to rounding)."""
     if precision is None or precision == model.grid.blocking.fine.precision:
         m, w = model, weights
     else:
         m, w = model.in_precision(precision, weights)
-    fast = None
-    if packed and isinstance(m, MultigridModel) and PackedDefectSmoother.applicable(m.smoother):
-        fast = PackedDefectSmoother(m.smoother)
+    fast = packed_smoother(m.smoother) if packed and isinstance(m, MultigridModel) else None
 
     def apply(v):
         return m(w, v) if fast is None else m.apply_with(fast, w, v)
