@@ -5,6 +5,9 @@
 #pragma once
 #include <cstdint>
 #include <cstddef>
+#if defined(GN_HAVE_OPENMP) && !defined(__CUDACC__)
+#include <omp.h>
+#endif
 
 #if defined(__CUDACC__)
 #define GN_HD __host__ __device__ __forceinline__
@@ -15,6 +18,25 @@
 #endif
 
 namespace gn {
+
+#if !defined(__CUDACC__)
+// OpenMP threads of the next parallel region, and this thread's index in the current one (1 and 0
+// without OpenMP): per-thread accumulators of the reduction kernels
+inline int cpu_threads() {
+#ifdef GN_HAVE_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+inline int cpu_thread_id() {
+#ifdef GN_HAVE_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+#endif
 
 struct CpuExec {
   // Loops shorter than this run on the calling thread: waking the OpenMP team costs more than

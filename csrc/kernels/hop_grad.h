@@ -36,21 +36,6 @@ struct HopGradArgs {
 
 namespace hopgrad {
 
-inline int num_threads() {
-#ifdef GN_HAVE_OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-inline int thread_id() {
-#ifdef GN_HAVE_OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 // sum the per-thread partial sums into G in thread order
 inline void reduce(const std::vector<std::vector<double>> &part, double *G, size_t n) {
   for (const auto &p : part)
@@ -67,12 +52,12 @@ void hop_grad_scalar(const HopGradArgs<T> &ga) {
   hop_run<CpuExec, N, 4, T>(a);
   const int nI = a.nin, nO = a.nout, nrhs = a.nrhs;
   const size_t gsz = (size_t)9 * nI * nO * 32;
-  const int nt = hopgrad::num_threads();
+  const int nt = cpu_threads();
   std::vector<std::vector<double>> part(nt);
   const int64_t n = a.sites.n;
 #pragma omp parallel if (n >= CpuExec::min_parallel)
   {
-    std::vector<double> &G = part[hopgrad::thread_id()];
+    std::vector<double> &G = part[cpu_thread_id()];
     G.assign(gsz, 0.0);
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
@@ -294,11 +279,11 @@ struct HopGradSimd {
     const int64_t n = a.sites.n, ngroups = (n + 7) / 8;
     const size_t gsz = (size_t)9 * c.nin * c.nout * NW;
     constexpr int64_t D = GN_HOP_PF_GROUPS;
-    std::vector<std::vector<double>> part(hopgrad::num_threads());
+    std::vector<std::vector<double>> part(cpu_threads());
 #pragma omp parallel if (n >= CpuExec::min_parallel)
     {
       Tiles w(c);
-      std::vector<double> &G = part[hopgrad::thread_id()];
+      std::vector<double> &G = part[cpu_thread_id()];
       G.assign(gsz, 0.0);
       int64_t since = 0;
 #pragma omp for schedule(static)

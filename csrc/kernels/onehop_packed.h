@@ -217,30 +217,28 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
   template <int k>
   static GN_SIMD_INLINE void pair_slot(const OneHopPackedArgs<T> &a, const T *site, const T *tsave, T *g) {
     if (!((a.mask >> k) & 1)) return;
-    {
-      for (int b = 0; b < a.nin; ++b) {
-        const T *ts = tsave + ((int64_t)k * NIN_MAX + b) * N * 64;
+    for (int b = 0; b < a.nin; ++b) {
+      const T *ts = tsave + ((int64_t)k * NIN_MAX + b) * N * 64;
 #pragma GCC unroll 4
-        for (int q = 0; q < NOUT; ++q) {
-          const T *sp = site + (int64_t)q * NS * 8;
-          T *gq = g + (((int64_t)k * a.nin + b) * NOUT + q) * SLOT_G;
+      for (int q = 0; q < NOUT; ++q) {
+        const T *sp = site + (int64_t)q * NS * 8;
+        T *gq = g + (((int64_t)k * a.nin + b) * NOUT + q) * SLOT_G;
 #pragma GCC unroll 1
-          for (int u = 0; u < 4; ++u) {
-            R sr[N], si[N];
+        for (int u = 0; u < 4; ++u) {
+          R sr[N], si[N];
 #pragma GCC unroll 4
-            for (int c = 0; c < N; ++c) sr[c] = ld(sp + ((u * N + c) * 2) * 8), si[c] = ld(sp + ((u * N + c) * 2 + 1) * 8);
+          for (int c = 0; c < N; ++c) sr[c] = ld(sp + ((u * N + c) * 2) * 8), si[c] = ld(sp + ((u * N + c) * 2 + 1) * 8);
 #pragma GCC unroll 4
-            for (int sx = 0; sx < 4; ++sx) {
-              R gr, gi;
+          for (int sx = 0; sx < 4; ++sx) {
+            R gr, gi;
 #pragma GCC unroll 4
-              for (int c = 0; c < N; ++c) {
-                const R tr = ld(ts + c * 64 + (2 * sx) * 8), ti = ld(ts + c * 64 + (2 * sx + 1) * 8);
-                if (c == 0) gr = tr * sr[c] + ti * si[c], gi = ti * sr[c] - tr * si[c];
-                else gr = gr + tr * sr[c] + ti * si[c], gi = gi + ti * sr[c] - tr * si[c];
-              }
-              T *e = gq + (sx * 4 + u) * 16;
-              Base::V::store(e, ld(e) + gr), Base::V::store(e + 8, ld(e + 8) + gi);
+            for (int c = 0; c < N; ++c) {
+              const R tr = ld(ts + c * 64 + (2 * sx) * 8), ti = ld(ts + c * 64 + (2 * sx + 1) * 8);
+              if (c == 0) gr = tr * sr[c] + ti * si[c], gi = ti * sr[c] - tr * si[c];
+              else gr = gr + tr * sr[c] + ti * si[c], gi = gi + ti * sr[c] - tr * si[c];
             }
+            T *e = gq + (sx * 4 + u) * 16;
+            Base::V::store(e, ld(e) + gr), Base::V::store(e + 8, ld(e + 8) + gi);
           }
         }
       }
@@ -252,14 +250,6 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     return reinterpret_cast<E *>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
   }
 
-  static int thread_id() {
-#ifdef GN_HAVE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-  }
-
   template <int NT, bool GRAD>
   static void run_nt(const OneHopPackedArgs<T> &a) {
     const Ctx c = Base::context(a.g);
@@ -268,10 +258,7 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     // kept between calls (no allocation per call once grown)
     static thread_local std::vector<T> gt;
     static thread_local std::vector<double> gd;
-    int nth = 1;
-#ifdef GN_HAVE_OPENMP
-    nth = omp_get_max_threads();
-#endif
+    const int nth = cpu_threads();
     const int64_t gn = GRAD ? 9LL * a.nin * NOUT * SLOT_G : 0;
     const int64_t gs = (gn + 15) / 16 * 16 + 16;  // per-thread stride (64-byte multiples, no sharing of lines)
     constexpr bool flush = GRAD && !std::is_same<T, double>::value;
@@ -279,7 +266,8 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
       gt.assign(nth * gs + 16, T(0));
       if (flush) gd.assign(nth * gs + 8, 0.0);
     }
-    std::vector<int64_t> count(flush ? nth * 8 : 0, 0);
+    static thread_local std::vector<int64_t> count;  // blocks per thread since its last flush (single)
+    if (flush) count.assign(nth * 8, 0);
     // on 64-byte boundaries: whole-register accumulators never split across two cache lines (malloc's
     // 16-byte alignment made the gradient sweep 25% slower)
     T *gt0 = align64(gt.data());
@@ -287,10 +275,10 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     Base::template for_blocks<NT>(c, ((a.nin + NOUT) * NS * a.nrhs + 4 * NL) * (int64_t)sizeof(T),
                                   [&](int64_t B, int64_t Bn) {
                                     alignas(64) T scratch[scratch_n];
-                                    T *g = GRAD ? gt0 + thread_id() * gs : nullptr;
+                                    T *g = GRAD ? gt0 + cpu_thread_id() * gs : nullptr;
                                     block<NT, GRAD>(a, c, B, Bn, scratch, g);
                                     if constexpr (flush) {
-                                      const int tid = thread_id();
+                                      const int tid = cpu_thread_id();
                                       if (++count[tid * 8] % 64 == 0) {
                                         double *d = gd0 + tid * gs;
                                         for (int64_t e = 0; e < gn; ++e) d[e] += g[e], g[e] = T(0);

@@ -371,11 +371,7 @@ struct WilsonPacked {
     // the same time and share the planes between them through the L3 (32^4 double, 2 threads: 0-5%
     // faster than contiguous halves, within the host's noise); contiguous shares when there are fewer
     // z-blocks than twice the threads.
-#ifdef GN_HAVE_OPENMP
-    const int64_t nthreads = omp_get_max_threads();
-#else
-    const int64_t nthreads = 1;
-#endif
+    const int64_t nthreads = cpu_threads();
     const int64_t zchunk = ord.blocked ? ord.nt * ord.bz * ord.Sz / 8 : n;
     const int64_t chunk = zchunk * 2 * nthreads <= n ? zchunk : (n + nthreads - 1) / nthreads;
 #pragma omp parallel if (a.V >= CpuExec::min_parallel)

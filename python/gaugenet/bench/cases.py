@@ -221,10 +221,9 @@ def ptc_cases(U, features=((1, 1), (2, 2)), two_hop=False, local=False, numpy=Tr
 def _packed_ptc(layer, W, phi, left, fwd_bytes, bwd_bytes):
     """The same one-hop PTC forward and backward on the packed layout (gaugenet.ml.ptc_packed.PackedPTC,
     the layer's own weights); [] where the layout does not apply."""
-    from .._backend import core
     from ..ml.ptc_packed import PackedPTC
     lat = layer.lat
-    if phi.on_device or lat.local_dims[0] % 8 or not core.packed_available() or max(layer.n_in, layer.n_out) > 4:
+    if phi.on_device or not PackedPTC.applicable(layer):
         return []
     P = PackedPTC(layer)
     x, lx = P.pack(phi), P.pack(left)

@@ -22,14 +22,19 @@ from ..operators.packed import PackedOneHop
 from .ptc import PTC, _reverse_slot
 
 
+def _one_hop(layer):
+    """A PTC layer whose paths are all of at most one hop (one group, no prefix)."""
+    groups = layer.paths.groups
+    return len(groups) == 1 and not groups[0][0]
+
+
 def ptc_slot_weights(layer, weights):
     """The nine-slot weights (9, nout, nin, 4, 4) of a one-hop gaugenet.ml.PTC layer (global weights, all
     paths of at most one hop), for PackedOneHop(layer.links, layer.n_in, layer.n_out)."""
-    groups = layer.paths.groups
-    if len(groups) != 1 or groups[0][0] or getattr(layer, "per_site", False):
+    if not _one_hop(layer) or getattr(layer, "per_site", False):
         raise ValueError("ptc_slot_weights: a PTC layer with global weights on one-hop paths only")
     W = np.asarray(layer.check(weights)[0]).astype(layer.lat.complex_dtype)
-    Wk, _ = layer._slot_weights(W, groups[0][1])
+    Wk, _ = layer._slot_weights(W, layer.paths.groups[0][1])
     return np.ascontiguousarray(Wk)
 
 
@@ -41,13 +46,22 @@ class PackedPTC:
     def __init__(self, layer, share=None):
         if not isinstance(layer, PTC):
             raise TypeError(f"PackedPTC: needs a gaugenet.ml.PTC layer, got {type(layer).__name__}")
-        groups = layer.paths.groups
-        if len(groups) != 1 or groups[0][0]:
+        if not _one_hop(layer):
             raise ValueError("PackedPTC: the layer's paths must all be of at most one hop (one group, no prefix)")
         self.layer = layer
-        self.slots = groups[0][1]  # (slot k, path index i)
+        self.slots = layer.paths.groups[0][1]  # (slot k, path index i)
         self.fwd = PackedOneHop(layer.links, layer.n_in, layer.n_out, share=share)
         self.adj = PackedOneHop(layer.links, layer.n_out, layer.n_in, share=self.fwd)  # the same packed links
+
+    @staticmethod
+    def applicable(layer):
+        """Whether the packed kernel runs this layer: an AVX-512 build, a one-hop PTC layer with 1-4 features on
+        host links, a local x extent that is a multiple of 8 (elsewhere PackedPTC falls back to the ordinary
+        kernels on unpacked copies, no faster than the layer itself)."""
+        from .._backend import core
+        return (bool(core.packed_available()) and type(layer) is PTC and _one_hop(layer)
+                and max(layer.n_in, layer.n_out) <= 4 and layer.lat.local_dims[0] % 8 == 0
+                and not hasattr(layer.U.data, "__cuda_array_interface__"))
 
     def pack(self, phi):
         return self.fwd.pack(phi)
@@ -95,16 +109,8 @@ class PackedSequential:
 
     @staticmethod
     def applicable(seq):
-        from .._backend import core
         from .layer import Sequential
-        if not isinstance(seq, Sequential) or not core.packed_available():
-            return False
-        for lay in seq.layers:
-            if type(lay) is not PTC or len(lay.paths.groups) != 1 or lay.paths.groups[0][0]:
-                return False
-            if max(lay.n_in, lay.n_out) > 4 or lay.lat.local_dims[0] % 8 or hasattr(lay.U.data, "__cuda_array_interface__"):
-                return False
-        return True
+        return isinstance(seq, Sequential) and all(PackedPTC.applicable(lay) for lay in seq.layers)
 
     def __call__(self, weights, phi):
         x = self.layers[0].pack(phi)

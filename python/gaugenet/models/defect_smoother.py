@@ -90,17 +90,11 @@ class PackedDefectSmoother:
 
     @staticmethod
     def applicable(smoother):
-        from .._backend import core
-        from ..ml import PTC
+        from ..ml.ptc_packed import PackedPTC
         from ..operators import Wilson
-        if not isinstance(smoother, DefectSmoother) or not core.packed_available():
-            return False
-        D = smoother.D
-        if not isinstance(D, Wilson) or D.lat.local_dims[0] % 8:  # Wilson or WilsonClover
-            return False
-        if hasattr(D.U.data, "__cuda_array_interface__"):
-            return False
-        return all(type(l) is PTC and len(l.paths.groups) == 1 and not l.paths.groups[0][0] for l in smoother.layers)
+        # the layers live on D's gauge field: their test covers the build, the lattice and the host arrays
+        return (isinstance(smoother, DefectSmoother) and isinstance(smoother.D, Wilson)  # Wilson or WilsonClover
+                and all(PackedPTC.applicable(l) for l in smoother.layers))
 
     def __call__(self, weights, phi):
         weights = self.smoother.check(weights)
