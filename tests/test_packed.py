@@ -287,3 +287,23 @@ def test_clear_errors():
         with pytest.raises(ValueError, match="multiple of 8"):
             core.wilson_packed(x.data, x.data.copy(), None, P.U, None, P.halo.nbr, (4, 8, 4, 8), (False,) * 4,
                                None, 4.0, -0.5, 1, 3, False, 0)
+
+
+def test_packed_ptc_backward_threads():
+    """The gradient sweep on a lattice large enough for the OpenMP team (>= 4096 local sites), 2 threads, in both
+    precisions (single flushes its per-thread partial sums on the workers), against the layer."""
+    from gaugenet.ml import PTC, PackedPTC, one_hop_paths
+    dims = (8, 8, 8, 8)
+    old = core.max_threads()
+    core.set_num_threads(2)
+    try:
+        for precision, tol in (("double", 1e-12), ("single", 3e-6)):
+            lat = gn.Lattice(dims, mpi=(1, 1, 1, 1), precision=precision)
+            U = gn.GaugeField.from_numpy(lat, random_su_global(dims, 3, seed=360))
+            layer = PTC(U, 1, 1, one_hop_paths())
+            W = layer.weights(seed=4)
+            phi = gn.FermionField.from_numpy(lat, random_global(tuple(reversed(dims)) + (4, 3), seed=361))
+            left = gn.FermionField.from_numpy(lat, random_global(tuple(reversed(dims)) + (4, 3), seed=362))
+            _check_ptc_backward(layer, W, phi, left, PackedPTC(layer), tol, precision)
+    finally:
+        core.set_num_threads(old)

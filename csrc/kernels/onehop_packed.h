@@ -268,6 +268,9 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     }
     static thread_local std::vector<int64_t> count;  // blocks per thread since its last flush (single)
     if (flush) count.assign(nth * 8, 0);
+    // the workers reach these buffers through plain pointers: inside the parallel loop the names gt, gd,
+    // count would denote the worker's own (empty) thread_local vectors
+    int64_t *cnt = count.data();
     // on 64-byte boundaries: whole-register accumulators never split across two cache lines (malloc's
     // 16-byte alignment made the gradient sweep 25% slower)
     T *gt0 = align64(gt.data());
@@ -279,7 +282,7 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
                                     block<NT, GRAD>(a, c, B, Bn, scratch, g);
                                     if constexpr (flush) {
                                       const int tid = cpu_thread_id();
-                                      if (++count[tid * 8] % 64 == 0) {
+                                      if (++cnt[tid * 8] % 64 == 0) {
                                         double *d = gd0 + tid * gs;
                                         for (int64_t e = 0; e < gn; ++e) d[e] += g[e], g[e] = T(0);
                                       }
