@@ -271,7 +271,12 @@ def test_packed_defect_smoother_equals_ordinary(grid):
     b = gn.FermionField.random(lat, seed=71)
     u = gn.FermionField.random(lat, seed=72)
     P = PackedDefectSmoother(S)
+    assert P.D.two_rows and all(l.fwd.two_rows for l in P.layers)  # SU(3) links: two rows stored
     assert all(l.fwd.U is P.D.U and l.adj.U is P.D.U for l in P.layers)  # one packed copy of the links
+    P3 = PackedDefectSmoother(S, two_rows=False)
+    assert all(l.fwd.U is P3.D.U and l.adj.U is P3.D.U for l in P3.layers)  # one packed copy of the links
+    assert_close(P3(model._split(w)[1], join_features([u, b])).data, P(model._split(w)[1], join_features([u, b])).data,
+                 1e-12, "two-row and three-row links")
     ws = model._split(w)[1]
     phi = join_features([u, b])
     assert_close(P(ws, phi).data, S(ws, phi).data, 1e-12, "smoother")

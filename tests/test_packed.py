@@ -30,17 +30,21 @@ def setup(grid, N=3, precision="double", zero_boundary=False, nvec=None, seed=0)
 
 
 def check_family(U, psi, tol, label, native=True):
+    """Both link storages for SU(3): all rows, and the first two with the third rebuilt in the kernel (with the
+    boundary phases of THETA in x, z and t folded into the links)."""
     for name, D in (("wilson", gn.Wilson(U, mass=-0.3, boundary_phases=THETA)),
                     ("clover", gn.WilsonClover(U, mass=-0.3, csw=1.2, boundary_phases=THETA))):
-        P = gn.PackedWilson(D)
-        if not native:
-            P.native = False
-        x = P.pack(psi)
-        for op, ref in (("D", D(psi)), ("Ddag", D.adjoint(psi)), ("hop", D.hop(psi)),
-                        ("hop dagger", D.hop(psi, dagger=True)), ("MdagM", D.MdagM(psi))):
-            got = {"D": P, "Ddag": P.adjoint, "hop": P.hop, "hop dagger": lambda v: P.hop(v, dagger=True),
-                   "MdagM": P.MdagM}[op](x)
-            assert_close(P.unpack(got).data, ref.data, tol, f"{label} {name} {op}")
+        for two_rows in ((False, "auto") if U.N == 3 else (False,)):
+            P = gn.PackedWilson(D, two_rows=two_rows)
+            assert P.two_rows == (two_rows == "auto")
+            if not native:
+                P.native = False
+            x = P.pack(psi)
+            for op, ref in (("D", D(psi)), ("Ddag", D.adjoint(psi)), ("hop", D.hop(psi)),
+                            ("hop dagger", D.hop(psi, dagger=True)), ("MdagM", D.MdagM(psi))):
+                got = {"D": P, "Ddag": P.adjoint, "hop": P.hop, "hop dagger": lambda v: P.hop(v, dagger=True),
+                       "MdagM": P.MdagM}[op](x)
+                assert_close(P.unpack(got).data, ref.data, tol, f"{label} {name} two_rows={two_rows} {op}")
 
 
 def test_layout_round_trip():
@@ -139,19 +143,22 @@ def test_clover_compression_round_trip():
 @pytest.mark.parametrize("nin,nout,nrhs", [(1, 1, 1), (2, 2, 1), (1, 3, 2), (3, 1, 1)])
 def test_packed_onehop_equals_onehop(grid, nin, nout, nrhs):
     """PackedOneHop (the PTC forward on packed fields) against gaugenet.stencil.OneHop: random spin-matrix
-    weights on all nine slots, then with some slots zero (skipped), boundary phases, SU(3) and SU(2)."""
+    weights on all nine slots, then with some slots zero (skipped), boundary phases, SU(3) with all rows and with
+    two rows stored, SU(2)."""
     from gaugenet.operators.packed import PackedOneHop
     from gaugenet.stencil import OneHop, StencilLinks
-    for N in (3, 2):
+    for N, two_rows in ((3, False), (3, "auto"), (2, "auto")):
         lat, U, _ = setup(grid, N=N, seed=7)
         psi = gn.FermionField.from_numpy(lat, random_global(tuple(reversed(DIMS)) + (nrhs * nin, 4, N), seed=320))
         links = StencilLinks(U, THETA)
         W = random_global((9, nout, nin, 4, 4), seed=330)
-        P = PackedOneHop(links, nin, nout)
+        P = PackedOneHop(links, nin, nout, two_rows=two_rows)
+        assert P.two_rows == (N == 3 and two_rows == "auto")
         for w in (W, W * np.array([1, 0, 1, 1, 0, 0, 1, 1, 1])[:, None, None, None, None]):
             ref = OneHop(links, 4, nin, nout)(psi, w)
             got = P.unpack(P(P.pack(psi), w))
-            assert_close(got.data.reshape(ref.data.shape), ref.data, 1e-13, f"grid {grid} N={N} {nin}->{nout}")
+            assert_close(got.data.reshape(ref.data.shape), ref.data, 1e-13,
+                         f"grid {grid} N={N} two_rows={two_rows} {nin}->{nout}")
 
 
 @pytest.mark.mpi
@@ -267,6 +274,31 @@ def test_non_hermitian_clover_refused_on_every_rank():
         D.clover[0, 0, 0, 1] += 0.5
     with pytest.raises(ValueError, match="not hermitian"):
         gn.PackedWilson(D)
+
+
+@pytest.mark.mpi
+def test_two_row_links_only_for_su3():
+    """One link made U(3) (det e^{0.3i}) on rank 0 only: 'auto' keeps all rows on every rank (and stays exact),
+    two_rows=True raises on every rank; SU(2) never uses two rows; single precision does."""
+    lat, U, psi = setup(packed_grids()[-1], seed=11)
+    D = gn.Wilson(U, mass=0.1, boundary_phases=THETA)
+    assert gn.PackedWilson(D).two_rows
+    if lat.rank == 0:
+        D.links.U = D.links.U.copy()
+        D.links.U[2, 5] *= np.exp(0.1j)
+    P = gn.PackedWilson(D)
+    assert not P.two_rows
+    assert_close(P.unpack(P(P.pack(psi))).data, D(psi).data, 1e-13, "U(3) link, all rows stored")
+    with pytest.raises(ValueError, match="third rows differ"):
+        gn.PackedWilson(D, two_rows=True)
+    with pytest.raises(ValueError, match="two_rows must be"):
+        gn.PackedWilson(D, two_rows="yes")
+    lat2, U2, _ = setup(packed_grids()[-1], N=2, seed=12)
+    assert not gn.PackedWilson(gn.Wilson(U2, mass=0.1), two_rows="auto").two_rows
+    with pytest.raises(ValueError, match="SU\\(2\\)"):
+        gn.PackedWilson(gn.Wilson(U2, mass=0.1), two_rows=True)
+    lat3, U3, _ = setup(packed_grids()[-1], precision="single", seed=13)
+    assert gn.PackedWilson(gn.Wilson(U3, mass=0.1)).two_rows
 
 
 def test_clear_errors():

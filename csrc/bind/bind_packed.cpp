@@ -1,6 +1,8 @@
 // Bindings of the packed eight-site-block layout (kernels/pack.h) and of the Wilson(-clover) kernel
 // on it (kernels/wilson_packed.h). CPU only; the kernel needs an AVX-512 build (packed_available()).
 #include <pybind11/stl.h>
+#include <pybind11/complex.h>
+#include <complex>
 #include "bind/array.h"
 #include "kernels/pack.h"
 #include "kernels/wilson_packed.h"
@@ -68,12 +70,28 @@ bool packed_available() { return GN_SIMD8 != 0; }
 
 #if GN_SIMD8
 template <class T>
-void wilson_packed_typed(WilsonPackedArgs<T> &a, int N, bool dagger) {
+void wilson_packed_typed(WilsonPackedArgs<T> &a, int N, bool dagger, bool r12) {
   py::gil_scoped_release nogil;
-  if (N == 3) dagger ? WilsonPacked<3, 1, T>::run(a) : WilsonPacked<3, -1, T>::run(a);
+  if (N == 3 && r12) dagger ? WilsonPacked<3, 1, T, true>::run(a) : WilsonPacked<3, -1, T, true>::run(a);
+  else if (N == 3) dagger ? WilsonPacked<3, 1, T>::run(a) : WilsonPacked<3, -1, T>::run(a);
   else dagger ? WilsonPacked<2, 1, T>::run(a) : WilsonPacked<2, -1, T>::run(a);
 }
 #endif
+
+void check_two_rows(const std::string &who, bool two_rows, int N, const std::vector<std::complex<double>> &det) {
+  require(!two_rows || N == 3, who + ": two-row links (two_rows=True) are for SU(3) (N = 3)");
+  require(det.empty() || det.size() == 4, who + ": boundary_det must have four entries (x, y, z, t) or none");
+}
+
+// the factors of the rebuilt third rows on the boundary slices (WilsonPackedArgs::bdet)
+template <class T>
+void set_boundary_det(WilsonPackedArgs<T> &a, const std::vector<std::complex<double>> &det) {
+  for (int mu = 0; mu < 4; ++mu) {
+    const std::complex<double> d = det.empty() ? 1.0 : det[mu];
+    a.bdet[mu][0] = (T)d.real(), a.bdet[mu][1] = (T)d.imag();
+    a.bdet_on[mu] = d != 1.0;
+  }
+}
 
 template <class T>
 void fill_packed(WilsonPackedArgs<T> &a, const Buf &out, const Buf &in, const Buf &inh, const Buf &U, const Buf &Uh,
@@ -95,7 +113,7 @@ struct PackedBufs {
 };
 PackedBufs packed_bufs(const std::string &who, py::object out, py::object in, py::object in_halo, py::object U,
                        py::object U_halo, py::object nbr, const Buf &extra, const std::vector<int> &dims,
-                       const std::vector<bool> &split, int part, int N) {
+                       const std::vector<bool> &split, int part, int N, bool two_rows = false) {
   require(N == 2 || N == 3, who + ": N must be 2 or 3");
   require(part >= 0 && part <= 2, who + ": part must be 0 (all), 1 (interior) or 2 (boundary)");
   require(dims.size() == 4 && split.size() == 4, who + ": dims and split must have four entries (x, y, z, t)");
@@ -116,7 +134,10 @@ PackedBufs packed_bufs(const std::string &who, py::object out, py::object in, py
   require(!b.uh.present || b.uh.kind == ck, who + ": U_halo must be complex of the fields' precision");
   require(b.nb.kind == Kind::i32 && b.nb.nbytes == b.V * 8 * 4, who + ": nbr must be the int32 [V][8] table");
   require(b.o.ptr != b.i.ptr, who + ": out must not alias in");
-  require(b.u.nbytes == 4 * b.V * 2 * N * N * (b.dbl ? 8 : 4), who + ": U must hold the packed links [V/8][4][2N^2][8]");
+  const int64_t lr = two_rows ? 4 * N : 2 * N * N;  // reals stored per link
+  require(b.u.nbytes == 4 * b.V * lr * (b.dbl ? 8 : 4),
+          who + (two_rows ? ": U must hold the packed first two rows of the links [V/8][4][4N][8]"
+                          : ": U must hold the packed links [V/8][4][2N^2][8]"));
   return b;
 }
 
@@ -133,13 +154,15 @@ int64_t packed_halo_sites(const std::string &who, const PackedBufs &b, const std
 
 void wilson_packed(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo,
                    py::object nbr, std::vector<int> dims, std::vector<bool> split, py::object clover, double diag,
-                   double hop_coef, int nrhs, int N, bool dagger, int part) {
+                   double hop_coef, int nrhs, int N, bool dagger, int part, bool two_rows,
+                   std::vector<std::complex<double>> boundary_det) {
 #if !GN_SIMD8
   throw std::runtime_error("gaugenet kernel: wilson_packed needs a build for an AVX-512 CPU (see packed_available())");
 #else
   require(nrhs > 0, "wilson_packed: nrhs must be positive");
   Buf c = get_buf(clover, false, "clover", true);
-  const PackedBufs pb = packed_bufs("wilson_packed", out, in, in_halo, U, U_halo, nbr, c, dims, split, part, N);
+  check_two_rows("wilson_packed", two_rows, N, boundary_det);
+  const PackedBufs pb = packed_bufs("wilson_packed", out, in, in_halo, U, U_halo, nbr, c, dims, split, part, N, two_rows);
   const Buf &o = pb.o, &i = pb.i, &ih = pb.ih, &u = pb.u, &uh = pb.uh, &nb = pb.nb;
   const int64_t V = pb.V, es = pb.dbl ? 8 : 4, S = (int64_t)nrhs * 8 * N;
   const bool dbl = pb.dbl;
@@ -160,34 +183,37 @@ void wilson_packed(py::object out, py::object in, py::object in_halo, py::object
     a.hop_coef = (T)hop_coef;
     a.nrhs = nrhs;
     a.part = part;
-    wilson_packed_typed<T>(a, N, dagger);
+    set_boundary_det(a, boundary_det);
+    wilson_packed_typed<T>(a, N, dagger, two_rows);
   };
   if (dbl) go(0.0);
   else go(0.0f);
 #endif
 }
 #if GN_SIMD8
-template <int N, class T>
+template <int N, class T, bool R12 = false>
 void onehop_packed_n(const OneHopPackedArgs<T> &a) {
   switch (a.nout) {
-    case 1: OneHopPacked<N, 1, T>::run(a); break;
-    case 2: OneHopPacked<N, 2, T>::run(a); break;
-    case 3: OneHopPacked<N, 3, T>::run(a); break;
-    default: OneHopPacked<N, 4, T>::run(a);
+    case 1: OneHopPacked<N, 1, T, R12>::run(a); break;
+    case 2: OneHopPacked<N, 2, T, R12>::run(a); break;
+    case 3: OneHopPacked<N, 3, T, R12>::run(a); break;
+    default: OneHopPacked<N, 4, T, R12>::run(a);
   }
 }
 #endif
 
 void onehop_packed(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo,
                    py::object nbr, std::vector<int> dims, std::vector<bool> split, py::object W, int nrhs, int nin,
-                   int nout, int N, int part, py::object site, py::object G, int mask) {
+                   int nout, int N, int part, py::object site, py::object G, int mask, bool two_rows,
+                   std::vector<std::complex<double>> boundary_det) {
 #if !GN_SIMD8
   throw std::runtime_error("gaugenet kernel: onehop_packed needs a build for an AVX-512 CPU (see packed_available())");
 #else
   require(nrhs > 0 && nin >= 1 && nin <= 4 && nout >= 1 && nout <= 4,
           "onehop_packed: 1 to 4 input and output features and at least one right-hand side");
   Buf w = get_buf(W, false, "W");
-  const PackedBufs pb = packed_bufs("onehop_packed", out, in, in_halo, U, U_halo, nbr, w, dims, split, part, N);
+  check_two_rows("onehop_packed", two_rows, N, boundary_det);
+  const PackedBufs pb = packed_bufs("onehop_packed", out, in, in_halo, U, U_halo, nbr, w, dims, split, part, N, two_rows);
   const Buf &o = pb.o, &i = pb.i, &ih = pb.ih, &u = pb.u, &uh = pb.uh, &nb = pb.nb;
   const int64_t V = pb.V, es = pb.dbl ? 8 : 4, S = 8LL * N;
   const bool dbl = pb.dbl;
@@ -218,6 +244,7 @@ void onehop_packed(py::object out, py::object in, py::object in_halo, py::object
     for (int mu = 0; mu < 4; ++mu) a.g.dims[mu] = dims[mu], a.g.split[mu] = split[mu];
     a.g.nrhs = nrhs * nin;
     a.g.part = part;
+    set_boundary_det(a.g, boundary_det);
     a.out = o.as<T>();
     a.W = w.as<const T>();
     a.nrhs = nrhs, a.nin = nin, a.nout = nout;
@@ -229,7 +256,8 @@ void onehop_packed(py::object out, py::object in, py::object in_halo, py::object
     a.site = sb.ptr ? sb.as<const T>() : nullptr;
     a.G = gb.ptr ? gb.as<double>() : nullptr;
     py::gil_scoped_release nogil;
-    if (N == 3) onehop_packed_n<3, T>(a);
+    if (N == 3 && two_rows) onehop_packed_n<3, T, true>(a);
+    else if (N == 3) onehop_packed_n<3, T>(a);
     else onehop_packed_n<2, T>(a);
   };
   if (dbl) go(0.0);
@@ -243,10 +271,11 @@ void bind_packed(py::module_ &m) {
   m.def("onehop_packed", &onehop_packed, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"),
         py::arg("U_halo"), py::arg("nbr"), py::arg("dims"), py::arg("split"), py::arg("W"), py::arg("nrhs"),
         py::arg("nin"), py::arg("nout"), py::arg("N"), py::arg("part") = 0, py::arg("site") = py::none(),
-        py::arg("G") = py::none(), py::arg("mask") = -1,
+        py::arg("G") = py::none(), py::arg("mask") = -1, py::arg("two_rows") = false,
+        py::arg("boundary_det") = std::vector<std::complex<double>>{},
         "one-hop stencil (PTC forward, global spin-matrix weights W[9][nout][nin][4][4]) on packed fields; with "
         "site and G also G[k,b,a] += sum (U_k in_b) conj(site_a) (the PTC weight gradient); mask: slots to run "
-        "(-1: those with nonzero weights)");
+        "(-1: those with nonzero weights); two_rows, boundary_det: as for wilson_packed");
   m.def("pack8", &pack8, py::arg("src"), py::arg("dst"), py::arg("V"),
         "ordinary [V][R] -> packed [V/8][R][8] layout (R reals per site, any float/complex dtype)");
   m.def("unpack8", &unpack8, py::arg("src"), py::arg("dst"), py::arg("V"), "packed [V/8][R][8] -> ordinary [V][R]");
@@ -256,5 +285,8 @@ void bind_packed(py::module_ &m) {
   m.def("wilson_packed", &wilson_packed, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"),
         py::arg("U_halo"), py::arg("nbr"), py::arg("dims"), py::arg("split"), py::arg("clover"), py::arg("diag"),
         py::arg("hop_coef"), py::arg("nrhs"), py::arg("N"), py::arg("dagger") = false, py::arg("part") = 0,
-        "Wilson(-clover) on packed fields (kernels/wilson_packed.h); halos in the ordinary layout");
+        py::arg("two_rows") = false, py::arg("boundary_det") = std::vector<std::complex<double>>{},
+        "Wilson(-clover) on packed fields (kernels/wilson_packed.h); halos in the ordinary layout. two_rows: U holds "
+        "the first two rows of SU(3) links, the third rebuilt in the kernel (times boundary_det[mu] on the local "
+        "slice x_mu = dims[mu] - 1, where a boundary phase is folded into the links)");
 }

@@ -41,9 +41,11 @@ struct OneHopPackedArgs {
   double *G;              // weight gradient [9][nin][nout][4][4] complex, accumulated (+=); or nullptr
 };
 
-template <int N, int NOUT, class T>
-struct OneHopPacked : WilsonPacked<N, -1, T> {
-  using Base = WilsonPacked<N, -1, T>;
+// R12: the links hold their first two rows (SU(3), as WilsonPacked<3, SF, T, true>); each slot's link is
+// completed in the slot's scratch (the two rows copied or shifted there, the third rebuilt).
+template <int N, int NOUT, class T, bool R12 = false>
+struct OneHopPacked : WilsonPacked<N, -1, T, R12> {
+  using Base = WilsonPacked<N, -1, T, R12>;
   using typename Base::R;
   using typename Base::Ctx;
   using Base::NS;
@@ -62,23 +64,27 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     const int64_t roff = (int64_t)r * nin * NS * 8;
     int64_t nb = 0;
     const int kd = Base::template kind<k>(c, B, &nb);
-    if (kd == 0) {
-      *pu = Base::link(c, mu, back ? nb : B);
-      return c.a.in + nb * c.bst + roff;
+    if (kd == 0 || (kd == 1 && !back)) {
+      const T *u = Base::link(c, mu, back ? nb : B);
+      if constexpr (R12) {
+#pragma GCC unroll 12
+        for (int e = 0; e < Base::LS; ++e) Base::V::store(sl + e * 8, ld(u + e * 8));
+        Base::template rebuild<mu, back>(c, kd, B, nb, sl, sl + Base::LS * 8);
+        u = sl;
+      }
+      *pu = u;
+    } else if (kd == 2) {  // -x: the links of the neighbours, lane-shifted like the spinors
+      const T *la = Base::link(c, mu, B), *lb = Base::link(c, mu, nb);
+#pragma GCC unroll 32
+      for (int e = 0; e < Base::LS; ++e) Base::V::store(sl + e * 8, Base::down(ld(lb + e * 8), ld(la + e * 8)));
+      if constexpr (R12) Base::template rebuild<mu, back>(c, kd, B, nb, sl, sl + Base::LS * 8);
+      *pu = sl;
     }
+    if (kd == 0) return c.a.in + nb * c.bst + roff;
     if (kd == 1 || kd == 2) {
       const T *pa = c.a.in + B * c.bst + roff, *pb = c.a.in + nb * c.bst + roff;
       for (int e = 0; e < nin * NS; ++e)
         Base::V::store(ss + e * 8, kd == 1 ? Base::up(ld(pa + e * 8), ld(pb + e * 8)) : Base::down(ld(pb + e * 8), ld(pa + e * 8)));
-      if (!back) {
-        *pu = Base::link(c, mu, B);
-      } else {
-        const T *la = Base::link(c, mu, B), *lb = Base::link(c, mu, nb);
-#pragma GCC unroll 32
-        for (int e = 0; e < NL; ++e)
-          Base::V::store(sl + e * 8, kd == 1 ? Base::up(ld(la + e * 8), ld(lb + e * 8)) : Base::down(ld(lb + e * 8), ld(la + e * 8)));
-        *pu = sl;
-      }
       return ss;
     }
     int32_t y[8];
@@ -275,7 +281,7 @@ struct OneHopPacked : WilsonPacked<N, -1, T> {
     // 16-byte alignment made the gradient sweep 25% slower)
     T *gt0 = align64(gt.data());
     double *gd0 = align64(gd.data());
-    Base::template for_blocks<NT>(c, ((a.nin + NOUT) * NS * a.nrhs + 4 * NL) * (int64_t)sizeof(T),
+    Base::template for_blocks<NT>(c, ((a.nin + NOUT) * NS * a.nrhs + 4 * Base::LS) * (int64_t)sizeof(T),
                                   [&](int64_t B, int64_t Bn) {
                                     alignas(64) T scratch[scratch_n];
                                     T *g = GRAD ? gt0 + cpu_thread_id() * gs : nullptr;

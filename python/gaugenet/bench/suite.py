@@ -111,6 +111,7 @@ class _Recorder:
             "features": case.info.get("features"),
             "mode": case.info.get("mode", "normal"),
             "layout": case.info.get("layout", "site"),
+            "link_rows": case.info.get("link_rows"),
             "seconds_per_call": sec,
             "flops_per_site": case.flops_per_site,
             "bytes_per_site": case.bytes_per_site,
@@ -134,7 +135,8 @@ class _Recorder:
         self.results.append(rec)
         log.info("%-22s %-12s %-6s t=%d r=%d %-5s %-13s %10.4f ms %8.2f GFLOP/s %7.2f GB/s%s%s", rec["kernel"],
                  rec["local_volume"], rec["precision"], threads, R, rec["features"] or f"nv={rec['nvec']}",
-                 rec["mode"] + ("/packed" if rec["layout"] == "packed" else ""),
+                 rec["mode"] + ("/packed" if rec["layout"] == "packed" else "")
+                 + ("/2row" if rec["link_rows"] == 2 else ""),
                  sec * 1e3, rec["gflops"] or 0.0, rec["gbytes_per_s"],
                  "" if rec["roofline_fraction"] is None else f" {100 * rec['roofline_fraction']:5.1f}% roof",
                  "" if rec["speedup_vs_numpy"] is None else f" x{rec['speedup_vs_numpy']:.0f} numpy")

@@ -17,7 +17,7 @@ def _label(r):
     if r.get("mode", "normal") != "normal":
         parts.append("zero-bdy")
     if r.get("layout", "site") == "packed":
-        parts.append("packed")
+        parts.append("packed 2-row" if r.get("link_rows") == 2 else "packed")
     if r.get("scaling") == "strong":
         parts.append("strong")
     return " ".join(parts)

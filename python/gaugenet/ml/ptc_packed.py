@@ -41,16 +41,17 @@ def ptc_slot_weights(layer, weights):
 class PackedPTC:
     """Forward and backward of a one-hop gaugenet.ml.PTC layer on PackedFermion (see the module docstring).
     share: a packed operator (PackedWilson, PackedOneHop) whose packed links are used when they are the
-    layer's (no second copy)."""
+    layer's (no second copy). two_rows: the link storage, as for gaugenet.PackedWilson (default 'auto': the first
+    two rows of SU(3) links, the third rebuilt in the kernel)."""
 
-    def __init__(self, layer, share=None):
+    def __init__(self, layer, share=None, two_rows="auto"):
         if not isinstance(layer, PTC):
             raise TypeError(f"PackedPTC: needs a gaugenet.ml.PTC layer, got {type(layer).__name__}")
         if not _one_hop(layer):
             raise ValueError("PackedPTC: the layer's paths must all be of at most one hop (one group, no prefix)")
         self.layer = layer
         self.slots = layer.paths.groups[0][1]  # (slot k, path index i)
-        self.fwd = PackedOneHop(layer.links, layer.n_in, layer.n_out, share=share)
+        self.fwd = PackedOneHop(layer.links, layer.n_in, layer.n_out, share=share, two_rows=two_rows)
         self.adj = PackedOneHop(layer.links, layer.n_out, layer.n_in, share=self.fwd)  # the same packed links
 
     @staticmethod

@@ -74,19 +74,20 @@ class DefectSmoother(Layer):
 class PackedDefectSmoother:
     """The forward of a DefectSmoother on the packed eight-site-block layout (gaugenet.operators.packed): D
     through PackedWilson and the 1 -> 1 PTC layers through gaugenet.ml.PackedPTC (one packed copy of the
-    links for all of them), u and b packed once per call and u unpacked at the end. Inference only (the
-    multigrid preconditioner inside FGMRES, models.multigrid.preconditioner); training uses the
-    DefectSmoother itself. Same results to rounding; applicable() says when it can be used."""
+    links for all of them; two_rows as for PackedWilson), u and b packed once per call and u unpacked at the
+    end. Inference only (the multigrid preconditioner inside
+    FGMRES, models.multigrid.preconditioner); training uses the DefectSmoother itself. Same results to
+    rounding; applicable() says when it can be used."""
 
-    def __init__(self, smoother):
+    def __init__(self, smoother, two_rows="auto"):
         from ..ml.ptc_packed import PackedPTC
         from ..operators.packed import PackedWilson
         if not self.applicable(smoother):
             raise ValueError("PackedDefectSmoother: needs host fields, local x extent % 8 == 0, the AVX-512 "
                              "kernels, and one-hop PTC layers with global weights")
         self.smoother = smoother
-        self.D = PackedWilson(smoother.D)
-        self.layers = [PackedPTC(l, share=self.D) for l in smoother.layers]
+        self.D = PackedWilson(smoother.D, two_rows=two_rows)
+        self.layers = [PackedPTC(l, share=self.D, two_rows=two_rows) for l in smoother.layers]
 
     @staticmethod
     def applicable(smoother):
