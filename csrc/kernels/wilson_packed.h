@@ -22,6 +22,11 @@
 // through the neighbour table, from the packed local field or the halo (kept in the ordinary layout)
 // into a scratch block. No neighbour table is read otherwise.
 //
+// Two-row links (R12, SU(3) only): U holds [V/8][4][12][8], the first two rows of each link; the third is
+// rebuilt per hop in L1 scratch as det conj(row0 x row1) (det 1, or the cube of a boundary phase folded into
+// the links on the slice that carries it: WilsonPackedArgs::bdet). 2/3 of the link bytes for 24 multiply-adds
+// per hop; 32^4 double, 2 threads: hopping term -14 to -20%, clover -6 to -14% (docs/performance.md).
+//
 // The summation order per site is that of WilsonKernel (hops +x, -x, ..., -t; colour sums ascending):
 // results agree with the other kernels to rounding.
 #pragma once

@@ -223,29 +223,39 @@ def ptc_cases(U, features=((1, 1), (2, 2)), two_hop=False, local=False, numpy=Tr
                           lat.local_volume, layer.flops_per_site(backward=True), bwd_bytes, features=f"{nin}->{nout}",
                           note=note + "; dC/dW and dC/dphi"))
         if not (two_hop or local):
-            cases += _packed_ptc(layer, W, phi, left, fwd_bytes, bwd_bytes)
+            cases += _packed_ptc(layer, W, phi, left)
     return cases
 
 
-def _packed_ptc(layer, W, phi, left, fwd_bytes, bwd_bytes):
+def _packed_ptc(layer, W, phi, left):
     """The same one-hop PTC forward and backward on the packed layout (gaugenet.ml.ptc_packed.PackedPTC,
-    the layer's own weights); [] where the layout does not apply."""
+    the layer's own weights), with all link rows stored and (SU(3)) the first two, traffic counted as stored;
+    [] where the layout does not apply."""
     from ..ml.ptc_packed import PackedPTC
-    lat = layer.lat
+    lat, N = layer.lat, layer.N
     if phi.on_device or not PackedPTC.applicable(layer):
         return []
-    P = PackedPTC(layer)
-    x, lx = P.pack(phi), P.pack(left)
-    out = P(W, x)
-    dx = P.projected_gradient_adj(W, x, lx)[1]
     feat = f"{layer.n_in}->{layer.n_out}"
-    return [Case("ptc_forward", lambda: P(W, x, out=out), lat.local_volume, layer.flops_per_site(), fwd_bytes,
-                 features=feat, layout="packed",
-                 note="PackedPTC (ml/ptc_packed.py): the PTC layer's forward on the packed layout"),
-            Case("ptc_backward", lambda: P.projected_gradient_adj(W, x, lx, out=dx), lat.local_volume,
-                 layer.flops_per_site(backward=True), bwd_bytes, features=feat, layout="packed",
-                 note="PackedPTC: dC/dW and dC/dphi in one fused sweep on the packed layout (dphi into a reused "
-                      "buffer, as the forward's output)")]
+    cases = []
+    for two_rows in (False, True) if N == 3 else (False,):
+        P = PackedPTC(layer, two_rows=two_rows)
+        x, lx = P.pack(phi), P.pack(left)
+        out = P(W, x)
+        dx = P.projected_gradient_adj(W, x, lx)[1]
+        rows = dict(link_rows=2) if two_rows else {}
+        nb = {k: models.bytes_per_site(k, lat.precision, N, nin=layer.n_in, nout=layer.n_out, **rows)
+              for k in ("ptc_forward", "ptc_backward")}
+        nt = "; SU(3) links stored as their first two rows (the third rebuilt), counted so" if two_rows else ""
+        cases += [Case("ptc_forward", lambda P=P, x=x, out=out: P(W, x, out=out), lat.local_volume,
+                       layer.flops_per_site(), nb["ptc_forward"], features=feat, layout="packed",
+                       link_rows=2 if two_rows else N,
+                       note="PackedPTC (ml/ptc_packed.py): the PTC layer's forward on the packed layout" + nt),
+                  Case("ptc_backward", lambda P=P, x=x, lx=lx, dx=dx: P.projected_gradient_adj(W, x, lx, out=dx),
+                       lat.local_volume, layer.flops_per_site(backward=True), nb["ptc_backward"], features=feat,
+                       layout="packed", link_rows=2 if two_rows else N,
+                       note="PackedPTC: dC/dW and dC/dphi in one fused sweep on the packed layout (dphi into a "
+                            "reused buffer, as the forward's output)" + nt)]
+    return cases
 
 
 def coarse_cases(U, block=(4, 4, 4, 4), n_basis=12):
