@@ -78,3 +78,31 @@ def test_cartesian_rank_order_and_neighbours():
     for mu in range(4):
         fwd = lat.cart.Get_coords(lat.neighbour_rank(mu, +1))
         assert fwd[mu] == (lat.mpi_coords[mu] + 1) % lat.grid[mu]
+
+
+@pytest.mark.mpi
+def test_threads_shared_among_the_ranks_of_a_node(monkeypatch):
+    """Without OMP_NUM_THREADS the first Lattice gives each rank its node's share of the cores (at least one);
+    with it set, or with one rank per node, nothing changes."""
+    import os
+    from mpi4py import MPI
+    from gaugenet._backend import core
+    from gaugenet.util import threads
+    before = core.max_threads()
+    n_local = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    try:
+        monkeypatch.setattr(threads, "_state", {"done": False, "threads": None})
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert threads.balance_threads(MPI.COMM_WORLD) is None
+        monkeypatch.setattr(threads, "_state", {"done": False, "threads": None})
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        core.set_num_threads(os.cpu_count() or 1)
+        n = threads.balance_threads(MPI.COMM_WORLD)
+        if n_local == 1:
+            assert n is None and core.max_threads() == (os.cpu_count() or 1)
+        else:
+            want = max(1, min(len(os.sched_getaffinity(0)), (os.cpu_count() or 1) // n_local))
+            assert n == want and core.max_threads() == want
+        assert threads.balance_threads(MPI.COMM_WORLD) == n  # once per process
+    finally:
+        core.set_num_threads(before)

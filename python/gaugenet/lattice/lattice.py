@@ -1,6 +1,7 @@
 """The 4D lattice on a Cartesian MPI process grid."""
 import numpy as np
 
+from ..util.threads import balance_threads
 from .grid import DecompositionError, auto_grid, check_decomposition, parse_mpi
 
 _PRECISIONS = {"double": (np.complex128, np.float64), "single": (np.complex64, np.float32)}
@@ -46,6 +47,7 @@ class Lattice:
         check_decomposition(dims, grid, min_local)
         self.grid = grid
         self.cart = self.comm.Create_cart(dims=list(grid), periods=[True] * 4, reorder=False)
+        balance_threads(self.comm)  # once per process: the node's cores shared among its ranks
         self.rank = self.cart.Get_rank()
         self.size = n
         self.mpi_coords = tuple(self.cart.Get_coords(self.rank))
