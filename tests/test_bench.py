@@ -241,3 +241,28 @@ def test_bench_command_mpi(tmp_path):
         assert halo and halo[0]["messages_per_exchange"] > 0 and halo[0]["bytes_per_exchange"] > 0
     else:
         assert "halo" not in kernels
+
+
+def test_bench_adjacent_triad(tmp_path, monkeypatch):
+    """Out-of-cache cases (here: every volume) get a triad measured right before their group and a roofline fraction
+    against it; the run's roofline stays the best of all measurements."""
+    from gaugenet.bench import suite
+    if COMM.Get_size() > 1:
+        pytest.skip("one rank")
+    monkeypatch.setattr(suite, "ADJACENT_TRIAD_SITES", 1)
+    monkeypatch.setattr(suite, "triad_array_bytes", lambda quick=False, ranks=1: 8 << 20)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--volumes", "8", "--precisions", "double", "--threads", "1", "--kernels",
+                 "wilson_hop,stream_triad", "--side-volume", "4", "--strong", "4.4.4.4", "--nvec", "1",
+                 "--min-time", "0.005", "--no-numpy", "--no-end-to-end", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    hops = [r for r in rep["results"] if r["kernel"] == "wilson_hop" and r["local_volume"] == "8.8.8.8"]
+    assert hops
+    meas = rep["stream_triad"]["1"]["measurements"]
+    assert len(meas) == 3 and rep["stream_triad"]["1"]["gbytes_per_s"] == max(meas)
+    for r in hops:
+        assert r["stream_triad_adjacent_gbytes_per_s"] == meas[1]
+        assert r["roofline_fraction_adjacent"] == pytest.approx(r["gbytes_per_s"] / meas[1])
+        assert r["roofline_fraction"] == pytest.approx(r["gbytes_per_s"] / max(meas))
+    side = [r for r in rep["results"] if r["kernel"] == "wilson_hop" and r["local_volume"] == "4.4.4.4"]
+    assert side and all("roofline_fraction_adjacent" not in r for r in side)

@@ -88,6 +88,7 @@ class _Recorder:
         self.results = []
         self.numpy_sec = {}
         self.cores = os.cpu_count() or 1
+        self.adjacent = {}  # threads -> triad measured right before the current group of cases (out of cache)
 
     def wanted(self, kernel):
         return self.cfg.kernels is None or kernel in self.cfg.kernels or kernel.split("_numpy")[0] in self.cfg.kernels
@@ -125,6 +126,9 @@ class _Recorder:
         }
         if not numpy and threads in self.stream:
             rec["roofline_fraction"] = rec["gbytes_per_s"] / self.stream[threads]
+        if not numpy and threads in self.adjacent:
+            rec["stream_triad_adjacent_gbytes_per_s"] = self.adjacent[threads]
+            rec["roofline_fraction_adjacent"] = rec["gbytes_per_s"] / self.adjacent[threads]
         if numpy:
             rec["note"] = (rec["note"] or "") + " (numpy, single-threaded BLAS-free einsum)"
         key = (case.numpy_key, _vol(lat.local_dims), lat.precision)
@@ -147,6 +151,9 @@ def _threads_for(cfg, ranks):
     cores = os.cpu_count() or 1
     ts = [t for t in cfg.threads if ranks * t <= max(cores, ranks)]
     return ts or [1]
+
+
+ADJACENT_TRIAD_SITES = 16 ** 4  # local sites from which the cases get a triad measured right before them
 
 
 def run_suite(cfg, comm=None):
@@ -212,8 +219,14 @@ def _run(cfg, comm, t_start):
                         rec.time(case, U.lat, 1, numpy=True)
             for t in threads:
                 core.set_num_threads(t)
+                if U.lat.local_volume >= ADJACENT_TRIAD_SITES and not cfg.quick:
+                    # the host's memory bandwidth can change within a run (this machine: 81 -> 48 GB/s): a triad
+                    # right before the out-of-cache cases, recorded beside the run's roofline
+                    rec.adjacent = {t: stream_triad(comm, t, abytes, min_time=cfg.min_time)[0]}
+                    stream_meas[t].append(rec.adjacent[t])
                 for case in cases:
                     rec.time(case, U.lat, t)
+                rec.adjacent = {}
             del cases, U
             gc.collect()
         del fields, lat
@@ -305,7 +318,8 @@ def _run(cfg, comm, t_start):
             "mode": "normal", "seconds_per_call": None, "flops_per_site": None, "bytes_per_site": 24,
             "gflops": None, "gbytes_per_s": stream_gbs[t], "roofline_fraction": 1.0, "speedup_vs_numpy": None,
             "calls": len(stream_meas[t]), "oversubscribed": R * t > cores,
-            "note": f"best of {len(stream_meas[t])} measurements (start and end of the run), {abytes >> 20} MB arrays "
+            "note": f"best of {len(stream_meas[t])} measurements (start and end of the run, and right before each group of "
+                    f"out-of-cache cases), {abytes >> 20} MB arrays "
                     f"per rank"})
     available = {r["kernel"] for r in rec.results}
     not_available = []
