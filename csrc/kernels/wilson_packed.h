@@ -245,27 +245,21 @@ struct WilsonPacked {
       }
     }
   }
-  // gather the links U_mu of the sites z_l (all NL reals: R12 reconstructs the third row of a local link here)
+  // gather the links U_mu of the sites z_l, all NL reals: with R12 the third rows of the local links are
+  // rebuilt here (a halo link, from the ordinary layout, comes whole with its own rank's boundary phase)
   static void gather_link(const Ctx &c, int mu, const int64_t *z, T *g) {
     for (int l = 0; l < 8; ++l) {
       const int64_t s = z[l];
-      if (s < c.a.V) {
-        const T *p = link(c, mu, s / 8) + s % 8;
-        for (int e = 0; e < LS; ++e) g[e * 8 + l] = p[e * 8];
-        if constexpr (R12) {
-          T *q = g + l;
-          for (int j = 0; j < 3; ++j) {
-            const int k = (j + 1) % 3, m = (j + 2) % 3;
-            const T ar = q[(2 * k) * 8], ai = q[(2 * k + 1) * 8], br = q[(2 * (3 + m)) * 8], bi = q[(2 * (3 + m) + 1) * 8];
-            const T cr = q[(2 * m) * 8], ci = q[(2 * m + 1) * 8], dr = q[(2 * (3 + k)) * 8], di = q[(2 * (3 + k) + 1) * 8];
-            q[(12 + 2 * j) * 8] = ar * br - ai * bi - cr * dr + ci * di;
-            q[(12 + 2 * j + 1) * 8] = cr * di + ci * dr - ar * bi - ai * br;
-          }
-          if (on_det_slice(c, mu, s)) scale_row(g + 12 * 8, l, c.a.bdet[mu]);
-        }
-      } else {
-        const T *p = c.a.U_halo[mu] + (s - c.a.V) * NL;
-        for (int e = 0; e < NL; ++e) g[e * 8 + l] = p[e];
+      const T *p = s < c.a.V ? link(c, mu, s / 8) + s % 8 : nullptr;
+      for (int e = 0; e < LS; ++e) g[e * 8 + l] = p ? p[e * 8] : c.a.U_halo[mu][(s - c.a.V) * NL + e];
+    }
+    if constexpr (R12) {
+      alignas(64) T u2[6 * 8];
+      third_row(g, u2);
+      for (int l = 0; l < 8; ++l) {
+        const int64_t s = z[l];
+        for (int e = 0; e < 6; ++e) g[(12 + e) * 8 + l] = s < c.a.V ? u2[e * 8 + l] : c.a.U_halo[mu][(s - c.a.V) * NL + 12 + e];
+        if (s < c.a.V && on_det_slice(c, mu, s)) scale_row(g + 12 * 8, l, c.a.bdet[mu]);
       }
     }
   }
