@@ -349,17 +349,20 @@ struct WilsonPacked {
   }
   // software prefetch of the data of a later block Bn that is not reused from the cache: its links,
   // clover block, and the +-z and +-t neighbour spinors with their backward links
+  // rhs < 0: the neighbour spinors of all right-hand sides at once; rhs = r: those of rhs r only, and the links
+  // with r = 0 (the Wilson kernel spreads a block's prefetches over its right-hand sides)
   template <int piece>
-  static GN_SIMD_INLINE void prefetch(const Ctx &c, int64_t Bn) {
+  static GN_SIMD_INLINE void prefetch(const Ctx &c, int64_t Bn, int rhs = -1) {
     if (Bn < 0) return;
     if constexpr (piece < 4) {
-      pf_lines(link(c, piece, Bn), LS);
+      if (rhs <= 0) pf_lines(link(c, piece, Bn), LS);
     } else {
       constexpr int k = piece;  // hops 4..7: +z, -z, +t, -t (neighbours from the geometry, not the table)
       int64_t nb;
       if (kind<k>(c, Bn, &nb) != 3) {
-        pf_lines(c.a.in + nb * c.bst, NS * c.a.nrhs);
-        if (k & 1) pf_lines(link(c, k / 2, nb), LS);
+        if (rhs < 0) pf_lines(c.a.in + nb * c.bst, NS * c.a.nrhs);
+        else pf_lines(c.a.in + nb * c.bst + (int64_t)rhs * NS * 8, NS);
+        if ((k & 1) && rhs <= 0) pf_lines(link(c, k / 2, nb), LS);
       }
     }
   }
@@ -368,7 +371,7 @@ struct WilsonPacked {
   // (none for Bn < 0): spread over the hops, which measured far faster than all at once
   template <size_t... K>
   static GN_SIMD_INLINE void hops(const Ctx &c, int64_t B, int r, R *acc, int64_t Bn, std::index_sequence<K...>) {
-    ((hop<K / 2, (K & 1) != 0>(c, B, r, acc), prefetch<K>(c, Bn)), ...);
+    ((hop<K / 2, (K & 1) != 0>(c, B, r, acc), prefetch<K>(c, Bn, r)), ...);
   }
 
   template <int NT, bool CLOVER>
@@ -379,7 +382,7 @@ struct WilsonPacked {
       R acc[NS];
 #pragma GCC unroll 32
       for (int e = 0; e < NS; ++e) acc[e] = V::zero();
-      hops(c, B, r, acc, r == 0 ? Bn : -1, std::make_index_sequence<8>{});
+      hops(c, B, r, acc, Bn, std::make_index_sequence<8>{});
       const int64_t off = B * c.bst + (int64_t)r * NS * 8;
       const T *s = c.a.in + off;
       T *o = c.a.out + off;
