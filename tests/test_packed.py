@@ -299,6 +299,11 @@ def test_two_row_links_only_for_su3():
         gn.PackedWilson(gn.Wilson(U2, mass=0.1), two_rows=True)
     lat3, U3, _ = setup(packed_grids()[-1], precision="single", seed=13)
     assert gn.PackedWilson(gn.Wilson(U3, mass=0.1)).two_rows
+    Dn = gn.Wilson(U3, mass=0.1)
+    if lat3.rank == 0:
+        Dn.links.U = Dn.links.U.copy()
+        Dn.links.U[0, 3, 1, 1] = np.nan  # a NaN is no SU(3) link either
+    assert not gn.PackedWilson(Dn).two_rows
 
 
 def test_clear_errors():
