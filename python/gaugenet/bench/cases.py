@@ -108,20 +108,15 @@ def packed_wilson_cases(fields, U, Dh, Dc, psi, nvec):
     V, p = lat.local_volume, lat.precision
     note = "packed layout (operators/packed.py; links, clover and spinors packed once)"
     cases = []
-    # all link rows stored, then (SU(3)) the first two with the third rebuilt in the kernel: the traffic model
-    # counts what is stored, so the two rows save time at the same roofline fraction
-    for two_rows in (False, True) if N == 3 else (False,):
+    for two_rows, rows, extra in _link_storages(N):
         Ph = gn.PackedWilson(Dh, two_rows=two_rows)
-        rows = 2 if two_rows else None
-        nt = note + ("; SU(3) links stored as their first two rows (the third rebuilt), counted so" if two_rows
-                     else "")
         x = Ph.pack(psi)
         out = x.empty_like()
         cases.append(Case("wilson_hop", lambda Ph=Ph, x=x, out=out: Ph.hop(x, out=out), V,
                           models.flops_per_site("wilson_hop", N) * nvec,
                           models.bytes_per_site("wilson_hop", p, N, nvec=nvec, link_rows=rows),
                           numpy_key="wilson_hop" if nvec == 1 else None, nvec=nvec, mode="normal", layout="packed",
-                          link_rows=2 if two_rows else N, note=nt))
+                          link_rows=rows, note=note + extra))
         if Dc is not None:
             Pc = gn.PackedWilson(Dc, two_rows=two_rows)
             out_c = x.empty_like()
@@ -129,8 +124,18 @@ def packed_wilson_cases(fields, U, Dh, Dc, psi, nvec):
                               models.flops_per_site("wilson_clover", N) * nvec,
                               models.bytes_per_site("wilson_clover", p, N, nvec=nvec, hermitian_clover=True,
                                                     link_rows=rows), nvec=nvec, mode="normal", layout="packed",
-                              link_rows=2 if two_rows else N, note=nt + "; clover blocks stored as diagonal + upper triangle, counted so"))
+                              link_rows=rows,
+                              note=note + extra + "; clover blocks stored as diagonal + upper triangle, counted so"))
     return cases
+
+
+def _link_storages(N):
+    """The packed link storages timed side by side: all N rows, then (SU(3)) the first two with the third rebuilt
+    in the kernel; as (two_rows, rows stored, note). The traffic model counts what is stored."""
+    out = [(False, N, "")]
+    if N == 3:
+        out.append((True, 2, "; SU(3) links stored as their first two rows (the third rebuilt), counted so"))
+    return out
 
 
 def staggered_cases(U):
@@ -237,24 +242,21 @@ def _packed_ptc(layer, W, phi, left):
         return []
     feat = f"{layer.n_in}->{layer.n_out}"
     cases = []
-    for two_rows in (False, True) if N == 3 else (False,):
+    for two_rows, rows, extra in _link_storages(N):
         P = PackedPTC(layer, two_rows=two_rows)
         x, lx = P.pack(phi), P.pack(left)
         out = P(W, x)
         dx = P.projected_gradient_adj(W, x, lx)[1]
-        rows = dict(link_rows=2) if two_rows else {}
-        nb = {k: models.bytes_per_site(k, lat.precision, N, nin=layer.n_in, nout=layer.n_out, **rows)
+        nb = {k: models.bytes_per_site(k, lat.precision, N, nin=layer.n_in, nout=layer.n_out, link_rows=rows)
               for k in ("ptc_forward", "ptc_backward")}
-        nt = "; SU(3) links stored as their first two rows (the third rebuilt), counted so" if two_rows else ""
         cases += [Case("ptc_forward", lambda P=P, x=x, out=out: P(W, x, out=out), lat.local_volume,
-                       layer.flops_per_site(), nb["ptc_forward"], features=feat, layout="packed",
-                       link_rows=2 if two_rows else N,
-                       note="PackedPTC (ml/ptc_packed.py): the PTC layer's forward on the packed layout" + nt),
+                       layer.flops_per_site(), nb["ptc_forward"], features=feat, layout="packed", link_rows=rows,
+                       note="PackedPTC (ml/ptc_packed.py): the PTC layer's forward on the packed layout" + extra),
                   Case("ptc_backward", lambda P=P, x=x, lx=lx, dx=dx: P.projected_gradient_adj(W, x, lx, out=dx),
                        lat.local_volume, layer.flops_per_site(backward=True), nb["ptc_backward"], features=feat,
-                       layout="packed", link_rows=2 if two_rows else N,
+                       layout="packed", link_rows=rows,
                        note="PackedPTC: dC/dW and dC/dphi in one fused sweep on the packed layout (dphi into a "
-                            "reused buffer, as the forward's output)" + nt)]
+                            "reused buffer, as the forward's output)" + extra)]
     return cases
 
 

@@ -75,9 +75,8 @@ class PackedDefectSmoother:
     """The forward of a DefectSmoother on the packed eight-site-block layout (gaugenet.operators.packed): D
     through PackedWilson and the 1 -> 1 PTC layers through gaugenet.ml.PackedPTC (one packed copy of the
     links for all of them; two_rows as for PackedWilson), u and b packed once per call and u unpacked at the
-    end. Inference only (the multigrid preconditioner inside
-    FGMRES, models.multigrid.preconditioner); training uses the DefectSmoother itself. Same results to
-    rounding; applicable() says when it can be used."""
+    end. Inference only (the multigrid preconditioner inside FGMRES, models.multigrid.preconditioner);
+    training uses the DefectSmoother itself. Same results to rounding; applicable() says when it can be used."""
 
     def __init__(self, smoother, two_rows="auto"):
         from ..ml.ptc_packed import PackedPTC

@@ -252,9 +252,10 @@ def _choose_two_rows(links, two_rows, who):
         if two_rows is True:
             raise ValueError(f"{who}: two-row links are for SU(3), the links are SU({links.N})")
         return False, None
+    from mpi4py import MPI
     dets = boundary_dets(links)
     tol = 1e-5 if links.U.dtype == np.complex64 else 1e-12
-    dev = lat.cart.allreduce(two_row_deviation(links, dets), op=_mpi_max())
+    dev = lat.cart.allreduce(two_row_deviation(links, dets), op=MPI.MAX)
     if not dev <= tol:  # (NaN links too)
         if two_rows is True:
             raise ValueError(f"{who}: two_rows=True needs SU(3) links (det 1 up to the boundary phases); "
@@ -262,10 +263,6 @@ def _choose_two_rows(links, two_rows, who):
         return False, None
     return True, dets
 
-
-def _mpi_max():
-    from mpi4py import MPI
-    return MPI.MAX
 
 
 class PackedWilson(_PackedStencil):
