@@ -124,3 +124,62 @@ def test_errors():
         gn.EvenOdd(gn.Staggered(U))
     with pytest.raises(TypeError, match="FermionField"):
         gn.EvenOdd(gn.Wilson(U, mass=0.0))(gn.StaggeredField.random(lat, 2, seed=2))
+
+
+@pytest.mark.parametrize("csw,parity,nvec", [(0.0, 0, None), (1.2, 1, None), (1.2, 0, 2)])
+def test_half_lattice_fields(csw, parity, nvec):
+    """The solver-facing layout: ParityFields of Vp = V/2 rows give the same results as the full-field
+    interface, and the adjoint identity holds on them."""
+    lat = lattice()
+    M = gn.EvenOdd(make(lat, 3, csw, seed=13), parity=parity)
+    psi = gn.FermionField.random(lat, 3, nvec=nvec, seed=14)
+    chi = gn.FermionField.random(lat, 3, nvec=nvec, seed=15)
+    a, b = M.restrict(psi), M.restrict(chi)
+    assert isinstance(a, gn.ParityField) and a.parity == parity and a.data.shape[0] == lat.local_volume // 2
+    assert a.nvec == (nvec or 1)
+    assert_close(M.embed(a).data, M.project(psi).data, 1e-300, "restrict / embed round trip")
+    for f in (M, M.adjoint, M.MdagM):
+        r = f(a)
+        assert isinstance(r, gn.ParityField) and r.parity == parity
+        assert_close(M.embed(r).data, f(psi).data, 1e-14, "half-lattice vs full-field interface")
+    assert_close(M.adjoint(a).inner(b), a.inner(M(b)), 1e-12, "<a, M b> = <M^dag a, b> on half fields")
+    bp = M.prepare_source(psi, half=True)
+    assert isinstance(bp, gn.ParityField)
+    assert_close(M.embed(bp).data, M.prepare_source(psi).data, 1e-300, "prepare_source(half=True)")
+    assert_close(M.reconstruct(a, chi).data, M.reconstruct(psi, chi).data, 1e-300, "reconstruct from half / full")
+    # vector operations of the solvers on half fields
+    c = a.copy()
+    n2 = c.axpy(0.5 - 0.25j, b, norm=True)
+    ref = a.data + (0.5 - 0.25j) * b.data
+    assert_close(c.data, ref, 1e-15, "axpy")
+    assert_close(n2, float(np.vdot(ref, ref).real), 1e-13, "axpy norm")
+    assert_close(c.xpay(2.0, a).data, a.data + 2.0 * ref, 1e-15, "xpay")
+    assert_close((a - b).norm2(), float(np.vdot(a.data - b.data, a.data - b.data).real), 1e-13, "norm2")
+
+
+def test_checkerboard_tables():
+    """Independent check of the half-lattice neighbour tables against the coordinates."""
+    lat = lattice((4, 2, 6, 4))
+    cb = lat.checkerboard()
+    coords = lat.local_coordinates()
+    for q in (0, 1):
+        p = 1 - q
+        h = cb.halo(q)
+        assert h.Vh == 0 and h.nbr.shape == (cb.Vp, 8)
+        assert np.all(np.diff(cb.sites[p]) > 0) and np.all(lat.parity()[cb.sites[p]] == p)
+        for k in range(8):
+            mu, s = k // 2, (1 if k % 2 == 0 else -1)
+            want = coords[cb.sites[p]].copy()
+            want[:, mu] = (want[:, mu] + s) % lat.dims[mu]
+            got = coords[cb.sites[q][h.nbr[:, k]]]
+            assert np.array_equal(got, want), f"hop {k} of the parity-{p} outputs"
+
+
+def test_half_lattice_errors():
+    lat = lattice()
+    M = gn.EvenOdd(make(lat, 2, 0.0))
+    odd_rows = gn.ParityField(lat, np.zeros((lat.local_volume // 2, 4, 2), dtype=complex), 1)
+    with pytest.raises(ValueError, match="parity 1"):
+        M(odd_rows)
+    with pytest.raises(ValueError, match="V/2"):
+        gn.ParityField(lat, np.zeros((lat.local_volume, 4, 2), dtype=complex), 0)

@@ -12,10 +12,17 @@ void wilson_dispatch(const WilsonArgs<T> &a, int N, bool dagger) {
 }
 
 template <class T>
-void wilson_typed(const StencilBufs &s, const Buf &clover, double diag, double hop_coef, int nrhs, int N, bool dagger) {
+void wilson_typed(const StencilBufs &s, const Buf &clover, const Buf &Ub, const Buf &Ubh, double diag, double hop_coef,
+                  int nrhs, int N, bool dagger) {
   WilsonArgs<T> a;
   a.out = s.out.as<cx<T>>();
   fill_common<T>(s, N, (int64_t)nrhs * 4 * N, a.in, a.U);
+  for (int mu = 0; mu < 4; ++mu)
+    a.Ub[mu] = !Ub.present ? a.U[mu]
+                           : HaloView<const cx<T>>{Ub.as<const cx<T>>() + (int64_t)mu * s.V * N * N,
+                                                   Ubh.present ? Ubh.as<const cx<T>>() + (int64_t)mu * s.Vh * N * N
+                                                               : nullptr,
+                                                   s.V, (int64_t)N * N};
   a.nbr = s.nbr.as<const int32_t>();
   a.sites = site_list<T>(s);
   a.clover = clover.present ? clover.as<const cx<T>>() : nullptr;
@@ -31,7 +38,7 @@ void wilson_typed(const StencilBufs &s, const Buf &clover, double diag, double h
 
 void wilson(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo, py::object nbr,
             py::object sites, py::object clover, double diag, double hop_coef, int nrhs, int N, int64_t V, int64_t Vh,
-            bool dagger) {
+            bool dagger, py::object U_back, py::object U_back_halo) {
   require(nrhs > 0, "wilson: nrhs must be positive");
   StencilBufs s = stencil_bufs(out, in, in_halo, U, U_halo, nbr, sites, V, Vh, (int64_t)nrhs * 4 * N,
                                (int64_t)nrhs * 4 * N, N);
@@ -40,14 +47,27 @@ void wilson(py::object out, py::object in, py::object in_halo, py::object U, py:
   same_device({&s.out, &c});
   same_kind(s.out, c, "out", "clover");
   require_size(c, V * 2LL * 4 * N * N * (s.dbl ? 16 : 8), "clover");
-  if (s.dbl) wilson_typed<double>(s, c, diag, hop_coef, nrhs, N, dagger);
-  else wilson_typed<float>(s, c, diag, hop_coef, nrhs, N, dagger);
+  // the backward hops' links (even-odd half lattices: the other parity's), shaped like U and U_halo
+  Buf ub = get_buf(U_back, false, "U_back", true), ubh = get_buf(U_back_halo, false, "U_back_halo", true);
+  require(ub.present || !ubh.present, "wilson: U_back_halo given without U_back");
+  if (ub.present) {
+    same_device({&s.out, &ub, &ubh});
+    same_kind(s.out, ub, "out", "U_back");
+    same_kind(s.out, ubh, "out", "U_back_halo");
+    require_size(ub, 4 * V * N * N * (s.dbl ? 16 : 8), "U_back");
+    require(Vh == 0 || ubh.present, "wilson: halo sites exist but no U_back_halo given");
+    require_size(ubh, 4 * Vh * N * N * (s.dbl ? 16 : 8), "U_back_halo");
+  }
+  if (s.dbl) wilson_typed<double>(s, c, ub, ubh, diag, hop_coef, nrhs, N, dagger);
+  else wilson_typed<float>(s, c, ub, ubh, diag, hop_coef, nrhs, N, dagger);
 }
 }  // namespace
 
 void bind_wilson(py::module_ &m) {
   m.def("wilson", &wilson, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"), py::arg("U_halo"),
         py::arg("nbr"), py::arg("sites"), py::arg("clover"), py::arg("diag"), py::arg("hop_coef"), py::arg("nrhs"),
-        py::arg("N"), py::arg("V"), py::arg("Vh"), py::arg("dagger") = false,
-        "Wilson(-clover): out = Diag psi + hop_coef sum_mu [(1 -+ g_mu) U psi(x+mu) + (1 +- g_mu) U^dag psi(x-mu)]");
+        py::arg("N"), py::arg("V"), py::arg("Vh"), py::arg("dagger") = false, py::arg("U_back") = py::none(), py::arg("U_back_halo") = py::none(),
+        "Wilson(-clover): out = Diag psi + hop_coef sum_mu [(1 -+ g_mu) U psi(x+mu) + (1 +- g_mu) U^dag psi(x-mu)];\n"
+        "U_back/U_back_halo: the links of the backward hops (default U/U_halo; the even-odd half-lattice operators\n"
+        "pass the other parity's links there)");
 }

@@ -20,7 +20,9 @@ template <class T>
 struct WilsonArgs {
   cx<T> *out;                  // [V][nrhs][4][N]
   HaloView<const cx<T>> in;    // [V + Vh][nrhs][4][N]
-  HaloView<const cx<T>> U[4];  // [V + Vh][N][N]
+  HaloView<const cx<T>> U[4];  // [V + Vh][N][N]: U_mu(x) of the forward hops
+  HaloView<const cx<T>> Ub[4]; // the links the backward hops read, U_mu(y) at y = nbr(x, -mu): U itself, or,
+                               // for the even-odd half-lattice operators, the other parity's links
   const int32_t *nbr;          // [V][8]
   SiteList sites;
   const cx<T> *clover;         // [V][2][2N][2N] or nullptr
@@ -64,7 +66,7 @@ struct WilsonKernel {
     const int64_t yf = a.nbr[x * 8 + 2 * mu], yb = a.nbr[x * 8 + 2 * mu + 1];
     const int64_t blk = (int64_t)r * 4 * N;
     hop<mu, SF, false>(a.in.site(yf) + blk, a.U[mu].site(x), acc);
-    hop<mu, -SF, true>(a.in.site(yb) + blk, a.U[mu].site(yb), acc);
+    hop<mu, -SF, true>(a.in.site(yb) + blk, a.Ub[mu].site(yb), acc);
   }
 
   GN_HD void operator()(int64_t i) const {

@@ -84,7 +84,7 @@ struct WilsonSimd {
 
   // where the lanes' data live: site y < V in the local array, y >= V in the halo (base shifted by -V)
   struct Bases {
-    const T *in_lo, *in_hi, *U_lo[4], *U_hi[4], *clover, *local;
+    const T *in_lo, *in_hi, *U_lo[4], *Ub_lo[4], *Ub_hi[4], *clover, *local;
     T *out;
     const int32_t *nbr;
     int64_t V;
@@ -96,11 +96,13 @@ struct WilsonSimd {
     b.V = V;
     b.local = reinterpret_cast<const T *>(a.in.local);
     b.in_lo = b.local;
-    // halo bases shifted by -V so that site y >= V is at base + y * stride (no halo: never used)
+    // halo bases shifted by -V so that site y >= V is at base + y * stride (no halo: never used); the
+    // forward hops read U_mu(x) of the local output site x only
     b.in_hi = a.in.halo ? reinterpret_cast<const T *>(a.in.halo) - V * sst : b.local;
     for (int mu = 0; mu < 4; ++mu) {
       b.U_lo[mu] = reinterpret_cast<const T *>(a.U[mu].local);
-      b.U_hi[mu] = a.U[mu].halo ? reinterpret_cast<const T *>(a.U[mu].halo) - V * NL : b.U_lo[mu];
+      b.Ub_lo[mu] = reinterpret_cast<const T *>(a.Ub[mu].local);
+      b.Ub_hi[mu] = a.Ub[mu].halo ? reinterpret_cast<const T *>(a.Ub[mu].halo) - V * NL : b.Ub_lo[mu];
     }
     b.clover = reinterpret_cast<const T *>(a.clover);
     b.out = reinterpret_cast<T *>(a.out);
@@ -117,6 +119,10 @@ struct WilsonSimd {
     const char *c = reinterpret_cast<const char *>(u);
 #pragma GCC unroll 4
     for (int j = 0; j < NL * (int)sizeof(T); j += 64) pf(c + j);
+  }
+  // the link U_mu(y) a backward hop reads at its neighbour y
+  static GN_SIMD_INLINE const T *back_link(const Bases &b, int mu, int64_t y) {
+    return (y < b.V ? b.Ub_lo[mu] : b.Ub_hi[mu]) + y * NL;
   }
   static GN_SIMD_INLINE const T *spinor(const Bases &b, int64_t y, int64_t sst) {
     return (y < b.V ? b.in_lo : b.in_hi) + y * sst;
@@ -144,12 +150,12 @@ struct WilsonSimd {
       } else if constexpr (k == 5) {
         const int64_t y = b.nbr[w * 8 + 7];
         pf_bytes(spinor(b, y, sst), sst);
-        pf_link((y < b.V ? b.U_lo[3] : b.U_hi[3]) + y * NL);
+        pf_link(back_link(b, 3, y));
       } else {
         pf_bytes(spinor(b, b.nbr[w * 8 + 4], sst), sst);
         const int64_t y = b.nbr[w * 8 + 5];
         pf_bytes(spinor(b, y, sst), sst);
-        pf_link((y < b.V ? b.U_lo[2] : b.U_hi[2]) + y * NL);
+        pf_link(back_link(b, 2, y));
       }
     }
     if (b.clover) pf_bytes(b.clover + xn[k] * NC, NC);
@@ -181,7 +187,7 @@ struct WilsonSimd {
         } else if constexpr (k == 5 || k == 7) {
           constexpr int mu = k == 5 ? 3 : 2;
           const int64_t y = b.nbr[w * 8 + 2 * mu + 1];
-          pf_link((y < b.V ? b.U_lo[mu] : b.U_hi[mu]) + y * NL);
+          pf_link(back_link(b, mu, y));
         }
       }
     }
@@ -206,8 +212,7 @@ struct WilsonSimd {
     for (int l = 0; l < 8; ++l) {
       const int64_t y = b.nbr[xs[l] * 8 + 2 * mu + (back ? 1 : 0)];
       ps[l] = spinor(b, y, sst);
-      const int64_t z = back ? y : xs[l];
-      pl[l] = (z < b.V ? b.U_lo[mu] : b.U_hi[mu]) + z * NL;
+      pl[l] = back ? back_link(b, mu, y) : b.U_lo[mu] + xs[l] * NL;
     }
   }
 
@@ -254,8 +259,7 @@ struct WilsonSimd {
       if ((reg >> k) & 1) {  // rows at constant offsets from the first lane's
         const int64_t y0 = b.nbr[xs[0] * 8 + k];
         const T *s0 = spinor(b, y0, NS);
-        const int64_t z0 = back ? y0 : xs[0];
-        const T *u0 = (z0 < b.V ? b.U_lo[mu] : b.U_hi[mu]) + z0 * NL;
+        const T *u0 = back ? back_link(b, mu, y0) : b.U_lo[mu] + xs[0] * NL;
         const T *ps[8] = {s0, s0 + NS, s0 + 2 * NS, s0 + 3 * NS, s0 + 4 * NS, s0 + 5 * NS, s0 + 6 * NS, s0 + 7 * NS};
         const T *pl[8] = {u0, u0 + NL, u0 + 2 * NL, u0 + 3 * NL, u0 + 4 * NL, u0 + 5 * NL, u0 + 6 * NL, u0 + 7 * NL};
         simd::load_t<NL>(pl, u);

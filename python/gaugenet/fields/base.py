@@ -31,7 +31,56 @@ class VectorArithmetic:
     __rmul__ = __mul__
 
 
-class Field(VectorArithmetic):
+class LinearAlgebra(VectorArithmetic):
+    """The vector operations of the Krylov solvers (inner, norm2, norm, axpy, xpay; one global reduction
+    each) for a vector type with `lat` and a host or device array `data` of the local part: used by Field
+    and by the half-lattice fields of the even-odd operators (fields/parity.py)."""
+
+    @property
+    def xp(self):
+        return array_module(self.data)
+
+    def inner(self, other):
+        """<self, other> = sum conj(self) other over the global lattice."""
+        v = complex(self.xp.vdot(self.data, other.data))
+        return complex(self.lat.allreduce(v))
+
+    def norm2(self):
+        return float(self.lat.allreduce(float(self.xp.vdot(self.data, self.data).real)))
+
+    def norm(self):
+        return float(np.sqrt(self.norm2()))
+
+    def _scaled(self, s):
+        return self.data * s
+
+    def _fused(self, x):
+        """Whether the one-pass host kernels (core.axpy / core.xpay) apply to self and x."""
+        d, e = self.data, x.data
+        return (self.xp is np and d.dtype == e.dtype and d.dtype.kind == "c" and d.shape == e.shape
+                and d.flags.c_contiguous and e.flags.c_contiguous)
+
+    def axpy(self, a, x, norm=False):
+        """self += a * x (in place; on host arrays one pass without a temporary). With norm=True returns
+        |self|^2 of the result (global, computed in the same pass), else self."""
+        if self._fused(x):
+            loc = core.axpy(self.data, complex(a), x.data, norm)
+        else:
+            self.data += a * x.data
+            loc = float(self.xp.vdot(self.data, self.data).real) if norm else 0.0
+        return float(self.lat.allreduce(loc)) if norm else self
+
+    def xpay(self, b, x):
+        """self = x + b * self (in place; one pass on host arrays)."""
+        if self._fused(x):
+            core.xpay(self.data, complex(b), x.data)
+        else:
+            self.data *= b
+            self.data += x.data
+        return self
+
+
+class Field(LinearAlgebra):
     lead_shape = ()          # axes before the site axes
     site_ndim = 1            # minimal number of per-site axes
     kind = "field"
@@ -57,10 +106,6 @@ class Field(VectorArithmetic):
     @property
     def site_elems(self):
         return int(np.prod(self.inner_shape))
-
-    @property
-    def xp(self):
-        return array_module(self.data)
 
     @property
     def on_device(self):
@@ -130,50 +175,10 @@ class Field(VectorArithmetic):
         """Complex Gaussian noise with <|z|^2> = 1, reproducible for any process grid."""
         return self._new(self.xp.asarray(gaussian_local(self.lat, self.lead_shape, self.inner_shape, seed, stream)))
 
-    # -------------------------------------------------------------- linear algebra (one reduction each)
-    def inner(self, other):
-        """<self, other> = sum conj(self) other over the global lattice."""
-        v = complex(self.xp.vdot(self.data, other.data))
-        return complex(self.lat.allreduce(v))
-
-    def norm2(self):
-        return float(self.lat.allreduce(float(self.xp.vdot(self.data, self.data).real)))
-
-    def norm(self):
-        return float(np.sqrt(self.norm2()))
-
     def sum(self):
         """Sum over all sites (and lead axes): the per-site array."""
         loc = to_host(self.sites().sum(axis=tuple(range(len(self.lead_shape) + 1))))
         return self.lat.allreduce(np.asarray(loc))
-
-    def _scaled(self, s):
-        return self.data * s
-
-    def _fused(self, x):
-        """Whether the one-pass host kernels (core.axpy / core.xpay) apply to self and x."""
-        d, e = self.data, x.data
-        return (self.xp is np and d.dtype == e.dtype and d.dtype.kind == "c" and d.shape == e.shape
-                and d.flags.c_contiguous and e.flags.c_contiguous)
-
-    def axpy(self, a, x, norm=False):
-        """self += a * x (in place; on host arrays one pass without a temporary). With norm=True returns
-        |self|^2 of the result (global, computed in the same pass), else self."""
-        if self._fused(x):
-            loc = core.axpy(self.data, complex(a), x.data, norm)
-        else:
-            self.data += a * x.data
-            loc = float(self.xp.vdot(self.data, self.data).real) if norm else 0.0
-        return float(self.lat.allreduce(loc)) if norm else self
-
-    def xpay(self, b, x):
-        """self = x + b * self (in place; one pass on host arrays)."""
-        if self._fused(x):
-            core.xpay(self.data, complex(b), x.data)
-        else:
-            self.data *= b
-            self.data += x.data
-        return self
 
     def __repr__(self):
         return f"{type(self).__name__}(lattice={self.lat.dims}, inner={self.inner_shape}, dtype={self.data.dtype})"

@@ -25,6 +25,7 @@ class Halo:
                     f"local extent {lat.local_dims[mu]} in direction {'xyzt'[mu]} is too small for a halo of depth "
                     f"{depth} (need at least {need})")
         self.lat, self.depth = lat, depth
+        self.V = lat.local_volume  # rows of the fields exchanged (half of it for lattice/checkerboard.py)
         self.messages_sent = 0
         self.bytes_sent = 0
         ld = lat.local_dims
@@ -144,9 +145,9 @@ class Halo:
                 sbuf = xp.empty((size,) + site_shape, dtype=dtype)
                 self._bufs[key] = sbuf
             if packed:
-                core.gather_packed8(local, idx, sbuf, lat.local_volume)
+                core.gather_packed8(local, idx, sbuf, self.V)
             else:
-                core.gather(local, None, idx, sbuf, lat.local_volume, 0, 1)
+                core.gather(local, None, idx, sbuf, self.V, 0, 1)
             # forward face (d=FWD) comes from the +mu neighbour; I send my slices to -mu
             src = lat.neighbour_rank(mu, +1 if d == _FWD else -1)
             dst = lat.neighbour_rank(mu, -1 if d == _FWD else +1)

@@ -113,6 +113,13 @@ class Lattice:
         """Slices of the global (t, z, y, x) array that this rank holds."""
         return tuple(slice(self.origin[mu], self.origin[mu] + self.local_dims[mu]) for mu in (3, 2, 1, 0))
 
+    def checkerboard(self):
+        """The (cached) Checkerboard: half-lattice tables and halos of the even-odd operators."""
+        if "checkerboard" not in self._halos:
+            from .checkerboard import Checkerboard
+            self._halos["checkerboard"] = Checkerboard(self)
+        return self._halos["checkerboard"]
+
     def halo(self, depth=1):
         """The (cached) Halo of this depth: neighbour tables, faces, message buffers."""
         if depth not in self._halos:

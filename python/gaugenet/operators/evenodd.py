@@ -3,28 +3,34 @@
 Order the sites as (p, q) with p the solve parity (0 = even, the default) and q the other one:
 
     D = [[D_pp, D_pq], [D_qp, D_qq]],   D_pp, D_qq site-local (4 + m, or the clover blocks),
-                                         D_pq, D_qp the hopping term restricted to one parity.
+                                         D_pq, D_qp the hopping term between the two parities.
     M_pp = D_pp - D_pq D_qq^{-1} D_qp     (the Schur complement),   M_pp^dag likewise from D^dag.
 
 D x = b is solved by   M_pp x_p = b'_p,   b'_p = b_p - D_pq D_qq^{-1} b_q     (prepare_source)
                        x_q = D_qq^{-1} (b_q - D_qp x_p)                        (reconstruct)
 
-Fields are full-size FermionFields: the operator reads the p sites of its input and writes a field
-that is zero on the q sites. The inverse clover blocks are computed once per gauge field (numpy, in
-double precision, then stored in the lattice precision); the site terms run through
-core.clover_apply on one parity, the hops through D.hop(psi, sites=...).
+The operator works on half-lattice fields (fields/parity.py: the sites of one parity, Vp = V/2 rows):
+each hop is the Wilson kernel on the half lattice (lattice/checkerboard.py tables; forward hops read
+the output parity's links, backward hops the other parity's: core.wilson's U_back), with the halo
+exchange of the half field overlapped as for the full operator. One application of M_pp streams
+each link twice and each half spinor a few times, about the traffic of one full-lattice D.
+FermionField arguments are accepted too (their p sites are read; results are zero on the q sites),
+at the cost of the copies in and out. The inverse clover blocks are computed once per gauge field
+(numpy, in double precision, then stored in the lattice precision).
 """
 import numpy as np
 
 from .._backend import array_module, core, to_host
-from ..fields import FermionField
+from ..fields import FermionField, ParityField
+from ..stencil import StencilRunner
 
 
 class EvenOdd:
     """Schur complement M_pp of a Wilson or WilsonClover operator D on the sites of `parity`.
 
-    M(psi), M.adjoint(psi), M.MdagM(psi); prepare_source(b) and reconstruct(x_p, b) turn a solve of
-    M_pp into the solution of D x = b (dagger=True: of D^dag x = b with M_pp^dag).
+    M(x), M.adjoint(x), M.MdagM(x) for x a ParityField of the solve parity (or a FermionField);
+    prepare_source(b, half=True) and reconstruct(x_p, b) turn a solve of M_pp into the solution of
+    D x = b (dagger=True: of D^dag x = b with M_pp^dag). restrict / embed convert between the layouts.
     """
 
     def __init__(self, D, parity=0):
@@ -36,9 +42,10 @@ class EvenOdd:
         self.lat = D.lat
         self.N = D.N
         self.parity = parity
-        self.sites_p = self.lat.sites_of_parity(parity)
-        self.sites_q = self.lat.sites_of_parity(1 - parity)
+        self.cb = self.lat.checkerboard()   # refuses odd global extents
+        self.Vp = self.cb.Vp
         self._dev = {}
+        self._bufs = {}
         if D.clover is None:
             self.diag = 4.0 + D.mass
             if self.diag == 0.0:
@@ -53,102 +60,153 @@ class EvenOdd:
                            "D_qq cannot be inverted; check the mass and c_sw", ZeroDivisionError)
             Cinv = np.linalg.inv(C)
             dt = self.lat.complex_dtype
-            herm = lambda A: np.ascontiguousarray(np.conj(np.swapaxes(A, -1, -2)))  # noqa: E731
+            herm = lambda A: np.conj(np.swapaxes(A, -1, -2))  # noqa: E731
             xp = array_module(D.clover)
-            self.blocks = {(False, False): D.clover,
-                           (False, True): xp.asarray(np.ascontiguousarray(Cinv.astype(dt))),
-                           (True, False): xp.asarray(herm(C).astype(dt)),
-                           (True, True): xp.asarray(herm(Cinv).astype(dt))}
+            # per (parity, dagger, inverse): the blocks of that parity's sites, contiguous
+            self.blocks = {(s, dg, inv): xp.asarray(np.ascontiguousarray(A[self.cb.sites[s]].astype(dt)))
+                           for s in (0, 1)
+                           for (dg, inv), A in (((False, False), C), ((False, True), Cinv),
+                                                ((True, False), herm(C)), ((True, True), herm(Cinv)))}
+        # the links per parity (forward hops of outputs of that parity; backward hops of the other's) and
+        # the entries of that parity of the link halo
+        L = D.links
+        xp = array_module(L.U)
+        self._U = [xp.ascontiguousarray(L.U[:, self._on(self.cb.sites[s], L.U)]) for s in (0, 1)]
+        self._Uh = [None if L.U_halo is None else
+                    xp.ascontiguousarray(L.U_halo[:, self._on(self.cb.halo_parity == s, L.U)]) for s in (0, 1)]
+        self._runners = [StencilRunner(self.lat, L.zero_boundary, halo=self.cb.halo(s)) for s in (0, 1)]
 
-    # ------------------------------------------------------------------ site-local pieces
-    def _sites(self, which, like):
-        s = self.sites_p if which == "p" else self.sites_q
+    # ------------------------------------------------------------------ layouts
+    def _on(self, a, like):
+        """A host index array on the device of `like` (cached)."""
         xp = array_module(like)
         if xp is np:
-            return s
-        key = (which, xp.__name__)
+            return a
+        key = (id(a), xp.__name__)
         if key not in self._dev:
-            self._dev[key] = xp.asarray(s)
-        return self._dev[key]
+            self._dev[key] = (a, xp.asarray(a))
+        return self._dev[key][1]
 
-    def _site_term(self, psi, which, dagger=False, inverse=False, out=None):
-        """D_ss psi (or its adjoint / inverse) on the sites s = p or q; other sites of `out` untouched
-        (zero when out is None)."""
-        res = out if out is not None else psi.zeros_like()
-        st = self._sites(which, psi.data)
-        if self.blocks is None:
-            d = 1.0 / self.diag if inverse else self.diag
-            res.sites()[st] = d * psi.sites()[st]
-        else:
-            core.clover_apply(res.data, psi.data, self.blocks[(dagger, inverse)], st, self.lat.local_volume,
-                              psi.nvec, self.N)
-        return res
+    def _which(self, which):
+        return self.parity if which == "p" else 1 - self.parity
 
-    def _check(self, psi):
+    def restrict(self, psi, which="p"):
+        """The sites of one parity ('p' = the solve parity, 'q' = the other) of a FermionField, as a ParityField."""
         if not isinstance(psi, FermionField):
-            raise TypeError(f"EvenOdd acts on FermionField, got {type(psi).__name__}")
+            raise TypeError(f"EvenOdd acts on FermionField or ParityField, got {type(psi).__name__}")
+        if psi.N != self.N:
+            raise ValueError(f"fermion has N={psi.N} colours, gauge field N={self.N}")
+        s = self._which(which)
+        return ParityField(self.lat, psi.sites()[self._on(self.cb.sites[s], psi.data)], s)
+
+    def embed(self, *parts):
+        """The FermionField holding the given ParityFields on their sites (zero elsewhere)."""
+        x0 = parts[0].data
+        xp = array_module(x0)
+        full = xp.zeros((self.lat.local_volume,) + tuple(x0.shape[1:]), dtype=x0.dtype)
+        for part in parts:
+            full[self._on(self.cb.sites[part.parity], x0)] = part.data
+        return FermionField(self.lat, full.reshape(self.lat.local_shape + tuple(x0.shape[1:])))
+
+    def _half(self, x):
+        """x as a ParityField of the solve parity (FermionField: its p sites), and whether it was full."""
+        if isinstance(x, ParityField):
+            if x.parity != self.parity:
+                raise ValueError(f"EvenOdd (parity {self.parity}) applied to a field of parity {x.parity}")
+            if x.N != self.N:
+                raise ValueError(f"fermion has N={x.N} colours, gauge field N={self.N}")
+            return x, False
+        return self.restrict(x), True
+
+    def _buf(self, name, like):
+        """A work array shaped like `like`, kept between calls."""
+        key = (name, like.shape, like.dtype.str, array_module(like).__name__)
+        b = self._bufs.get(key)
+        if b is None:
+            b = self._bufs[key] = array_module(like).empty_like(like)
+        return b
+
+    # ------------------------------------------------------------------ the pieces
+    def _hop(self, out, x, q, dagger, coef):
+        """out = coef * sum_mu [(1 -+ g_mu) U_mu(y) x(y + mu) + (1 +- g_mu) U_mu(y - mu)^dag x(y - mu)] on the
+        sites y of parity 1 - q, from the parity-q half field x (the halo exchange overlapped)."""
+        p = 1 - q
+        runner = self._runners[q]
+        h = runner.halo
+        nvec = x.shape[1] if x.ndim == 4 else 1
+        src, dst = x.reshape(self.Vp, -1), out.reshape(self.Vp, -1)
+
+        def kernel(halo, site_list):
+            core.wilson(dst, src, halo, self._U[p], self._Uh[q], h.table("nbr", src), site_list, None, 0.0, coef,
+                        nvec, self.N, self.Vp, h.Vh, dagger, U_back=self._U[q], U_back_halo=self._Uh[q])
+
+        runner.run(kernel, src)
+        return out
+
+    def _site(self, out, x, s, dagger=False, inverse=False):
+        """out = D_ss x (or its adjoint / inverse) for the parity-s half array x."""
+        if self.blocks is None:
+            array_module(x).multiply(x, 1.0 / self.diag if inverse else self.diag, out=out)
+        else:
+            nvec = x.shape[1] if x.ndim == 4 else 1
+            core.clover_apply(out, x, self.blocks[(s, dagger, inverse)], None, self.Vp, nvec, self.N)
+        return out
 
     # ------------------------------------------------------------------ the Schur complement
-    def _apply(self, psi, dagger):
-        """Two half-lattice Wilson kernels: with w = (psi_p, -D_qq^{-1} D_qp psi_p), the full operator
-        restricted to the p sites gives D_pp psi_p + D_pq w_q = M_pp psi_p."""
-        self._check(psi)
-        D = self.D
-        w = psi.copy()                                      # p sites: psi_p; q sites: overwritten
+    def _apply(self, x, dagger):
+        xh, full = self._half(x)
+        p, q = self.parity, 1 - self.parity
+        a = xh.data
+        t = self._buf("t", a)
         if self.blocks is None:
-            # w_q = -(1/d) D_qp psi_p = +1/(2d) sum_mu [...] directly from the kernel
-            D._apply(psi, dagger=dagger, diag=0.0, hop_coef=0.5 / self.diag, use_clover=False,
-                     sites=self._sites("q", psi.data), out=w)
+            # w_q = -D_qq^{-1} D_qp x_p = +1/(2 d) sum_mu [...] directly from the kernel
+            w = self._hop(t, a, p, dagger, 0.5 / self.diag)
         else:
-            h = D._apply(psi, dagger=dagger, diag=0.0, hop_coef=0.5, use_clover=False, sites=self._sites("q", psi.data))
-            core.clover_apply(w.data, h.data, self.blocks[(dagger, True)], self._sites("q", psi.data),
-                              self.lat.local_volume, psi.nvec, self.N)
-        return D._apply(w, dagger=dagger, sites=self._sites("p", psi.data))   # zero on the q sites
+            w = self._site(self._buf("w", a), self._hop(t, a, p, dagger, 0.5), q, dagger, inverse=True)
+        res = ParityField(self.lat, self._hop(array_module(a).empty_like(a), w, q, dagger, -0.5), p)  # D_pq w_q
+        if self.blocks is None:
+            res.axpy(self.diag, xh)                                                     # + D_pp x_p
+        else:
+            res.axpy(1.0, ParityField(self.lat, self._site(t, a, p, dagger), p))
+        return self.embed(res) if full else res
 
-    def __call__(self, psi):
-        """M_pp psi_p = D_pp psi_p - D_pq D_qq^{-1} D_qp psi_p (zero on the q sites)."""
-        return self._apply(psi, False)
+    def __call__(self, x):
+        """M_pp x_p = D_pp x_p - D_pq D_qq^{-1} D_qp x_p."""
+        return self._apply(x, False)
 
     M = __call__
 
-    def adjoint(self, psi):
-        """M_pp^dag psi_p, built from D^dag in the same way."""
-        return self._apply(psi, True)
+    def adjoint(self, x):
+        """M_pp^dag x_p, built from D^dag in the same way."""
+        return self._apply(x, True)
 
     Mdag = adjoint
 
-    def MdagM(self, psi):
-        return self.adjoint(self(psi))
+    def MdagM(self, x):
+        return self.adjoint(self(x))
 
     # ------------------------------------------------------------------ solves of D x = b
-    def prepare_source(self, b, dagger=False):
-        """b'_p = b_p - D_pq D_qq^{-1} b_q (zero on the q sites): solve M_pp x_p = b'_p."""
-        self._check(b)
-        D = self.D
-        if self.blocks is None:
-            return D._apply(b, dagger=dagger, diag=1.0, hop_coef=0.5 / self.diag, use_clover=False,
-                            sites=self._sites("p", b.data))
-        # b_p - D_pq w_q with D_pq = -1/2 sum_mu [...]: a kernel with site factor 1 and hop coefficient +1/2
-        w = b.copy()                                        # p sites: b_p; q sites: D_qq^{-1} b_q
-        core.clover_apply(w.data, b.data, self.blocks[(dagger, True)], self._sites("q", b.data),
-                          self.lat.local_volume, b.nvec, self.N)
-        return D._apply(w, dagger=dagger, diag=1.0, hop_coef=0.5, use_clover=False, sites=self._sites("p", b.data))
+    def prepare_source(self, b, dagger=False, half=False):
+        """b'_p = b_p - D_pq D_qq^{-1} b_q for a FermionField b: a ParityField (half=True), or a FermionField
+        zero on the q sites."""
+        bp, bq = self.restrict(b, "p"), self.restrict(b, "q")
+        w = self._site(self._buf("w", bq.data), bq.data, bq.parity, dagger, inverse=True)
+        # - D_pq w with D_pq = -1/2 sum_mu [...]: the kernel with coefficient +1/2
+        res = ParityField(self.lat, self._hop(array_module(w).empty_like(w), w, bq.parity, dagger, 0.5), bp.parity)
+        res.axpy(1.0, bp)
+        return res if half else self.embed(res)
 
     def reconstruct(self, x_p, b, dagger=False):
-        """The full solution: x_p on the p sites, D_qq^{-1} (b_q - D_qp x_p) on the q sites."""
-        self._check(x_p)
-        self._check(b)
-        sq = self._sites("q", b.data)
-        r = self.D.hop(x_p, dagger=dagger, sites=sq)
-        r.sites()[sq] = b.sites()[sq] - r.sites()[sq]
-        x = self._site_term(r, "q", dagger=dagger, inverse=True)
-        sp = self._sites("p", b.data)
-        x.sites()[sp] = x_p.sites()[sp]
-        return x
+        """The full solution (FermionField): x_p on the p sites (a ParityField, or a FermionField's p sites),
+        D_qq^{-1} (b_q - D_qp x_p) on the q sites."""
+        xh, _ = self._half(x_p)
+        bq = self.restrict(b, "q")
+        t = self._hop(self._buf("t", xh.data), xh.data, self.parity, dagger, 0.5)   # - D_qp x_p
+        t += bq.data
+        xq = ParityField(self.lat, self._site(array_module(t).empty_like(t), t, bq.parity, dagger, inverse=True),
+                         bq.parity)
+        return self.embed(xh, xq)
 
     def project(self, psi, which="p"):
         """A copy of psi keeping the sites of one parity class ('p' = the solve parity, 'q' = the other)."""
-        out = psi.zeros_like()
-        st = self._sites(which, psi.data)
-        out.sites()[st] = psi.sites()[st]
-        return out
+        return self.embed(self.restrict(psi, which))

@@ -1,7 +1,8 @@
 """The non-learned baseline solves of the Wilson(-clover) equation D x = b, side by side:
 unpreconditioned (F)GMRES and BiCGStab on D, BiCGStab on D in the packed eight-site-block layout
 (operators/packed.py: same iteration, transpose-free kernel), and BiCGStab / CG (CGNR: CG on the normal
-equations, stopped on the residual of the original system) on the even-odd Schur complement.
+equations, stopped on the residual of the original system) on the even-odd Schur complement (on
+half-lattice fields, operators/evenodd.py).
 Every result is checked against the full operator (|b - D x| / |b|), and the cost is reported as
 wall-clock time and as applications of D (an even-odd M_pp or M_pp^dag application counts as one)."""
 import time
@@ -45,7 +46,7 @@ def solve_wilson(D, b, method="eo-bicgstab", tol=1e-8, maxiter=20000, restart=30
         t_eo = time.perf_counter()
         eo = EvenOdd(D)      # per gauge field (clover blocks inverted): set-up, not part of the solve time
         setup = time.perf_counter() - t_eo
-        bp = eo.prepare_source(b)
+        bp = eo.prepare_source(b, half=True)   # the solve runs on half-lattice fields
         # The full residual of the reconstructed solution is exactly the Schur residual b'_p - M_pp x_p on the
         # p sites (zero on the q sites), so the Schur system is solved to tol |b| / |b'_p|: no more, no less.
         inner_tol = tol * b.norm() / max(bp.norm(), 1e-300)

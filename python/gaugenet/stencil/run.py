@@ -5,9 +5,11 @@ compute the interior sites, wait, compute the boundary sites."""
 class StencilRunner:
     """Owns the halo buffers of one stencil (no allocation per call) and the overlap schedule."""
 
-    def __init__(self, lat, zero_boundary):
+    def __init__(self, lat, zero_boundary, halo=None):
+        """halo: the Halo of the input (default the lattice's depth-1 halo; a half lattice's for the even-odd
+        operators, lattice/checkerboard.py)."""
         self.lat = lat
-        self.halo = lat.halo(1)
+        self.halo = lat.halo(1) if halo is None else halo
         self.zero_boundary = zero_boundary
         self._bufs = {}
 
