@@ -85,6 +85,7 @@ def wilson_cases(fields, U, nvec=1, mode="normal"):
                           models.bytes_per_site("wilson_clover", p, N, nvec=nvec), nvec=nvec, mode=mode))
     if mode == "normal":
         cases += packed_wilson_cases(fields, U, Dh, Dc, psi, nvec)
+        cases += evenodd_cases(Dh, Dc, psi, nvec) if nvec == 1 else []
     elif mode == "zero_boundary":
         Dz = gn.Wilson(U, mass=MASS, zero_boundary_links=True)
         Dz.clover = U.xp.asarray(fields.clover_blocks().astype(lat.complex_dtype))
@@ -126,6 +127,26 @@ def packed_wilson_cases(fields, U, Dh, Dc, psi, nvec):
                                                     link_rows=rows), nvec=nvec, mode="normal", layout="packed",
                               link_rows=rows,
                               note=note + extra + "; clover blocks stored as diagonal + upper triangle, counted so"))
+    return cases
+
+
+def evenodd_cases(Dh, Dc, psi, nvec):
+    """One application of the even-odd Schur complement M_pp (operators/evenodd.py) on half-lattice fields, the
+    operator of the eo-CG / eo-BiCGStab baselines; per site of the full lattice, its traffic model counts the
+    links twice (each half-lattice hop reads all of them) and the half-field intermediates."""
+    import gaugenet as gn
+    lat, N, V, p = psi.lat, psi.N, psi.lat.local_volume, psi.lat.precision
+    cases = []
+    for kernel, D in (("wilson_evenodd", Dh), ("wilson_clover_evenodd", Dc)):
+        if D is None:
+            continue
+        M = gn.EvenOdd(D)
+        x = M.restrict(psi)
+        out = x.empty_like()
+        cases.append(Case(kernel, lambda M=M, x=x, out=out: M.apply(x, out=out), V,
+                          models.flops_per_site(kernel, N) * nvec, models.bytes_per_site(kernel, p, N, nvec=nvec),
+                          nvec=nvec, mode="normal",
+                          note="M_pp = D_pp - D_pq D_qq^-1 D_qp on half-lattice fields, per site of the full lattice"))
     return cases
 
 

@@ -22,6 +22,10 @@ TRAFFIC_MODEL = (
 FLOP_CONVENTIONS = {
     "wilson_hop": "128 N^2 + 56 N per site and right-hand side (1320 for SU(3))",
     "wilson_clover": "Wilson hop + 64 N^2 + 8 N (1920 for SU(3), the issue's convention)",
+    "wilson_evenodd": "per site of the full lattice: two half-lattice hops (128 N^2 + 56 N) + the site term "
+                      "16 N (1368 for SU(3))",
+    "wilson_clover_evenodd": "per site of the full lattice: two half-lattice hops, one clover product (inverse "
+                             "on one parity, the blocks on the other) and 16 N (1968 for SU(3))",
     "staggered": "8 (8 N^2 - 2 N) + 14 N per site (570 for SU(3), the MILC Dslash count)",
     "onehop": "8 flops per complex multiply-add: 8 hops x nin x 4 N^2 (links) + 9 x nout nin 16 N (spin matrices)",
     "ptc": "the layer's flops_per_site() (8 flops per complex multiply-add)",
@@ -40,6 +44,10 @@ def flops_per_site(kernel, N=3, nin=1, nout=1):
         return 128 * N * N + 56 * N
     if kernel == "wilson_clover":
         return 128 * N * N + 56 * N + 64 * N * N + 8 * N
+    if kernel == "wilson_evenodd":
+        return 128 * N * N + 56 * N + 16 * N
+    if kernel == "wilson_clover_evenodd":
+        return 128 * N * N + 56 * N + 64 * N * N + 8 * N + 16 * N
     if kernel == "staggered":
         return 8 * (8 * N * N - 2 * N) + 7 * 2 * N
     if kernel == "onehop":
@@ -59,6 +67,10 @@ def bytes_per_site(kernel, precision, N=3, nvec=1, nin=1, nout=1, n_basis=12, bl
         return c * (links + 2 * 4 * N * nvec)
     if kernel == "wilson_clover":
         return c * (links + (4 if hermitian_clover else 8) * N * N + 2 * 4 * N * nvec)
+    if kernel == "wilson_evenodd":  # per full-lattice site: each half hop reads all links; half-field passes
+        return c * (2 * links + 3.5 * 4 * N * nvec)   # hops 2 x (in + out) / 2, site term (2 in + out) / 2
+    if kernel == "wilson_clover_evenodd":  # + both parities' clover blocks, the two clover passes
+        return c * (2 * links + 8 * N * N + 5.5 * 4 * N * nvec)
     if kernel == "staggered":
         return c * (links + 2 * N * nvec)
     if kernel in ("onehop", "ptc_forward"):

@@ -153,8 +153,15 @@ class EvenOdd:
         return out
 
     # ------------------------------------------------------------------ the Schur complement
-    def _apply(self, x, dagger):
+    def apply(self, x, dagger=False, out=None):
+        """M_pp x (dagger: M_pp^dag x); out: a ParityField to write into (half-lattice arguments only)."""
+        return self._apply(x, dagger, out)
+
+    def _apply(self, x, dagger, out=None):
         xh, full = self._half(x)
+        if out is not None and (full or out.data.shape != xh.data.shape or out.data.dtype != xh.data.dtype
+                                or out.data is xh.data):
+            raise ValueError("EvenOdd.apply: out must be a separate ParityField shaped like the (half-lattice) input")
         p, q = self.parity, 1 - self.parity
         a = xh.data
         t = self._buf("t", a)
@@ -163,7 +170,8 @@ class EvenOdd:
             w = self._hop(t, a, p, dagger, 0.5 / self.diag)
         else:
             w = self._site(self._buf("w", a), self._hop(t, a, p, dagger, 0.5), q, dagger, inverse=True)
-        res = ParityField(self.lat, self._hop(array_module(a).empty_like(a), w, q, dagger, -0.5), p)  # D_pq w_q
+        dst = array_module(a).empty_like(a) if out is None else out.data
+        res = ParityField(self.lat, self._hop(dst, w, q, dagger, -0.5), p)                 # D_pq w_q
         if self.blocks is None:
             res.axpy(self.diag, xh)                                                     # + D_pp x_p
         else:
