@@ -12,11 +12,12 @@ void wilson_dispatch(const WilsonArgs<T> &a, int N, bool dagger) {
 }
 
 template <class T>
-void wilson_typed(const StencilBufs &s, const Buf &clover, const Buf &Ub, const Buf &Ubh, double diag, double hop_coef,
-                  int nrhs, int N, bool dagger) {
+void wilson_typed(const StencilBufs &s, const Buf &clover, const Buf &Ub, const Buf &Ubh, const Buf &site, double diag,
+                  double hop_coef, int nrhs, int N, bool dagger) {
   WilsonArgs<T> a;
   a.out = s.out.as<cx<T>>();
   fill_common<T>(s, N, (int64_t)nrhs * 4 * N, a.in, a.U);
+  a.site_in = site.present ? site.as<const cx<T>>() : a.in.local;
   for (int mu = 0; mu < 4; ++mu)
     a.Ub[mu] = !Ub.present ? a.U[mu]
                            : HaloView<const cx<T>>{Ub.as<const cx<T>>() + (int64_t)mu * s.V * N * N,
@@ -38,7 +39,7 @@ void wilson_typed(const StencilBufs &s, const Buf &clover, const Buf &Ub, const 
 
 void wilson(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo, py::object nbr,
             py::object sites, py::object clover, double diag, double hop_coef, int nrhs, int N, int64_t V, int64_t Vh,
-            bool dagger, py::object U_back, py::object U_back_halo) {
+            bool dagger, py::object U_back, py::object U_back_halo, py::object site_in) {
   require(nrhs > 0, "wilson: nrhs must be positive");
   StencilBufs s = stencil_bufs(out, in, in_halo, U, U_halo, nbr, sites, V, Vh, (int64_t)nrhs * 4 * N,
                                (int64_t)nrhs * 4 * N, N);
@@ -58,8 +59,16 @@ void wilson(py::object out, py::object in, py::object in_halo, py::object U, py:
     require(Vh == 0 || ubh.present, "wilson: halo sites exist but no U_back_halo given");
     require_size(ubh, 4 * Vh * N * N * (s.dbl ? 16 : 8), "U_back_halo");
   }
-  if (s.dbl) wilson_typed<double>(s, c, ub, ubh, diag, hop_coef, nrhs, N, dagger);
-  else wilson_typed<float>(s, c, ub, ubh, diag, hop_coef, nrhs, N, dagger);
+  // the spinor of the site term (default: in itself)
+  Buf si = get_buf(site_in, false, "site_in", true);
+  if (si.present) {
+    same_device({&s.out, &si});
+    same_kind(s.out, si, "out", "site_in");
+    require_size(si, V * (int64_t)nrhs * 4 * N * (s.dbl ? 16 : 8), "site_in");
+    require(si.ptr != s.out.ptr, "wilson: out must not alias site_in");
+  }
+  if (s.dbl) wilson_typed<double>(s, c, ub, ubh, si, diag, hop_coef, nrhs, N, dagger);
+  else wilson_typed<float>(s, c, ub, ubh, si, diag, hop_coef, nrhs, N, dagger);
 }
 }  // namespace
 
@@ -67,7 +76,8 @@ void bind_wilson(py::module_ &m) {
   m.def("wilson", &wilson, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"), py::arg("U_halo"),
         py::arg("nbr"), py::arg("sites"), py::arg("clover"), py::arg("diag"), py::arg("hop_coef"), py::arg("nrhs"),
         py::arg("N"), py::arg("V"), py::arg("Vh"), py::arg("dagger") = false, py::arg("U_back") = py::none(), py::arg("U_back_halo") = py::none(),
+        py::arg("site_in") = py::none(),
         "Wilson(-clover): out = Diag psi + hop_coef sum_mu [(1 -+ g_mu) U psi(x+mu) + (1 +- g_mu) U^dag psi(x-mu)];\n"
         "U_back/U_back_halo: the links of the backward hops (default U/U_halo; the even-odd half-lattice operators\n"
-        "pass the other parity's links there)");
+        "pass the other parity's links there); site_in: the spinor the site term (Diag) multiplies (default psi)");
 }

@@ -25,6 +25,8 @@ struct WilsonArgs {
                                // for the even-odd half-lattice operators, the other parity's links
   const int32_t *nbr;          // [V][8]
   SiteList sites;
+  const cx<T> *site_in;        // [V][nrhs][4][N]: the spinor the site term multiplies (in.local, or another
+                               // field: the even-odd operators' D_pp x_p + D_pq w_q in one pass)
   const cx<T> *clover;         // [V][2][2N][2N] or nullptr
   T diag;                      // used when clover == nullptr
   T hop_coef;
@@ -78,7 +80,7 @@ struct WilsonKernel {
       dir<2>(x, r, acc);
       dir<3>(x, r, acc);
       const int64_t off = (x * a.nrhs + r) * 4 * N;
-      const cx<T> *psi = a.in.local + off;
+      const cx<T> *psi = a.site_in + off;
       cx<T> *o = a.out + off;
       if (a.clover) {
         const cx<T> *C = a.clover + x * 2 * (2 * N) * (2 * N);

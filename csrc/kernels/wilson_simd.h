@@ -84,7 +84,7 @@ struct WilsonSimd {
 
   // where the lanes' data live: site y < V in the local array, y >= V in the halo (base shifted by -V)
   struct Bases {
-    const T *in_lo, *in_hi, *U_lo[4], *Ub_lo[4], *Ub_hi[4], *clover, *local;
+    const T *in_lo, *in_hi, *U_lo[4], *Ub_lo[4], *Ub_hi[4], *clover, *local, *site;
     T *out;
     const int32_t *nbr;
     int64_t V;
@@ -104,6 +104,7 @@ struct WilsonSimd {
       b.Ub_lo[mu] = reinterpret_cast<const T *>(a.Ub[mu].local);
       b.Ub_hi[mu] = a.Ub[mu].halo ? reinterpret_cast<const T *>(a.Ub[mu].halo) - V * NL : b.Ub_lo[mu];
     }
+    b.site = reinterpret_cast<const T *>(a.site_in);  // the site term's spinor
     b.clover = reinterpret_cast<const T *>(a.clover);
     b.out = reinterpret_cast<T *>(a.out);
     b.nbr = a.nbr;
@@ -141,7 +142,8 @@ struct WilsonSimd {
       const int64_t w = xn[l];
       if constexpr (k % 2 == 0) {
         pf_link(b.U_lo[k / 2] + w * NL);
-      } else if constexpr (k == 1) {  // the output, for writing
+      } else if constexpr (k == 1) {  // the output, for writing; the site term's spinor if not the input
+        if (b.site != b.local) pf_bytes(b.site + w * sst, sst);
         if constexpr (!OUTPF) continue;
         const char *o = reinterpret_cast<const char *>(b.out + w * sst);
         for (int64_t j = 0; j < sst * (int64_t)sizeof(T); j += 64) _m_prefetchw(const_cast<char *>(o + j));
@@ -170,6 +172,7 @@ struct WilsonSimd {
     for (int l = 0; l < 8; ++l) {
       const int64_t w = xn[l];
       if constexpr (k == 1) {
+        if (b.site != b.local) pf_bytes(b.site + w * sst + off, NS);
         if constexpr (!OUTPF) continue;
         const char *o = reinterpret_cast<const char *>(b.out + w * sst + off);
         for (int j = 0; j < NS * (int)sizeof(T); j += 64) _m_prefetchw(const_cast<char *>(o + j));
@@ -327,7 +330,7 @@ struct WilsonSimd {
       T *pw[8];
 #pragma GCC unroll 8
       for (int l = 0; l < 8; ++l) {
-        ps[l] = b.local + xs[l] * sst + off;
+        ps[l] = b.site + xs[l] * sst + off;
         pw[l] = b.out + xs[l] * sst + off;
       }
       R o[NS];

@@ -12,8 +12,9 @@ D x = b is solved by   M_pp x_p = b'_p,   b'_p = b_p - D_pq D_qq^{-1} b_q     (p
 The operator works on half-lattice fields (fields/parity.py: the sites of one parity, Vp = V/2 rows):
 each hop is the Wilson kernel on the half lattice (lattice/checkerboard.py tables; forward hops read
 the output parity's links, backward hops the other parity's: core.wilson's U_back), with the halo
-exchange of the half field overlapped as for the full operator. One application of M_pp streams
-each link twice and each half spinor a few times, about the traffic of one full-lattice D.
+exchange of the half field overlapped as for the full operator. One application of M_pp is two such
+kernels and (clover) one inverse-clover pass; the second kernel adds the site term D_pp x_p itself
+(core.wilson's site_in). It streams each link twice: 1.0-1.5 full-lattice D applications.
 FermionField arguments are accepted too (their p sites are read; results are zero on the q sites),
 at the cost of the copies in and out. The inverse clover blocks are computed once per gauge field
 (numpy, in double precision, then stored in the lattice precision).
@@ -127,18 +128,21 @@ class EvenOdd:
         return b
 
     # ------------------------------------------------------------------ the pieces
-    def _hop(self, out, x, q, dagger, coef):
+    def _hop(self, out, x, q, dagger, coef, site=None, diag=0.0, clover=None):
         """out = coef * sum_mu [(1 -+ g_mu) U_mu(y) x(y + mu) + (1 +- g_mu) U_mu(y - mu)^dag x(y - mu)] on the
-        sites y of parity 1 - q, from the parity-q half field x (the halo exchange overlapped)."""
+        sites y of parity 1 - q, from the parity-q half field x (the halo exchange overlapped); with `site` (a
+        half field of parity 1 - q) plus diag * site, or clover * site for clover blocks of that parity, in the
+        same pass."""
         p = 1 - q
         runner = self._runners[q]
         h = runner.halo
         nvec = x.shape[1] if x.ndim == 4 else 1
         src, dst = x.reshape(self.Vp, -1), out.reshape(self.Vp, -1)
+        site = None if site is None else site.reshape(self.Vp, -1)
 
         def kernel(halo, site_list):
-            core.wilson(dst, src, halo, self._U[p], self._Uh[q], h.table("nbr", src), site_list, None, 0.0, coef,
-                        nvec, self.N, self.Vp, h.Vh, dagger, U_back=self._U[q], U_back_halo=self._Uh[q])
+            core.wilson(dst, src, halo, self._U[p], self._Uh[q], h.table("nbr", src), site_list, clover, diag, coef,
+                        nvec, self.N, self.Vp, h.Vh, dagger, U_back=self._U[q], U_back_halo=self._Uh[q], site_in=site)
 
         runner.run(kernel, src)
         return out
@@ -171,11 +175,12 @@ class EvenOdd:
         else:
             w = self._site(self._buf("w", a), self._hop(t, a, p, dagger, 0.5), q, dagger, inverse=True)
         dst = array_module(a).empty_like(a) if out is None else out.data
-        res = ParityField(self.lat, self._hop(dst, w, q, dagger, -0.5), p)                 # D_pq w_q
+        # D_pp x_p + D_pq w_q (D_pq = -1/2 sum_mu [...]) in one pass: the site term reads x_p
         if self.blocks is None:
-            res.axpy(self.diag, xh)                                                     # + D_pp x_p
+            self._hop(dst, w, q, dagger, -0.5, site=a, diag=self.diag)
         else:
-            res.axpy(1.0, ParityField(self.lat, self._site(t, a, p, dagger), p))
+            self._hop(dst, w, q, dagger, -0.5, site=a, clover=self.blocks[(p, dagger, False)])
+        res = ParityField(self.lat, dst, p)
         return self.embed(res) if full else res
 
     def __call__(self, x):
@@ -199,9 +204,9 @@ class EvenOdd:
         zero on the q sites."""
         bp, bq = self.restrict(b, "p"), self.restrict(b, "q")
         w = self._site(self._buf("w", bq.data), bq.data, bq.parity, dagger, inverse=True)
-        # - D_pq w with D_pq = -1/2 sum_mu [...]: the kernel with coefficient +1/2
-        res = ParityField(self.lat, self._hop(array_module(w).empty_like(w), w, bq.parity, dagger, 0.5), bp.parity)
-        res.axpy(1.0, bp)
+        # b_p - D_pq w with D_pq = -1/2 sum_mu [...]: the kernel with coefficient +1/2 and site term 1 * b_p
+        res = ParityField(self.lat, self._hop(array_module(w).empty_like(w), w, bq.parity, dagger, 0.5, site=bp.data,
+                                              diag=1.0), bp.parity)
         return res if half else self.embed(res)
 
     def reconstruct(self, x_p, b, dagger=False):
@@ -209,8 +214,7 @@ class EvenOdd:
         D_qq^{-1} (b_q - D_qp x_p) on the q sites."""
         xh, _ = self._half(x_p)
         bq = self.restrict(b, "q")
-        t = self._hop(self._buf("t", xh.data), xh.data, self.parity, dagger, 0.5)   # - D_qp x_p
-        t += bq.data
+        t = self._hop(self._buf("t", xh.data), xh.data, self.parity, dagger, 0.5, site=bq.data, diag=1.0)  # b_q - D_qp x_p
         xq = ParityField(self.lat, self._site(array_module(t).empty_like(t), t, bq.parity, dagger, inverse=True),
                          bq.parity)
         return self.embed(xh, xq)
