@@ -87,11 +87,3 @@ class Checkerboard:
     def halo(self, q):
         """The Halo of a field of parity q (its tables: the outputs of parity 1 - q that read it)."""
         return self._halos[q]
-
-    def restrict(self, a, p):
-        """Rows of the sites of parity p of a site-major array a (V, ...) -> (Vp, ...), a copy."""
-        return a[self.sites[p]]
-
-    def restrict_halo(self, a_halo, q):
-        """The entries of parity q of a full halo array (Vh, ...) -> (half Vh, ...)."""
-        return a_halo[self.halo_parity == q]
