@@ -37,6 +37,30 @@ def test_restriction_prolongation(grid):
     assert_close(gram, np.broadcast_to(np.eye(4), gram.shape), 1e-13, "block Gram matrix")
 
 
+@pytest.mark.parametrize("block,nb,N,nrhs", [((2, 2, 2, 2), 4, 3, 1), ((2, 2, 2, 2), 24, 3, 3), ((4, 2, 1, 2), 6, 2, 2),
+                                              ((4, 4, 4, 8), 12, 3, 1), ((1, 1, 1, 1), 3, 3, 1)])
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_projection_promotion_against_einsum(block, nb, N, nrhs, precision):
+    """R and P against the definitions summed by numpy: the CPU projection runs in memory order over slabs of
+    whole blocks where there are enough slabs for the threads, else block by block (one block per lattice)."""
+    lat = gn.Lattice(DIMS, precision=precision)
+    blk = Blocking(lat, block)
+    basis = blk.orthonormalize(gn.FermionField.random(lat, N, nvec=nb, seed=45))
+    f = gn.FermionField.random(lat, N, nvec=nrhs, seed=46)
+    c = CoarseField.random(blk.coarse, nb, nvec=nrhs, seed=47)
+    u = np.asarray(basis.data).reshape(lat.local_volume, nb, 4 * N).astype(np.complex128)
+    fs = np.asarray(f.data).reshape(lat.local_volume, nrhs, 4 * N).astype(np.complex128)
+    cs = np.asarray(c.data).reshape(blk.coarse.local_volume, nrhs, nb).astype(np.complex128)
+    ref_r = np.zeros_like(cs)
+    np.add.at(ref_r, blk.block_of, np.einsum("xie,xre->xri", np.conj(u), fs))
+    ref_p = np.einsum("xie,xri->xre", u, cs[blk.block_of])
+    tol = 1e-13 if precision == "double" else 3e-6
+    got_r = np.asarray(blk.project(f, basis).data).reshape(ref_r.shape)
+    got_p = np.asarray(blk.promote(c, basis).data).reshape(ref_p.shape)
+    assert_close(got_r, ref_r, tol, "R f")
+    assert_close(got_p, ref_p, tol, "P c")
+
+
 @pytest.mark.mpi
 @pytest.mark.parametrize("grid", grids(DIMS))
 @pytest.mark.parametrize("zero_boundary", [False, True])

@@ -12,6 +12,7 @@
 #pragma once
 #include "core/backend.h"
 #include "core/complex.h"
+#include <vector>
 
 namespace gn {
 
@@ -110,6 +111,10 @@ template <class T>
 struct PromoteKernel {
   BlockArgs<T> a;
   GN_HD void operator()(int64_t x) const {
+#ifndef __CUDA_ARCH__
+    if (a.S == 12) return tile<24>(x);
+    if (a.S == 8) return tile<16>(x);
+#endif
     const int64_t y = a.block_of[x];
     for (int r = 0; r < a.nrhs; ++r) {
       const cx<T> *c = a.in + (y * a.nrhs + r) * a.nb;
@@ -122,6 +127,28 @@ struct PromoteKernel {
       }
     }
   }
+
+  // CPU, S2 = 2 S reals per site and vector: on the interleaved arrays P = sum_i u_i Re c_i and
+  // Q = sum_i u_i Im c_i elementwise (vectorised, accumulators in registers), then f = (P_re - Q_im,
+  // P_im + Q_re): 1.5-2x faster than complex products element by element
+  template <int S2>
+  void tile(int64_t x) const {
+    const int64_t y = a.block_of[x];
+    const T *u = reinterpret_cast<const T *>(a.basis + x * a.nb * a.S);
+    for (int r = 0; r < a.nrhs; ++r) {
+      const T *c = reinterpret_cast<const T *>(a.in + (y * a.nrhs + r) * a.nb);
+      T *f = reinterpret_cast<T *>(a.out + (x * a.nrhs + r) * a.S);
+      alignas(64) T P[S2], Q[S2];
+      for (int e = 0; e < S2; ++e) P[e] = Q[e] = T(0);
+      for (int i = 0; i < a.nb; ++i) {
+        const T cr = c[2 * i], ci = c[2 * i + 1];
+        const T *ui = u + i * S2;
+#pragma omp simd
+        for (int e = 0; e < S2; ++e) P[e] += ui[e] * cr, Q[e] += ui[e] * ci;
+      }
+      for (int e = 0; e < S2; e += 2) f[e] = P[e] - Q[e + 1], f[e + 1] = P[e + 1] + Q[e];
+    }
+  }
 };
 
 template <class Exec, class T>
@@ -131,6 +158,115 @@ void block_project_run(const BlockArgs<T> &a) {
 
 template <class Exec, class T>
 void block_promote_run(const BlockArgs<T> &a) { Exec::run(a.Vf, PromoteKernel<T>{a}); }
+
+#if !defined(__CUDACC__)
+// CPU projection in memory order. The fine sites are cut into segments [seg[s], seg[s + 1]) that hold
+// whole blocks (no block has sites on both sides of a cut: for blocks of bt time slices, each segment is a
+// slab of bt slices); one work item per segment and right-hand side accumulates its blocks' tiles while
+// reading the basis sequentially (block order jumps every bx sites: the hardware prefetcher loses the
+// stream; measured 0.37 -> 0.30 ms for 4096 sites x 24 vectors, from L3). Every block still sums its sites
+// in increasing index with the tile's arithmetic: the results are bitwise those of ProjectKernel.
+template <class T>
+struct ProjectSegments {
+  BlockArgs<T> a;
+  const int64_t *seg;
+
+  static std::vector<int64_t> cuts(const BlockArgs<T> &a) {
+    std::vector<int64_t> seg{0};
+    int64_t reach = -1;   // the last site of any block met so far
+    for (int64_t x = 0; x < a.Vf; ++x) {
+      const int64_t last = a.block_sites[(int64_t)a.block_of[x] * a.bs + a.bs - 1];
+      reach = last > reach ? last : reach;
+      if (reach == x) seg.push_back(x + 1);
+    }
+    return seg;
+  }
+
+  // acc: room for the segment's blocks (2 x nb x S2 reals each); slot: [Vc], all -1 on entry and exit
+  template <int S2F>
+  void run(int64_t s, int r, T *acc, int32_t *slot, int32_t *ys) const {
+    const int S2 = S2F ? S2F : 2 * a.S;
+    const int n = a.nb * S2;
+    alignas(64) T f1[ProjectKernel<T>::MAXR / 2], f2[ProjectKernel<T>::MAXR / 2];
+    int nys = 0;
+    for (int64_t x = seg[s]; x < seg[s + 1]; ++x) {
+      const int32_t y = a.block_of[x];
+      if (slot[y] < 0) {
+        slot[y] = nys, ys[nys++] = y;
+        for (int e = 0; e < 2 * n; ++e) acc[(int64_t)slot[y] * 2 * n + e] = T(0);
+      }
+      T *pa = acc + (int64_t)slot[y] * 2 * n, *pb = pa + n;
+      const T *u = reinterpret_cast<const T *>(a.basis + x * a.nb * a.S);
+      const T *f = reinterpret_cast<const T *>(a.in + (x * a.nrhs + r) * a.S);
+      for (int e = 0; e < S2; e += 2) {
+        f1[e] = f[e], f1[e + 1] = f[e + 1];
+        f2[e] = f[e + 1], f2[e + 1] = f[e];
+      }
+      for (int i = 0; i < a.nb; ++i) {
+        const T *ui = u + i * S2;
+        T *qa = pa + i * S2, *qb = pb + i * S2;
+#pragma omp simd
+        for (int e = 0; e < S2; ++e) {
+          qa[e] += ui[e] * f1[e];
+          qb[e] += ui[e] * f2[e];
+        }
+      }
+    }
+    for (int k = 0; k < nys; ++k) {
+      const int32_t y = ys[k];
+      slot[y] = -1;
+      const T *pa = acc + (int64_t)k * 2 * n, *pb = pa + n;
+      cx<T> *o = a.out + (y * a.nrhs + r) * a.nb;
+      for (int i = 0; i < a.nb; ++i) {
+        T re = 0, im = 0;
+        for (int e = 0; e < S2; e += 2) {
+          re += pa[i * S2 + e] + pa[i * S2 + e + 1];
+          im += pb[i * S2 + e] - pb[i * S2 + e + 1];
+        }
+        o[i] = cx<T>(re, im);
+      }
+    }
+  }
+};
+
+template <class T>
+void block_project_cpu(const BlockArgs<T> &a) {
+  const int64_t n2 = 2 * (int64_t)a.nb * 2 * a.S;   // reals of one block's accumulators
+  if (2 * a.nb * a.S <= ProjectKernel<T>::MAXR) {
+    const std::vector<int64_t> seg = ProjectSegments<T>::cuts(a);
+    const int64_t nseg = (int64_t)seg.size() - 1;
+    int64_t most = 0;   // blocks in the largest segment
+    for (int64_t s = 0; s < nseg; ++s) {
+      const int64_t nb_s = (seg[s + 1] - seg[s]) / a.bs;
+      most = nb_s > most ? nb_s : most;
+    }
+    // enough items for the threads, and the accumulators of a segment within L2 (else block order)
+    if (nseg * a.nrhs >= cpu_threads() && most * n2 * (int64_t)sizeof(T) <= (1 << 20)) {
+      ProjectSegments<T> k{a, seg.data()};
+#pragma omp parallel
+      {
+        static thread_local std::vector<T> acc;
+        static thread_local std::vector<int32_t> slot, ys;
+        if ((int64_t)acc.size() < most * n2) acc.resize(most * n2);
+        if ((int64_t)slot.size() < a.Vc) slot.assign(a.Vc, -1), ys.resize(a.Vc);
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < nseg * a.nrhs; ++it) {
+          if (a.S == 12) k.template run<24>(it / a.nrhs, (int)(it % a.nrhs), acc.data(), slot.data(), ys.data());
+          else k.template run<0>(it / a.nrhs, (int)(it % a.nrhs), acc.data(), slot.data(), ys.data());
+        }
+      }
+      return;
+    }
+  }
+  CpuExec::run_items(a.Vc * a.nrhs, a.bs * a.nb / 4 + 1, ProjectKernel<T>{a});
+}
+
+template <>
+inline void block_project_run<CpuExec, float>(const BlockArgs<float> &a) { block_project_cpu(a); }
+template <>
+inline void block_project_run<CpuExec, double>(const BlockArgs<double> &a) { block_project_cpu(a); }
+
+#endif
 
 template <class T>
 struct CoarseHopArgs {

@@ -23,7 +23,9 @@ T *swapped() {
   return buf.data();
 }
 
-// out[i] = sum_e conj(V[i, e]) w[e] (i < k), out[k] = |w|^2; V row-major with row stride ld
+// out[i] = sum_e conj(V[i, e]) w[e] (i < k), out[k] = |w|^2; V row-major with row stride ld. Rows go in
+// groups of four: each element of w's chunk is loaded once per group and the eight sums are independent
+// chains (one row at a time was bound by the latency of its two accumulators: 25% slower from L3)
 template <class T>
 void project(const cx<T> *V, int64_t ld, int k, const cx<T> *w, int64_t n, std::complex<double> *out) {
   const int64_t nch = (n + CHUNK - 1) / CHUNK;
@@ -35,24 +37,37 @@ void project(const cx<T> *V, int64_t ld, int k, const cx<T> *w, int64_t n, std::
     for (int64_t c = 0; c < nch; ++c) {
       const int64_t e0 = c * CHUNK, m = (n - e0 < CHUNK ? n - e0 : CHUNK) * 2;
       const T *wr = reinterpret_cast<const T *>(w + e0);
-      // conj(v) w = (vr wr + vi wi) + i (vr wi - vi wr): both are real dot products of the interleaved
-      // arrays, the second with ws = (wi, -wr)
       for (int64_t j = 0; j < m; j += 2) ws[j] = wr[j + 1], ws[j + 1] = -wr[j];
       double *p = part.data() + (size_t)c * (k + 1) * 2;
-      for (int i = 0; i < k; ++i) {
-        const T *v = reinterpret_cast<const T *>(V + i * ld + e0);
-        double re = 0, im = 0;   // double accumulators also for single-precision data
-#pragma omp simd reduction(+ : re, im)
+      int i = 0;
+      for (; i + 4 <= k; i += 4) {
+        const T *v0 = reinterpret_cast<const T *>(V + i * ld + e0), *v1 = v0 + 2 * ld, *v2 = v1 + 2 * ld, *v3 = v2 + 2 * ld;
+        double r0 = 0, i0 = 0, r1 = 0, i1 = 0, r2 = 0, i2 = 0, r3 = 0, i3 = 0;
+#pragma omp simd reduction(+ : r0, i0, r1, i1, r2, i2, r3, i3)
         for (int64_t j = 0; j < m; ++j) {
-          re += (double)v[j] * wr[j];
-          im += (double)v[j] * ws[j];
+          const double a = wr[j], b = ws[j];
+          r0 += (double)v0[j] * a; i0 += (double)v0[j] * b;
+          r1 += (double)v1[j] * a; i1 += (double)v1[j] * b;
+          r2 += (double)v2[j] * a; i2 += (double)v2[j] * b;
+          r3 += (double)v3[j] * a; i3 += (double)v3[j] * b;
         }
-        p[2 * i] = re, p[2 * i + 1] = im;
+        p[2 * i] = r0, p[2 * i + 1] = i0, p[2 * i + 2] = r1, p[2 * i + 3] = i1;
+        p[2 * i + 4] = r2, p[2 * i + 5] = i2, p[2 * i + 6] = r3, p[2 * i + 7] = i3;
       }
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t j = 0; j < m; ++j) s += (double)wr[j] * wr[j];
-      p[2 * k] = s, p[2 * k + 1] = 0;
+      for (; i < k; ++i) {
+        const T *v = reinterpret_cast<const T *>(V + i * ld + e0);
+        double re = 0, im = 0, re2 = 0, im2 = 0;
+#pragma omp simd reduction(+ : re, im, re2, im2)
+        for (int64_t j = 0; j < m; j += 2) {
+          re += (double)v[j] * wr[j]; im += (double)v[j] * ws[j];
+          re2 += (double)v[j + 1] * wr[j + 1]; im2 += (double)v[j + 1] * ws[j + 1];
+        }
+        p[2 * i] = re + re2, p[2 * i + 1] = im + im2;
+      }
+      double s = 0, s2 = 0;
+#pragma omp simd reduction(+ : s, s2)
+      for (int64_t j = 0; j < m; j += 2) s += (double)wr[j] * wr[j], s2 += (double)wr[j + 1] * wr[j + 1];
+      p[2 * k] = s + s2, p[2 * k + 1] = 0;
     }
   }
   for (int i = 0; i <= k; ++i) {
@@ -61,8 +76,8 @@ void project(const cx<T> *V, int64_t ld, int k, const cx<T> *w, int64_t n, std::
     out[i] = {re, im};
   }
 }
-
-// w -= sum_i V[i] h[i] (i < k); returns |w|^2 after the update
+// w -= sum_i V[i] h[i] (i < k), rows in groups of four (w read and written once per group); returns |w|^2
+// after the update
 template <class T>
 double update(const cx<T> *V, int64_t ld, int k, const std::complex<double> *h, cx<T> *w, int64_t n) {
   const int64_t nch = (n + CHUNK - 1) / CHUNK;
@@ -71,7 +86,20 @@ double update(const cx<T> *V, int64_t ld, int k, const std::complex<double> *h, 
   for (int64_t c = 0; c < nch; ++c) {
     const int64_t e0 = c * CHUNK, m = n - e0 < CHUNK ? n - e0 : CHUNK;
     T *wr = reinterpret_cast<T *>(w + e0);
-    for (int i = 0; i < k; ++i) {
+    int i = 0;
+    for (; i + 4 <= k; i += 4) {
+      const T *v0 = reinterpret_cast<const T *>(V + i * ld + e0), *v1 = v0 + 2 * ld, *v2 = v1 + 2 * ld, *v3 = v2 + 2 * ld;
+      const T a0 = (T)h[i].real(), b0 = (T)h[i].imag(), a1 = (T)h[i + 1].real(), b1 = (T)h[i + 1].imag();
+      const T a2 = (T)h[i + 2].real(), b2 = (T)h[i + 2].imag(), a3 = (T)h[i + 3].real(), b3 = (T)h[i + 3].imag();
+#pragma omp simd
+      for (int64_t e = 0; e < m; ++e) {
+        wr[2 * e] -= v0[2 * e] * a0 - v0[2 * e + 1] * b0 + v1[2 * e] * a1 - v1[2 * e + 1] * b1
+                   + v2[2 * e] * a2 - v2[2 * e + 1] * b2 + v3[2 * e] * a3 - v3[2 * e + 1] * b3;
+        wr[2 * e + 1] -= v0[2 * e] * b0 + v0[2 * e + 1] * a0 + v1[2 * e] * b1 + v1[2 * e + 1] * a1
+                       + v2[2 * e] * b2 + v2[2 * e + 1] * a2 + v3[2 * e] * b3 + v3[2 * e + 1] * a3;
+      }
+    }
+    for (; i < k; ++i) {
       const T *v = reinterpret_cast<const T *>(V + i * ld + e0);
       const T hr = (T)h[i].real(), hi = (T)h[i].imag();
 #pragma omp simd
@@ -81,15 +109,14 @@ double update(const cx<T> *V, int64_t ld, int k, const std::complex<double> *h, 
         wr[2 * e + 1] -= vr * hi + vi * hr;
       }
     }
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < 2 * m; ++j) s += (double)wr[j] * wr[j];
-    part[c] = s;
+    double s = 0, s2 = 0;
+#pragma omp simd reduction(+ : s, s2)
+    for (int64_t j = 0; j < 2 * m; j += 2) s += (double)wr[j] * wr[j], s2 += (double)wr[j + 1] * wr[j + 1];
+    part[c] = s + s2;
   }
   double s = 0;
   for (int64_t c = 0; c < nch; ++c) s += part[c];
   return s;
 }
-
 }  // namespace gram
 }  // namespace gn

@@ -58,9 +58,11 @@ class CoarseSolve(Layer):
         self.matrix = A
         inv = np.linalg.inv(A)         # n_c <= 4096: the explicit inverse makes an apply one GEMV
         # each rank keeps only the rows of its own unknowns (the GEMV is split over the ranks), in double and,
-        # for a model applied in single precision, in single
-        self._rows = {"fwd": np.ascontiguousarray(inv[self.rows]),
-                      "adj": np.ascontiguousarray(np.conj(inv.T)[self.rows])}
+        # for a model applied in single precision, in single; the columns in the order in which an Allgather
+        # lays out the ranks' unknowns, so the gathered vector multiplies them as it is
+        order = np.concatenate(all_rows)
+        self._rows = {"fwd": np.ascontiguousarray(inv[np.ix_(self.rows, order)]),
+                      "adj": np.ascontiguousarray(np.conj(inv.T)[np.ix_(self.rows, order)])}
         self._cast = {}
 
     def _local_rows(self, which, dtype):
@@ -82,14 +84,12 @@ class CoarseSolve(Layer):
         lat = self.lat
         V = lat.local_volume
         dtype = c.data.dtype
-        loc = np.asarray(c.data).reshape(V, -1, self.n).transpose(0, 2, 1).reshape(V * self.n, -1)
-        if lat.size > 1:
-            full = np.empty((self.nc, loc.shape[1]), dtype=dtype)
-            for r, v in zip(lat.cart.allgather(self.rows), lat.cart.allgather(loc)):
-                full[r] = v
+        loc = np.ascontiguousarray(np.asarray(c.data).reshape(V, -1, self.n).transpose(0, 2, 1)).reshape(V * self.n, -1)
+        if lat.size > 1:               # every rank has V * n unknowns: one Allgather, in rank order
+            full = np.empty((lat.size * V * self.n, loc.shape[1]), dtype=dtype)
+            lat.cart.Allgather(loc, full)
         else:
-            full = np.empty_like(loc)
-            full[self.rows] = loc
+            full = loc
         sol = self._local_rows(which, dtype) @ full          # this rank's unknowns, in the precision of c
         out = sol.reshape(V, self.n, -1).transpose(0, 2, 1)
         return c._new(np.ascontiguousarray(out).reshape(c.data.shape))

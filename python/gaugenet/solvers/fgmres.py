@@ -89,7 +89,8 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
                 Zb[j] = z.data.reshape(-1)
             else:
                 z = v
-            w = A(z).data.reshape(-1).copy()
+            w = Vb[j + 1]                 # A z is orthogonalised and normalised in place, in the next basis row
+            w[...] = A(z).data.reshape(-1)
             mon.applications += 1
             h, w2, after = project(j, w)
             if w2 - float(np.vdot(h, h).real) < reorth ** 2 * w2:   # severe cancellation: orthogonalise once more
@@ -112,7 +113,7 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
             if mon.record(rel) or len(mon.history) >= maxiter or hn == 0.0:  # hn = 0: happy breakdown
                 done = True
                 break
-            Vb[j + 1] = w / hn
+            w *= 1.0 / hn
         k = j + 1
         if k:
             y = np.linalg.solve(np.triu(H[:k, :k]), g[:k])
