@@ -13,39 +13,56 @@ struct Basis {
   int64_t n, ld;
 };
 
-Basis check(py::object V, py::object w, int k, bool w_writable, const char *who) {
+// packed: V and w are packed real vectors of kernels/pack.h (float64 / float32, whole groups of 16 reals)
+Basis check(py::object V, py::object w, int k, bool w_writable, const char *who, bool packed) {
   Basis b{get_buf(V, false, "V"), get_buf(w, w_writable, "w"), 0, 0};
   require(!b.V.device && !b.w.device, std::string(who) + ": host (numpy) arrays only");
-  require(b.V.kind == Kind::c128 || b.V.kind == Kind::c64, std::string(who) + ": V must be complex64 or complex128");
+  if (packed)
+    require(b.V.kind == Kind::f64 || b.V.kind == Kind::f32, std::string(who) + ": packed V must be float64 or float32");
+  else
+    require(b.V.kind == Kind::c128 || b.V.kind == Kind::c64, std::string(who) + ": V must be complex64 or complex128");
   same_kind(b.V, b.w, "V", "w");
-  const int64_t isz = b.V.kind == Kind::c128 ? 16 : 8;
+  const int64_t isz = (b.V.kind == Kind::c128 || b.V.kind == Kind::f64) ? 16 : 8;
   b.n = b.w.nbytes / isz;
+  require(!packed || b.n % 8 == 0, std::string(who) + ": not a whole number of packed groups (16 reals)");
   require(b.n > 0 && b.V.nbytes % (b.n * isz) == 0, std::string(who) + ": V must hold whole rows of w's length");
   b.ld = b.n;
   require(k >= 0 && (int64_t)k * b.n * isz <= b.V.nbytes, std::string(who) + ": k exceeds the rows of V");
   return b;
 }
 
-py::array_t<std::complex<double>> gram_project(py::object V, py::object w, int k) {
-  Basis b = check(V, w, k, false, "gram_project");
+template <int P>
+void project_typed(const Basis &b, int k, std::complex<double> *o) {
+  if (b.V.kind == Kind::c128 || b.V.kind == Kind::f64)
+    gram::project<P>(b.V.as<const cx<double>>(), b.ld, k, b.w.as<const cx<double>>(), b.n, o);
+  else gram::project<P>(b.V.as<const cx<float>>(), b.ld, k, b.w.as<const cx<float>>(), b.n, o);
+}
+
+py::array_t<std::complex<double>> gram_project(py::object V, py::object w, int k, bool packed) {
+  Basis b = check(V, w, k, false, "gram_project", packed);
   py::array_t<std::complex<double>> out(k + 1);
   auto *o = out.mutable_data();
   {
     py::gil_scoped_release nogil;
-    if (b.V.kind == Kind::c128) gram::project(b.V.as<const cx<double>>(), b.ld, k, b.w.as<const cx<double>>(), b.n, o);
-    else gram::project(b.V.as<const cx<float>>(), b.ld, k, b.w.as<const cx<float>>(), b.n, o);
+    packed ? project_typed<8>(b, k, o) : project_typed<1>(b, k, o);
   }
   return out;
 }
 
+template <int P>
+double update_typed(const Basis &b, int k, const std::complex<double> *hp) {
+  if (b.V.kind == Kind::c128 || b.V.kind == Kind::f64)
+    return gram::update<P>(b.V.as<const cx<double>>(), b.ld, k, hp, b.w.as<cx<double>>(), b.n);
+  return gram::update<P>(b.V.as<const cx<float>>(), b.ld, k, hp, b.w.as<cx<float>>(), b.n);
+}
+
 double gram_update(py::object V, py::array_t<std::complex<double>, py::array::c_style | py::array::forcecast> h,
-                   py::object w, int k) {
-  Basis b = check(V, w, k, true, "gram_update");
+                   py::object w, int k, bool packed) {
+  Basis b = check(V, w, k, true, "gram_update", packed);
   require(h.size() >= k, "gram_update: h needs k coefficients");
   const auto *hp = h.data();
   py::gil_scoped_release nogil;
-  if (b.V.kind == Kind::c128) return gram::update(b.V.as<const cx<double>>(), b.ld, k, hp, b.w.as<cx<double>>(), b.n);
-  return gram::update(b.V.as<const cx<float>>(), b.ld, k, hp, b.w.as<cx<float>>(), b.n);
+  return packed ? update_typed<8>(b, k, hp) : update_typed<1>(b, k, hp);
 }
 struct Pair {
   Buf x, y;
@@ -110,11 +127,12 @@ void bind_krylov(py::module_ &m) {
         "axpy on packed vectors (kernels/pack.h layout): x += a y; returns |x|^2 of the result if norm");
   m.def("packed_xpay", &packed_xpay, py::arg("x"), py::arg("b"), py::arg("y"), "x = y + b x on packed vectors");
   m.def("packed_dot", &packed_dot, py::arg("x"), py::arg("y"), "sum conj(x) y of two packed vectors (local)");
-  m.def("gram_project", &gram_project, py::arg("V"), py::arg("w"), py::arg("k"),
+  m.def("gram_project", &gram_project, py::arg("V"), py::arg("w"), py::arg("k"), py::arg("packed") = false,
         "[<V_0, w>, ..., <V_{k-1}, w>, |w|^2] (complex128) for the first k rows of V, one pass, OpenMP; "
-        "results independent of the thread count");
-  m.def("gram_update", &gram_update, py::arg("V"), py::arg("h"), py::arg("w"), py::arg("k"),
-        "w -= sum_i h_i V_i over the first k rows of V, in place; returns |w|^2 of the result");
+        "results independent of the thread count; packed: rows are packed real vectors (kernels/pack.h)");
+  m.def("gram_update", &gram_update, py::arg("V"), py::arg("h"), py::arg("w"), py::arg("k"), py::arg("packed") = false,
+        "w -= sum_i h_i V_i over the first k rows of V, in place; returns |w|^2 of the result; packed: as "
+        "gram_project");
   m.def("axpy", &axpy, py::arg("x"), py::arg("a"), py::arg("y"), py::arg("norm") = false,
         "x += a y in place (one pass, no temporary); returns |x|^2 of the result if norm (else 0)");
   m.def("xpay", &xpay, py::arg("x"), py::arg("b"), py::arg("y"), "x = y + b x in place (one pass)");

@@ -28,6 +28,10 @@ def add_arguments(p):
     p.add_argument("--n-basis", type=int, default=24, help="near-null vectors (default 24; the paper used 12)")
     p.add_argument("--model-precision", choices=("single", "double"), default="single",
                    help="precision the multigrid model is applied in inside the double-precision FGMRES (default single)")
+    p.add_argument("--layout", choices=("packed", "ordinary"), default="packed",
+                   help="FGMRES + multigrid on the packed layout (Krylov vectors, outer operator and smoother; default, "
+                        "where the packed kernels apply: defect smoother, local x extent % 8 == 0, AVX-512) or on "
+                        "FermionFields with only the smoother packed")
     p.add_argument("--coarse", choices=("solve", "clptc"), default="solve",
                    help="coarse-grid part: exact dense solve of D~ or the learned cLPTC layer (default solve)")
     p.add_argument("--smoother", choices=("ptc", "defect"), default=None,
@@ -82,6 +86,7 @@ def config_from_args(args):
     if len(block) != 4:
         raise _arg_error(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
     cfg = MGConfig(block=block, n_basis=args.n_basis, precision=args.model_precision, coarse=args.coarse,
+                   packed=args.layout == "packed",
                    **smoother_args(args), tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()))
     if args.quick:

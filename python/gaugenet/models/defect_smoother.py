@@ -97,9 +97,12 @@ class PackedDefectSmoother:
                 and all(PackedPTC.applicable(l) for l in smoother.layers))
 
     def __call__(self, weights, phi):
-        weights = self.smoother.check(weights)
         u, b = split_features(phi, 2)
-        pu, pb = self.D.pack(u), self.D.pack(b)
+        return self.D.unpack(self.run(weights, self.D.pack(u), self.D.pack(b)))
+
+    def run(self, weights, pu, pb):
+        """u_r from packed u_0 and b (PackedFermion in the smoother's precision), packed."""
+        weights = self.smoother.check(weights)
         for l, w in zip(self.layers, weights):
             pu = pu + l([w], pb - self.D(pu))
-        return self.D.unpack(pu)
+        return pu

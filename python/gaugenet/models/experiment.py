@@ -24,8 +24,8 @@ from ..solvers import fgmres
 from ..solvers.baselines import packed_applicable, solve_wilson
 from ..util.log import log
 from .coarse_layer import CoarseLPTC
-from .multigrid import (CoarseGrid, MultigridModel, high_mode_model, near_null_vectors, preconditioner, refine_near_null,
-                        smoother_initial_weights, smoother_model)
+from .multigrid import (CoarseGrid, MultigridModel, PackedMultigridSolver, high_mode_model, near_null_vectors,
+                        preconditioner, refine_near_null, smoother_initial_weights, smoother_model)
 from .optim import Adam
 from .training import coarse_batch, high_mode_batch, multigrid_batch, smoother_batch, train
 
@@ -61,6 +61,7 @@ class MGConfig:
     baselines: tuple = ("gmres", "eo-bicgstab", "eo-cg")
     compare_high_mode: bool = True   # also solve with FGMRES + M_h alone
     precision: str = "single"       # precision the multigrid model is applied in during the solves
+    packed: bool = True              # FGMRES + multigrid on the packed layout where it applies (PackedMultigridSolver)
     log_every: int = 50
 
 
@@ -187,15 +188,25 @@ def time_apply(M, b, repeat=5):
     return float(np.median(ts))
 
 
+def mg_solver(D, model, weights, cfg):
+    """The FGMRES + multigrid solve on the packed layout (models.multigrid.PackedMultigridSolver) where it
+    applies and cfg.packed allows, else None (FGMRES on FermionFields with preconditioner())."""
+    if cfg.packed and PackedMultigridSolver.applicable(model):
+        return PackedMultigridSolver(D, model, weights, precision=cfg.precision)
+    return None
+
+
 def compare_solvers(D, b, model, weights, high, cfg):
     """FGMRES with and without the models, and the non-learned baselines: one record per method."""
     recs = []
 
-    def fg(name, M, restart=cfg.restart):
-        r = fgmres(D, b, M=M, tol=cfg.tol, maxiter=cfg.maxiter, restart=restart, raise_on_fail=False)
+    def fg(name, M, restart=cfg.restart, solver=None, layout="ordinary"):
+        kw = dict(tol=cfg.tol, maxiter=cfg.maxiter, restart=restart, raise_on_fail=False)
+        r = solver.solve(b, **kw) if solver is not None else fgmres(D, b, M=M, **kw)
         recs.append({"method": name, "iterations": r.iterations, "operator_applications": r.operator_applications,
-                     "seconds": r.seconds, "residual": r.residual, "converged": r.converged})
-        log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e", name, r.iterations, r.seconds, r.residual)
+                     "seconds": r.seconds, "residual": r.residual, "converged": r.converged, "layout": layout})
+        log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e  (%s layout)", name, r.iterations, r.seconds,
+                 r.residual, layout)
 
     for m in cfg.baselines:
         if m == "packed-bicgstab" and not packed_applicable(D):
@@ -210,7 +221,9 @@ def compare_solvers(D, b, model, weights, high, cfg):
     Mh, wh = high
     if cfg.compare_high_mode:
         fg("fgmres_high_mode", preconditioner(Mh, wh))
-    fg("fgmres_multigrid", preconditioner(model, weights, precision=cfg.precision), cfg.mg_restart or cfg.restart)
+    solver = mg_solver(D, model, weights, cfg)
+    fg("fgmres_multigrid", None if solver else preconditioner(model, weights, precision=cfg.precision),
+       cfg.mg_restart or cfg.restart, solver=solver, layout="packed" if solver else "ordinary")
     ref = next((r for r in recs if r["method"] == "fgmres_unpreconditioned"), None)
     for r in recs:
         if ref is not None:
@@ -230,7 +243,11 @@ def run_experiment(D, cfg=None, b=None, init=None, save=None):
     setup = time.perf_counter() - t0
     if b is None:
         b = FermionField.random(D.lat, N=D.N, seed=cfg.seed + 100)
-    apply_s = time_apply(preconditioner(model, w, precision=cfg.precision), b)
+    solver = mg_solver(D, model, w, cfg)
+    if solver is not None:
+        apply_s = time_apply(solver.precondition, solver.A.pack(b))
+    else:
+        apply_s = time_apply(preconditioner(model, w, precision=cfg.precision), b)
     log.info("multigrid model: %.1f ms per application; set-up and training %.1f s", apply_s * 1e3, setup)
     recs = compare_solvers(D, b, model, w, high, cfg)
     base = [r for r in recs if r["method"] in ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab")]

@@ -275,3 +275,48 @@ def preconditioner(model, weights, precision=None, packed=True):
         vs = FermionField(lat, v.xp.ascontiguousarray(v.data.astype(lat.complex_dtype)))
         return v._new(apply(vs).data.astype(v.data.dtype))
     return apply_cast
+
+
+class PackedMultigridSolver:
+    """FGMRES with the multigrid model on the packed layout from end to end: the Krylov vectors and the outer
+    operator (PackedWilson of D, in D's precision) packed, the model's smoother on packed fields
+    (PackedDefectSmoother.run), only restriction and prolongation on the ordinary layout. Against FGMRES on
+    FermionFields with preconditioner(..., packed=True) this saves the outer operator's time (8^3 x 16 on
+    2 ranks: 0.50 -> 0.32-0.37 ms per D) and one layout conversion per iteration; the same iteration to
+    rounding. applicable(model): a multigrid model with a defect-correction smoother where the packed
+    kernels apply (host fields, local x extent % 8 == 0, AVX-512)."""
+
+    def __init__(self, D, model, weights, precision=None):
+        from ..operators.packed import PackedWilson
+        if not self.applicable(model):
+            raise ValueError("PackedMultigridSolver: needs a multigrid model with a defect-correction smoother on "
+                             "which the packed kernels apply (see packed_smoother)")
+        if precision is None or precision == model.grid.blocking.fine.precision:
+            m, w = model, weights
+        else:
+            m, w = model.in_precision(precision, weights)
+        self.model, self.A = m, PackedWilson(D)
+        self.smoother = PackedDefectSmoother(m.smoother)
+        self.wc, self.ws = m._split(w)
+
+    @staticmethod
+    def applicable(model):
+        return isinstance(model, MultigridModel) and PackedDefectSmoother.applicable(model.smoother)
+
+    def precondition(self, v):
+        """M v for a PackedFermion v of the outer precision, returned in that precision."""
+        P, m = self.smoother.D, self.model
+        vs = v if v.data.dtype == P.U.dtype else v._new(v.data.astype(P.U.dtype))
+        u0 = m.grid.prolong(m.coarse(self.wc, m.grid.restrict(P.unpack(vs))))
+        u = self.smoother.run(self.ws, P.pack(u0), vs)
+        return u if u.data.dtype == v.data.dtype else v._new(u.data.astype(v.data.dtype))
+
+    def solve(self, b, **kw):
+        """fgmres(D, b, M=model) on the packed layout (keywords as fgmres'); returns the SolverResult with x a
+        FermionField and seconds including the layout conversion of b and x."""
+        import time
+        t0 = time.perf_counter()
+        r = fgmres(self.A, self.A.pack(b), M=self.precondition, **kw)
+        r.x = self.A.unpack(r.x)
+        r.seconds = time.perf_counter() - t0
+        return r

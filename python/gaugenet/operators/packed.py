@@ -26,18 +26,7 @@ import numpy as np
 from .._backend import core
 from ..fields import FermionField
 from ..fields.base import VectorArithmetic
-
-_ALIGN = 64  # bytes: whole AVX-512 registers, and streaming stores of them
-
-
-def aligned_empty(shape, dtype):
-    """An uninitialised C-contiguous host array whose data start on a 64-byte boundary."""
-    dtype = np.dtype(dtype)
-    n = int(np.prod(shape)) * dtype.itemsize
-    raw = np.empty(n + _ALIGN, dtype=np.uint8)
-    off = (-raw.ctypes.data) % _ALIGN
-    return raw[off:off + n].view(dtype).reshape(shape)
-
+from ..util.memory import aligned_empty
 
 def _pack(a, V):
     """A (V, ...) array (complex or real) -> a packed real array (V/8, R, 8), R reals per site."""
@@ -81,6 +70,9 @@ class PackedFermion(VectorArithmetic):
 
     def _new(self, data):
         return PackedFermion(self.lat, data, self.N, self.nvec, self.batched)
+
+    xp = np        # host arrays only (the Krylov solvers ask)
+    packed = True  # real arrays in the packed layout: FGMRES's Gram-Schmidt kernels pair the parts accordingly
 
     def zeros_like(self):
         out = aligned_empty(self.data.shape, self.data.dtype)

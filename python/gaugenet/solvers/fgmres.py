@@ -17,7 +17,14 @@ import math
 import numpy as np
 
 from .._backend import core
+from ..util.memory import aligned_empty
 from .result import Monitor
+
+
+def _rows(xp, m, n, dtype):
+    """An (m, n) basis; on the host on a 64-byte boundary, so that rows of whole cache lines can be handed to
+    kernels with aligned loads (the packed layout's)."""
+    return xp.empty((m, n), dtype=dtype) if xp is not np else aligned_empty((m, n), dtype)
 
 
 def _givens(a, c):
@@ -42,24 +49,25 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
     xp, lat = b.xp, b.lat
     x = b.zeros_like() if x0 is None else x0.copy()
     n = b.data.size
-    Vb = xp.empty((restart + 1, n), dtype=b.data.dtype)
-    Zb = xp.empty((restart, n), dtype=b.data.dtype) if M is not None else None
+    Vb = _rows(xp, restart + 1, n, b.data.dtype)
+    Zb = _rows(xp, restart, n, b.data.dtype) if M is not None else None
     shape = b.data.shape
 
     def field(row):
         return b._new(row.reshape(shape))
 
     host = xp is np
+    packed = bool(getattr(b, "packed", False))   # packed real vectors (operators/packed.py): host kernels only
 
     def project(j, w):
         """h_i = <V_i, w> and |w|^2 in one reduction; w -= V h. Returns (h, |w|^2 before, local |w|^2 after or
         None). Host arrays: the OpenMP kernels of kernels/gram.h (one pass over the basis each, thread-count
         independent, |w|^2 fused); device arrays: GEMVs without copying the basis."""
         if host:
-            h = np.asarray(lat.allreduce(core.gram_project(Vb, w, j + 1)))
+            h = np.asarray(lat.allreduce(core.gram_project(Vb, w, j + 1, packed)))
             w2 = float(h[j + 1].real)
             h = h[:j + 1]
-            return h, w2, core.gram_update(Vb, h, w, j + 1)
+            return h, w2, core.gram_update(Vb, h, w, j + 1, packed)
         wc = xp.conj(w)
         loc = np.empty(j + 2, dtype=np.complex128)
         loc[:j + 1] = np.asarray(Vb[:j + 1] @ wc)
@@ -118,7 +126,10 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
         if k:
             y = np.linalg.solve(np.triu(H[:k, :k]), g[:k])
             basis = Zb if M is not None else Vb
-            x.data += (xp.asarray(y.astype(Vb.dtype)) @ basis[:k]).reshape(shape)
+            if host:   # x += basis^T y in one pass (the update kernel with -y)
+                core.gram_update(basis, -y, x.data.reshape(-1), k, packed)
+            else:
+                x.data += (xp.asarray(y.astype(Vb.dtype)) @ basis[:k]).reshape(shape)
     true = (b - A(x)).norm() / bnorm
     mon.applications += 1
     return mon.finish(x, true, raise_on_fail)
