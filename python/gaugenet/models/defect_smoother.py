@@ -101,8 +101,17 @@ class PackedDefectSmoother:
         return self.D.unpack(self.run(weights, self.D.pack(u), self.D.pack(b)))
 
     def run(self, weights, pu, pb):
-        """u_r from packed u_0 and b (PackedFermion in the smoother's precision), packed."""
+        """u_r from packed u_0 and b (PackedFermion in the smoother's precision), packed; pu is updated in place
+        (and returned). The residual and the layer's output go to two work vectors kept between calls, the
+        updates are fused one-pass kernels: no allocation per step."""
         weights = self.smoother.check(weights)
+        key = (pu.data.shape, pu.data.dtype)
+        if getattr(self, "_work_key", None) != key:
+            self._work, self._work_key = (pu.empty_like(), pu.empty_like()), key
+        r, c = self._work
         for l, w in zip(self.layers, weights):
-            pu = pu + l([w], pb - self.D(pu))
+            self.D.apply(pu, out=r)
+            r.xpay(-1.0, pb)             # r = b - D u
+            l([w], r, out=c)
+            pu.axpy(1.0, c)              # u += L_k(r)
         return pu
