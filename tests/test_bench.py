@@ -179,8 +179,8 @@ def test_bench_command_writes_schema(tmp_path, capsys):
                  "--nvec", "1,2", "--min-time", "0.005", "--no-end-to-end", "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
     kernels = _check_report(rep)
-    assert {"stream_triad", "wilson_hop", "wilson_clover", "staggered", "ptc_forward", "ptc_backward",
-            "onehop"} <= kernels
+    assert {"stream_triad", "wilson_hop", "wilson_clover", "staggered", "staggered_evenodd", "ptc_forward",
+            "ptc_backward", "onehop"} <= kernels
     hop = [r for r in rep["results"] if r["kernel"] == "wilson_hop" and r["local_volume"] == "4.4.4.4"]
     assert {r["precision"] for r in hop} == {"double", "single"}
     assert any(r["speedup_vs_numpy"] for r in hop)

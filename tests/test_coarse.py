@@ -112,3 +112,42 @@ def test_blocks_must_not_straddle_ranks():
     lat = gn.Lattice((4, 4, 4, 6), comm=MPI.COMM_SELF)
     with pytest.raises(DecompositionError, match="does not divide the local extent 6"):
         Blocking(lat, (2, 2, 2, 4))
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+@pytest.mark.parametrize("N,nrhs", [(3, 1), (3, 2), (2, 1)])
+def test_bf16_basis(precision, N, nrhs):
+    """R and P with the basis stored in bfloat16 (coarse/bf16.py): the same as with the rounded basis in full
+    precision (the kernels widen it exactly); rounding to nearest even; formats the kernels refuse."""
+    from gaugenet.coarse import Bf16Basis
+    from gaugenet.coarse.bf16 import from_bf16, to_bf16
+    lat = gn.Lattice(DIMS, precision=precision)
+    blk = Blocking(lat, (2, 2, 2, 2))
+    basis = blk.orthonormalize(gn.FermionField.random(lat, N, nvec=6, seed=48))
+    b16 = Bf16Basis(basis)
+    rounded = b16.to_field(lat.complex_dtype)
+    rel = np.abs(rounded.data - basis.data).max() / np.abs(basis.data).max()
+    assert 0 < rel < 2.0 ** -8
+    f = gn.FermionField.random(lat, N, nvec=nrhs, seed=49)
+    c = CoarseField.random(blk.coarse, 6, nvec=nrhs, seed=50)
+    tol = 1e-13 if precision == "double" else 3e-6
+    assert_close(blk.project(f, b16).data, blk.project(f, rounded).data, tol, "R with a bf16 basis")
+    assert_close(blk.promote(c, b16).data, blk.promote(c, rounded).data, tol, "P with a bf16 basis")
+    # rounding: to nearest, ties to even; NaN stays NaN
+    x = np.array([1.0, 1.0 + 2.0 ** -8, 1.0 + 3 * 2.0 ** -8, 1.0 + 2.0 ** -9, np.nan, -2.5], dtype=np.float32)
+    y = from_bf16(to_bf16(x))
+    assert y[0] == 1.0 and y[1] == 1.0 and y[2] == 1.0 + 4 * 2.0 ** -8 and y[3] == 1.0 and np.isnan(y[4])
+    assert y[5] == -2.5
+
+
+def test_bf16_basis_errors():
+    from gaugenet.coarse import Bf16Basis
+    lat = gn.Lattice(DIMS)
+    with pytest.raises(TypeError, match="batched FermionField"):
+        Bf16Basis(gn.FermionField.random(lat, 3, seed=1))
+    blk = Blocking(lat, (2, 2, 2, 2))
+    basis = Bf16Basis(blk.orthonormalize(gn.FermionField.random(lat, 4, nvec=4, seed=2)))   # S = 16
+    with pytest.raises(ValueError, match="bfloat16 basis needs"):
+        blk.project(gn.FermionField.random(lat, 4, seed=3), basis)
+    with pytest.raises(TypeError, match="near-null vectors"):
+        blk.orthonormalize(basis)

@@ -351,6 +351,18 @@ def test_packed_multigrid_solver_equals_ordinary(grid):
         assert_close(np.array(got.history), np.array(ref.history), 1e-8 if prec is None else 1e-4, f"residuals ({prec})")
         assert abs((b - D(got.x)).norm() / b.norm() - got.residual) < 1e-12
         assert_close(got.x.data, ref.x.data, 1e-9 if prec is None else 1e-4, f"iterate ({prec})")
+    # the block basis in bfloat16: the same as the single-precision model with the rounded basis
+    from gaugenet.coarse import Bf16Basis
+    S16 = PackedMultigridSolver(D, model, w, precision="single", basis="bf16")
+    assert isinstance(S16.model.grid.basis, Bf16Basis)
+    ms, ws = model.in_precision("single", w)
+    ms.grid.basis = S16.model.grid.basis.to_field()
+    assert_close(S16.A.unpack(S16.precondition(S16.A.pack(b))).data,
+                 preconditioner(ms, ws, packed=False)(gn.FermionField(ms.grid.blocking.fine,
+                                                                      b.data.astype(np.complex64))).data,
+                 1e-5, "M b with a bf16 basis")
+    with pytest.raises(ValueError, match="'full' or 'bf16'"):
+        PackedMultigridSolver(D, model, w, basis="half")
     g_ref = fgmres(D, b, tol=1e-6, maxiter=400, restart=10)
     g = fgmres(S.A, S.A.pack(b), tol=1e-6, maxiter=400, restart=10)
     assert g.iterations == g_ref.iterations

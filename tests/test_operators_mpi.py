@@ -37,6 +37,7 @@ def staggered_results(U, chi):
     St = gn.Staggered(U, mass=0.3, boundary_phases=THETA)
     return {"staggered": S(chi), "staggered adjoint": S.adjoint(chi), "staggered DdagD": S.DdagD(chi),
             "staggered DdagD_even": S.DdagD_even(chi), "staggered DdagD_odd": S.DdagD_even(chi, parity=1),
+            "staggered DdagD_odd half": S.embed(S.DdagD_even(S.restrict(chi, 1), parity=1)),
             "staggered theta": St(chi)}
 
 

@@ -173,3 +173,28 @@ def test_rejects_wrong_fields():
         S(gn.StaggeredField.random(lat, 2, seed=2))
     with pytest.raises(ValueError, match="parity"):
         S.DdagD_even(gn.StaggeredField.random(lat, 3, seed=2), parity=2)
+
+
+@pytest.mark.parametrize("parity", [0, 1])
+def test_even_site_operator_on_half_fields(parity):
+    """(D^dag D)_ee on StaggeredParityField (V/2 rows): the parity's rows of the full-field result, with and
+    without a batch of vectors and an out= field; restrict / embed invert each other on one parity."""
+    lat = lattice()
+    S = gn.Staggered(gn.GaugeField.random(lat, 3, seed=11), mass=0.4, boundary_phases=(0.3, 0.0, -0.7, np.pi))
+    for nvec in (None, 3):
+        chi = gn.StaggeredField.random(lat, 3, nvec=nvec, seed=12)
+        h = S.restrict(chi, parity)
+        assert isinstance(h, gn.StaggeredParityField) and h.data.shape[0] == lat.local_volume // 2
+        assert np.array_equal(S.embed(h).data, S.project(chi, parity).data)
+        full = S.DdagD_even(chi, parity)
+        got = S.DdagD_even(h, parity)
+        assert isinstance(got, gn.StaggeredParityField) and got.parity == parity
+        assert_close(got.data, S.restrict(full, parity).data, 1e-14, "half = restricted full")
+        out = h.empty_like()
+        assert S.DdagD_even(h, parity, out=out) is out
+        assert np.array_equal(out.data, got.data)
+        assert got.inner(h).real > 0 and abs(got.inner(h).imag) < 1e-12 * abs(got.inner(h))
+    with pytest.raises(ValueError, match="parity"):
+        S.DdagD_even(h, 1 - parity)
+    with pytest.raises(ValueError, match="out must be"):
+        S.DdagD_even(h, parity, out=h)

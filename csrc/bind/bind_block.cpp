@@ -7,7 +7,7 @@ using namespace gn;
 
 struct BlockBufs {
   Buf bsites, bof, basis, in, out;
-  bool dev = false, dbl = true;
+  bool dev = false, dbl = true, bf16 = false;
 };
 
 BlockBufs block_bufs(py::object block_sites, py::object block_of, py::object basis, py::object in, py::object out) {
@@ -19,9 +19,15 @@ BlockBufs block_bufs(py::object block_sites, py::object block_of, py::object bas
   b.out = get_buf(out, true, "out");
   b.dev = same_device({&b.bsites, &b.bof, &b.basis, &b.in, &b.out});
   require(b.bsites.kind == Kind::i32 && b.bof.kind == Kind::i32, "block tables must be int32");
-  b.dbl = is_double(b.basis, "basis");
-  same_kind(b.basis, b.in, "basis", "in");
-  same_kind(b.basis, b.out, "basis", "out");
+  b.bf16 = b.basis.kind == Kind::u16;
+  if (b.bf16) {  // a bfloat16 basis (CPU): the precision is the fields'
+    require(!b.dev, "block: a bfloat16 basis is a CPU format (numpy arrays)");
+    b.dbl = is_double(b.in, "in");
+  } else {
+    b.dbl = is_double(b.basis, "basis");
+    same_kind(b.basis, b.in, "basis", "in");
+  }
+  same_kind(b.in, b.out, "in", "out");
   return b;
 }
 
@@ -32,9 +38,18 @@ BlockArgs<T> block_args(const BlockBufs &b, int64_t Vc, int64_t Vf, int nb, int 
   const int64_t bs = Vf / Vc;
   require_size(b.bsites, Vc * bs * 4, "block_sites");
   require_size(b.bof, Vf * 4, "block_of");
-  require_size(b.basis, Vf * nb * S * es, "basis");
-  return BlockArgs<T>{b.bsites.as<const int32_t>(), b.bof.as<const int32_t>(), b.basis.as<const cx<T>>(),
-                      b.in.as<const cx<T>>(), b.out.as<cx<T>>(), Vc, Vf, bs, nb, S, nrhs};
+  if (b.bf16) {
+    require((S == 12 || S == 8) && 2 * nb * S <= ProjectKernel<T>::MAXR,
+            "block: a bfloat16 basis needs 4 N = 8 or 12 elements per site and 2 n_basis S <= 2048");
+    require_size(b.basis, Vf * nb * S * 4, "basis");
+  } else {
+    require_size(b.basis, Vf * nb * S * es, "basis");
+  }
+  BlockArgs<T> a{b.bsites.as<const int32_t>(), b.bof.as<const int32_t>(),
+                 b.bf16 ? nullptr : b.basis.as<const cx<T>>(), b.in.as<const cx<T>>(), b.out.as<cx<T>>(),
+                 Vc, Vf, bs, nb, S, nrhs};
+  a.basis16 = b.bf16 ? b.basis.as<const uint16_t>() : nullptr;
+  return a;
 }
 
 // project: fine -> coarse (R); promote: coarse -> fine (P = R^dag)

@@ -15,11 +15,12 @@ void hop_dispatch(const HopArgs<T> &a, int N, int ns) {
 }
 
 template <class T>
-void hop_typed(const StencilBufs &s, const Buf &W, int w_per_site, unsigned mask, int nrhs, int nin, int nout, int ns,
-               int N, bool acc) {
+void hop_typed(const StencilBufs &s, const Buf &W, const BackLinks &back, int w_per_site, unsigned mask, int nrhs, int nin,
+               int nout, int ns, int N, bool acc) {
   HopArgs<T> a;
   a.out = s.out.as<cx<T>>();
   fill_common<T>(s, N, (int64_t)nrhs * nin * ns * N, a.in, a.U);
+  fill_back<T>(s, back, N, a.U, a.Ub);
   a.nbr = s.nbr.as<const int32_t>();
   a.sites = site_list<T>(s);
   a.W = W.as<const cx<T>>();
@@ -38,7 +39,7 @@ void hop_typed(const StencilBufs &s, const Buf &W, int w_per_site, unsigned mask
 
 void hop(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo, py::object nbr,
          py::object sites, py::object W, bool w_per_site, unsigned hop_mask, int nrhs, int nin, int nout, int ns, int N,
-         int64_t V, int64_t Vh, bool accumulate) {
+         int64_t V, int64_t Vh, bool accumulate, py::object U_back, py::object U_back_halo) {
   require(nrhs > 0 && nin > 0 && nout > 0, "hop: nrhs, nin, nout must be positive");
   require(hop_mask < (1u << 9), "hop: hop_mask has bits beyond the 9 hops");
   StencilBufs s = stencil_bufs(out, in, in_halo, U, U_halo, nbr, sites, V, Vh, (int64_t)nrhs * nin * ns * N,
@@ -47,8 +48,9 @@ void hop(py::object out, py::object in, py::object in_halo, py::object U, py::ob
   same_device({&s.out, &w});
   same_kind(s.out, w, "out", "W");
   require_size(w, (w_per_site ? V : 1) * 9LL * nout * nin * ns * ns * (s.dbl ? 16 : 8), "W");
-  if (s.dbl) hop_typed<double>(s, w, w_per_site, hop_mask, nrhs, nin, nout, ns, N, accumulate);
-  else hop_typed<float>(s, w, w_per_site, hop_mask, nrhs, nin, nout, ns, N, accumulate);
+  const BackLinks back = back_links(s, U_back, U_back_halo, N, "hop");
+  if (s.dbl) hop_typed<double>(s, w, back, w_per_site, hop_mask, nrhs, nin, nout, ns, N, accumulate);
+  else hop_typed<float>(s, w, back, w_per_site, hop_mask, nrhs, nin, nout, ns, N, accumulate);
 }
 template <class T>
 void hop_grad_typed(const StencilBufs &s, const Buf &W, const Buf &site, const Buf &G, unsigned mask, int nrhs, int nin,
@@ -57,6 +59,7 @@ void hop_grad_typed(const StencilBufs &s, const Buf &W, const Buf &site, const B
   HopArgs<T> &a = g.h;
   a.out = s.out.as<cx<T>>();
   fill_common<T>(s, N, (int64_t)nrhs * nin * 4 * N, a.in, a.U);
+  fill_back<T>(s, BackLinks{}, N, a.U, a.Ub);
   a.nbr = s.nbr.as<const int32_t>();
   a.sites = site_list<T>(s);
   a.W = W.as<const cx<T>>();
@@ -114,8 +117,9 @@ void bind_hop(py::module_ &m) {
   m.def("hop", &hop, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"), py::arg("U_halo"),
         py::arg("nbr"), py::arg("sites"), py::arg("W"), py::arg("w_per_site"), py::arg("hop_mask"), py::arg("nrhs"),
         py::arg("nin"), py::arg("nout"), py::arg("ns"), py::arg("N"), py::arg("V"), py::arg("Vh"),
-        py::arg("accumulate") = false,
-        "generic one-hop stencil out[x,r,a] (+)= sum_k sum_b W_k[a,b] U_k(x) in[x+k,r,b] (see kernels/hop.h)");
+        py::arg("accumulate") = false, py::arg("U_back") = py::none(), py::arg("U_back_halo") = py::none(),
+        "generic one-hop stencil out[x,r,a] (+)= sum_k sum_b W_k[a,b] U_k(x) in[x+k,r,b] (see kernels/hop.h);\n"
+        "U_back/U_back_halo: the links of the backward hops (default U/U_halo; the even-odd half lattices)");
   m.def("hop_grad", &hop_grad, py::arg("out"), py::arg("in_"), py::arg("in_halo"), py::arg("U"), py::arg("U_halo"),
         py::arg("nbr"), py::arg("sites"), py::arg("W"), py::arg("hop_mask"), py::arg("nrhs"), py::arg("nin"),
         py::arg("nout"), py::arg("N"), py::arg("V"), py::arg("Vh"), py::arg("site"), py::arg("G"),

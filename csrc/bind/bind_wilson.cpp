@@ -12,18 +12,13 @@ void wilson_dispatch(const WilsonArgs<T> &a, int N, bool dagger) {
 }
 
 template <class T>
-void wilson_typed(const StencilBufs &s, const Buf &clover, const Buf &Ub, const Buf &Ubh, const Buf &site, double diag,
+void wilson_typed(const StencilBufs &s, const Buf &clover, const BackLinks &back, const Buf &site, double diag,
                   double hop_coef, int nrhs, int N, bool dagger) {
   WilsonArgs<T> a;
   a.out = s.out.as<cx<T>>();
   fill_common<T>(s, N, (int64_t)nrhs * 4 * N, a.in, a.U);
+  fill_back<T>(s, back, N, a.U, a.Ub);
   a.site_in = site.present ? site.as<const cx<T>>() : a.in.local;
-  for (int mu = 0; mu < 4; ++mu)
-    a.Ub[mu] = !Ub.present ? a.U[mu]
-                           : HaloView<const cx<T>>{Ub.as<const cx<T>>() + (int64_t)mu * s.V * N * N,
-                                                   Ubh.present ? Ubh.as<const cx<T>>() + (int64_t)mu * s.Vh * N * N
-                                                               : nullptr,
-                                                   s.V, (int64_t)N * N};
   a.nbr = s.nbr.as<const int32_t>();
   a.sites = site_list<T>(s);
   a.clover = clover.present ? clover.as<const cx<T>>() : nullptr;
@@ -48,17 +43,7 @@ void wilson(py::object out, py::object in, py::object in_halo, py::object U, py:
   same_device({&s.out, &c});
   same_kind(s.out, c, "out", "clover");
   require_size(c, V * 2LL * 4 * N * N * (s.dbl ? 16 : 8), "clover");
-  // the backward hops' links (even-odd half lattices: the other parity's), shaped like U and U_halo
-  Buf ub = get_buf(U_back, false, "U_back", true), ubh = get_buf(U_back_halo, false, "U_back_halo", true);
-  require(ub.present || !ubh.present, "wilson: U_back_halo given without U_back");
-  if (ub.present) {
-    same_device({&s.out, &ub, &ubh});
-    same_kind(s.out, ub, "out", "U_back");
-    same_kind(s.out, ubh, "out", "U_back_halo");
-    require_size(ub, 4 * V * N * N * (s.dbl ? 16 : 8), "U_back");
-    require(Vh == 0 || ubh.present, "wilson: halo sites exist but no U_back_halo given");
-    require_size(ubh, 4 * Vh * N * N * (s.dbl ? 16 : 8), "U_back_halo");
-  }
+  const BackLinks back = back_links(s, U_back, U_back_halo, N, "wilson");
   // the spinor of the site term (default: in itself)
   Buf si = get_buf(site_in, false, "site_in", true);
   if (si.present) {
@@ -67,8 +52,8 @@ void wilson(py::object out, py::object in, py::object in_halo, py::object U, py:
     require_size(si, V * (int64_t)nrhs * 4 * N * (s.dbl ? 16 : 8), "site_in");
     require(si.ptr != s.out.ptr, "wilson: out must not alias site_in");
   }
-  if (s.dbl) wilson_typed<double>(s, c, ub, ubh, si, diag, hop_coef, nrhs, N, dagger);
-  else wilson_typed<float>(s, c, ub, ubh, si, diag, hop_coef, nrhs, N, dagger);
+  if (s.dbl) wilson_typed<double>(s, c, back, si, diag, hop_coef, nrhs, N, dagger);
+  else wilson_typed<float>(s, c, back, si, diag, hop_coef, nrhs, N, dagger);
 }
 }  // namespace
 

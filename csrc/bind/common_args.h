@@ -66,4 +66,36 @@ inline void fill_common(const StencilBufs &s, int N, int64_t in_site_elems, Halo
              s.Uh.present ? s.Uh.as<const cx<T>>() + (int64_t)mu * s.Vh * N * N : nullptr, s.V, (int64_t)N * N};
 }
 
+// The links of the backward hops (U_back / U_back_halo, shaped like U / U_halo): the even-odd half-lattice
+// operators pass the other parity's links; absent, the backward hops read U itself.
+struct BackLinks {
+  Buf U, Uh;
+};
+
+inline BackLinks back_links(const StencilBufs &s, py::object U_back, py::object U_back_halo, int N, const char *who) {
+  BackLinks b{get_buf(U_back, false, "U_back", true), get_buf(U_back_halo, false, "U_back_halo", true)};
+  require(b.U.present || !b.Uh.present, std::string(who) + ": U_back_halo given without U_back");
+  if (b.U.present) {
+    same_device({&s.out, &b.U, &b.Uh});
+    same_kind(s.out, b.U, "out", "U_back");
+    same_kind(s.out, b.Uh, "out", "U_back_halo");
+    const int64_t es = s.dbl ? 16 : 8;
+    require_size(b.U, 4 * s.V * N * N * es, "U_back");
+    require(s.Vh == 0 || b.Uh.present, std::string(who) + ": halo sites exist but no U_back_halo given");
+    require_size(b.Uh, 4 * s.Vh * N * N * es, "U_back_halo");
+  }
+  return b;
+}
+
+template <class T>
+inline void fill_back(const StencilBufs &s, const BackLinks &b, int N, const HaloView<const cx<T>> (&U)[4],
+                      HaloView<const cx<T>> (&Ub)[4]) {
+  for (int mu = 0; mu < 4; ++mu)
+    Ub[mu] = !b.U.present ? U[mu]
+                          : HaloView<const cx<T>>{b.U.as<const cx<T>>() + (int64_t)mu * s.V * N * N,
+                                                  b.Uh.present ? b.Uh.as<const cx<T>>() + (int64_t)mu * s.Vh * N * N
+                                                               : nullptr,
+                                                  s.V, (int64_t)N * N};
+}
+
 }  // namespace gn

@@ -23,7 +23,9 @@ template <class T>
 struct HopArgs {
   cx<T> *out;                  // [V][nrhs][nout][ns][N]
   HaloView<const cx<T>> in;    // [V + Vh][nrhs][nin][ns][N]
-  HaloView<const cx<T>> U[4];  // per mu: [V + Vh][N][N]
+  HaloView<const cx<T>> U[4];  // per mu: [V + Vh][N][N], U_mu(x) of the forward hops
+  HaloView<const cx<T>> Ub[4]; // the links of the backward hops, U_mu(y) at y = nbr(x, -mu): U itself, or the
+                               // other parity's links for the even-odd half-lattice operators
   const int32_t *nbr;          // [V][8]
   SiteList sites;
   const cx<T> *W;              // [9][nout][nin][ns][ns], or per site [V][9][...]
@@ -56,7 +58,7 @@ struct HopKernel {
         const int mu = k >> 1;
         const int64_t y = a.nbr[x * 8 + k];
         src = a.in.site(y);
-        link = a.U[mu].site((k & 1) ? y : x);
+        link = (k & 1) ? a.Ub[mu].site(y) : a.U[mu].site(x);
       }
       for (int r = 0; r < a.nrhs; ++r) {
         for (int b = 0; b < a.nin; ++b) {

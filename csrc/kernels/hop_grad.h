@@ -70,7 +70,7 @@ void hop_grad_scalar(const HopGradArgs<T> &ga) {
         } else {
           const int64_t y = a.nbr[x * 8 + k];
           src = a.in.site(y);
-          link = a.U[k >> 1].site((k & 1) ? y : x);
+          link = (k & 1) ? a.Ub[k >> 1].site(y) : a.U[k >> 1].site(x);
         }
         for (int r = 0; r < nrhs; ++r)
           for (int b = 0; b < nI; ++b) {

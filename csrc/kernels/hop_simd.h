@@ -71,26 +71,30 @@ GN_SIMD_INLINE void spin_mul(const T *w, const R *wv, const R *f, R *acc) {
 // by -V so that every site is at base + y * stride).
 template <class T>
 struct Fields {
-  const T *in_lo, *in_hi, *U_lo[4], *U_hi[4];
+  const T *in_lo, *in_hi, *U_lo[4], *Ub_lo[4], *Ub_hi[4];  // forward links local only; backward with halo
   const int32_t *nbr;
   int64_t V, sin;  // local sites, reals per site of the input
   static constexpr int64_t nl(int N) { return 2 * N * N; }
 
   template <int N>
-  void init(const HaloView<const cx<T>> &in, const HaloView<const cx<T>> (&U)[4], const int32_t *nb) {
+  void init(const HaloView<const cx<T>> &in, const HaloView<const cx<T>> (&U)[4], const HaloView<const cx<T>> (&Ub)[4],
+            const int32_t *nb) {
     V = in.V;
     sin = in.site_elems * 2;
     in_lo = reinterpret_cast<const T *>(in.local);
     in_hi = in.halo ? reinterpret_cast<const T *>(in.halo) - V * sin : in_lo;
     for (int mu = 0; mu < 4; ++mu) {
       U_lo[mu] = reinterpret_cast<const T *>(U[mu].local);
-      U_hi[mu] = U[mu].halo ? reinterpret_cast<const T *>(U[mu].halo) - V * nl(N) : U_lo[mu];
+      Ub_lo[mu] = reinterpret_cast<const T *>(Ub[mu].local);
+      Ub_hi[mu] = Ub[mu].halo ? reinterpret_cast<const T *>(Ub[mu].halo) - V * nl(N) : Ub_lo[mu];
     }
     nbr = nb;
   }
   GN_SIMD_INLINE const T *site(int64_t y) const { return (y < V ? in_lo : in_hi) + y * sin; }
   template <int N>
-  GN_SIMD_INLINE const T *link(int mu, int64_t z) const { return (z < V ? U_lo[mu] : U_hi[mu]) + z * nl(N); }
+  GN_SIMD_INLINE const T *link(int mu, bool back, int64_t z) const {  // U_mu(z): z = x (forward), y (backward)
+    return back ? (z < V ? Ub_lo[mu] : Ub_hi[mu]) + z * nl(N) : U_lo[mu] + z * nl(N);
+  }
 
   // rows of the eight lanes for slot k: neighbour input sites and links
   template <int N, int k>
@@ -103,7 +107,7 @@ struct Fields {
       } else {
         const int64_t y = nbr[xs[l] * 8 + k];
         ps[l] = site(y);
-        pl[l] = link<N>(k >> 1, (k & 1) ? y : xs[l]);
+        pl[l] = link<N>(k >> 1, k & 1, (k & 1) ? y : xs[l]);
       }
     }
   }
@@ -150,7 +154,7 @@ struct HopCtx {
   template <int N>
   void init(const HopArgs<T> &a) {
     constexpr int NSP = 8 * N, NW = 32;  // reals of one 4-spinor, of one 4x4 spin matrix
-    f.template init<N>(a.in, a.U, a.nbr);
+    f.template init<N>(a.in, a.U, a.Ub, a.nbr);
     out = reinterpret_cast<T *>(a.out);
     W = reinterpret_cast<const T *>(a.W);
     nrhs = a.nrhs, nin = a.nin, nout = a.nout;

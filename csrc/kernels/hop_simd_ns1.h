@@ -136,11 +136,12 @@ GN_SIMD_INLINE void make_rows(const Fields<T> &f, unsigned mask, const int64_t (
         _mm512_i64gather_epi32(_mm512_add_epi64(x8, _mm512_set1_epi64(k)), f.nbr, 4));
     const __mmask8 lo = _mm512_cmplt_epi64_mask(y, Vv);
     _mm512_store_si512(r.in[k], _mm512_add_epi64(_mm512_mask_blend_epi64(lo, in_hi, in_lo), _mm512_mul_epu32(y, sinb)));
-    const __m512i u_lo = _mm512_set1_epi64((int64_t)f.U_lo[mu]);
     if (k & 1) {
-      const __m512i u_hi = _mm512_set1_epi64((int64_t)f.U_hi[mu]);
+      const __m512i u_lo = _mm512_set1_epi64((int64_t)f.Ub_lo[mu]);
+      const __m512i u_hi = _mm512_set1_epi64((int64_t)f.Ub_hi[mu]);
       _mm512_store_si512(r.lk[k], _mm512_add_epi64(_mm512_mask_blend_epi64(lo, u_hi, u_lo), _mm512_mul_epu32(y, nl)));
     } else {
+      const __m512i u_lo = _mm512_set1_epi64((int64_t)f.U_lo[mu]);
       _mm512_store_si512(r.lk[k], _mm512_add_epi64(u_lo, _mm512_mul_epu32(x, nl)));
     }
   }
@@ -167,7 +168,7 @@ struct HopSimdNs1 {
   };
 
   static void ctx_init(Ctx &c, Sizes &z, const HopArgs<T> &a) {
-    c.f.template init<N>(a.in, a.U, a.nbr);
+    c.f.template init<N>(a.in, a.U, a.Ub, a.nbr);
     c.out = reinterpret_cast<T *>(a.out);
     c.W = reinterpret_cast<const T *>(a.W);
     c.nrhs = a.nrhs, c.nin = a.nin, c.nout = a.nout;

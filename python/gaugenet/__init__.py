@@ -10,7 +10,7 @@ _limit_blas_threads(1)
 
 from .lattice import DecompositionError, Lattice  # noqa: E402
 from .fields import (ColorMatrixField, CoarseField, FermionField, Field, GaugeField, NonUnitaryLinksError,
-                     ParityField, SpinMatrixField, StaggeredField)
+                     ParityField, SpinMatrixField, StaggeredField, StaggeredParityField)
 from .gauge import QuenchedUpdater, gauge_force, link_trace, plaquette, polyakov_loop, wilson_action
 from .operators import EvenOdd, PackedFermion, PackedWilson, Staggered, Wilson, WilsonClover
 
@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 from . import io  # noqa: E402  gauge and field files (gaugenet/io)
 from . import ml  # noqa: E402  PTC/LPTC layers with backprop (gaugenet/ml)
 
-__all__ = ["Lattice", "DecompositionError", "Field", "GaugeField", "FermionField", "ParityField", "StaggeredField",
-           "CoarseField",
+__all__ = ["Lattice", "DecompositionError", "Field", "GaugeField", "FermionField", "ParityField", "StaggeredParityField",
+           "StaggeredField", "CoarseField",
            "SpinMatrixField", "ColorMatrixField", "NonUnitaryLinksError", "plaquette", "polyakov_loop", "link_trace",
            "Wilson", "WilsonClover", "Staggered", "EvenOdd", "PackedWilson", "PackedFermion"]
 __all__ += ["wilson_action", "gauge_force", "QuenchedUpdater"]

@@ -27,6 +27,8 @@ FLOP_CONVENTIONS = {
     "wilson_clover_evenodd": "per site of the full lattice: two half-lattice hops, one clover product (inverse "
                              "on one parity, the blocks on the other) and 16 N (1968 for SU(3))",
     "staggered": "8 (8 N^2 - 2 N) + 14 N per site (570 for SU(3), the MILC Dslash count)",
+    "staggered_evenodd": "per site of the full lattice: two half-lattice hops (8 (8 N^2 - 2 N) + 14 N) + the mass "
+                         "term N (573 for SU(3))",
     "onehop": "8 flops per complex multiply-add: 8 hops x nin x 4 N^2 (links) + 9 x nout nin 16 N (spin matrices)",
     "ptc": "the layer's flops_per_site() (8 flops per complex multiply-add)",
     "block_project": "8 n_basis 4 N per fine site and right-hand side",
@@ -50,6 +52,8 @@ def flops_per_site(kernel, N=3, nin=1, nout=1):
         return 128 * N * N + 56 * N + 64 * N * N + 8 * N + 16 * N
     if kernel == "staggered":
         return 8 * (8 * N * N - 2 * N) + 7 * 2 * N
+    if kernel == "staggered_evenodd":
+        return 8 * (8 * N * N - 2 * N) + 7 * 2 * N + N
     if kernel == "onehop":
         return 8 * (8 * nin * 4 * N * N + 9 * nout * nin * 16 * N)
     raise KeyError(kernel)
@@ -73,6 +77,8 @@ def bytes_per_site(kernel, precision, N=3, nvec=1, nin=1, nout=1, n_basis=12, bl
         return c * (2 * links + 8 * N * N + 5.5 * 4 * N * nvec)
     if kernel == "staggered":
         return c * (links + 2 * N * nvec)
+    if kernel == "staggered_evenodd":  # per full-lattice site: each half hop reads all links; half-field passes
+        return c * (2 * links + 3.5 * N * nvec)   # hops (in + out) / 2 and (in + 2 out) / 2, mass term (in + out) / 2
     if kernel in ("onehop", "ptc_forward"):
         return c * (links + 4 * N * (nin + nout) * nvec)
     if kernel == "ptc_backward":  # reads left (nout) and phi (nin), writes dphi (nin)

@@ -32,6 +32,9 @@ def add_arguments(p):
                    help="FGMRES + multigrid on the packed layout (Krylov vectors, outer operator and smoother; default, "
                         "where the packed kernels apply: defect smoother, local x extent % 8 == 0, AVX-512) or on "
                         "FermionFields with only the smoother packed")
+    p.add_argument("--basis", choices=("bf16", "full"), default="bf16",
+                   help="storage of the block basis in the packed multigrid solve: bfloat16 (default; half the bytes "
+                        "restriction and prolongation stream, same iterations on seed 000) or the model's precision")
     p.add_argument("--coarse", choices=("solve", "clptc"), default="solve",
                    help="coarse-grid part: exact dense solve of D~ or the learned cLPTC layer (default solve)")
     p.add_argument("--smoother", choices=("ptc", "defect"), default=None,
@@ -86,7 +89,7 @@ def config_from_args(args):
     if len(block) != 4:
         raise _arg_error(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
     cfg = MGConfig(block=block, n_basis=args.n_basis, precision=args.model_precision, coarse=args.coarse,
-                   packed=args.layout == "packed",
+                   packed=args.layout == "packed", basis=args.basis,
                    **smoother_args(args), tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()))
     if args.quick:

@@ -10,6 +10,7 @@ import numpy as np
 from .._backend import array_module, core
 from ..fields import CoarseField, FermionField
 from ..lattice import DecompositionError, Lattice
+from .bf16 import Bf16Basis
 
 
 class Blocking:
@@ -44,8 +45,8 @@ class Blocking:
         return self._dev["t"]
 
     def _check_basis(self, basis):
-        if not isinstance(basis, FermionField) or not basis.batched:
-            raise TypeError("the basis must be a batched FermionField [t, z, y, x, n_basis, 4, N]")
+        if not isinstance(basis, (FermionField, Bf16Basis)) or not basis.batched:
+            raise TypeError("the basis must be a batched FermionField [t, z, y, x, n_basis, 4, N] (or its Bf16Basis)")
         if basis.lat.dims != self.fine.dims:
             raise ValueError("basis lives on a different lattice than the blocking")
 
@@ -79,6 +80,8 @@ class Blocking:
     def orthonormalize(self, vectors):
         """Block-orthonormalise a batch of near-null vectors (Gram-Schmidt per block via QR):
         within every block the n_basis vectors become orthonormal in (sites, spin, colour)."""
+        if not isinstance(vectors, FermionField):
+            raise TypeError("orthonormalize: the near-null vectors must be a batched FermionField")
         self._check_basis(vectors)
         nb, N = vectors.nvec, vectors.N
         if nb > 12 * self.block_size:

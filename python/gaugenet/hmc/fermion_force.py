@@ -79,10 +79,11 @@ class StaggeredPseudofermion:
         return D.project(D.adjoint(xi), 0)
 
     def solve(self, D, phi, tol):
-        res = cg(D.DdagD_even, phi, tol=tol, maxiter=self.maxiter)
+        """X = (D^dag D)_ee^{-1} phi_e: CG on the even half lattice (StaggeredParityField), X as a full field."""
+        res = cg(D.DdagD_even, D.restrict(phi, 0), tol=tol, maxiter=self.maxiter)
         self.cg_iterations += res.iterations
         self.solves += 1
-        return res.x
+        return D.embed(res.x)
 
     def action(self, U, phi, D=None):
         """S_f = Re phi^dag X, X = (D^dag D)_ee^{-1} phi (to action_tol)."""

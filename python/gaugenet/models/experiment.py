@@ -62,6 +62,7 @@ class MGConfig:
     compare_high_mode: bool = True   # also solve with FGMRES + M_h alone
     precision: str = "single"       # precision the multigrid model is applied in during the solves
     packed: bool = True              # FGMRES + multigrid on the packed layout where it applies (PackedMultigridSolver)
+    basis: str = "bf16"              # block basis storage in that solve: "bf16" (coarse/bf16.py) or "full"
     log_every: int = 50
 
 
@@ -192,7 +193,7 @@ def mg_solver(D, model, weights, cfg):
     """The FGMRES + multigrid solve on the packed layout (models.multigrid.PackedMultigridSolver) where it
     applies and cfg.packed allows, else None (FGMRES on FermionFields with preconditioner())."""
     if cfg.packed and PackedMultigridSolver.applicable(model):
-        return PackedMultigridSolver(D, model, weights, precision=cfg.precision)
+        return PackedMultigridSolver(D, model, weights, precision=cfg.precision, basis=cfg.basis)
     return None
 
 

@@ -14,7 +14,7 @@ cost functions in gaugenet.models.training work on all of them alike.
 """
 import numpy as np
 
-from ..coarse import Blocking, CoarseOperator
+from ..coarse import Bf16Basis, Blocking, CoarseOperator
 from ..fields import FermionField
 from ..ml import PTC, Sequential, one_hop_paths
 from ..ml.ptc_packed import PackedSequential
@@ -154,12 +154,17 @@ class CoarseGrid:
 
 
 class _GridView:
-    """A CoarseGrid seen in another precision: the same blocks and basis (cast), the same coarse operator."""
+    """A CoarseGrid seen in another precision: the same blocks and basis (cast; basis="bf16": stored in
+    bfloat16, coarse/bf16.py), the same coarse operator."""
 
-    def __init__(self, grid, lat):
+    def __init__(self, grid, lat, basis="full"):
         self.blocking = Blocking(lat, grid.blocking.block)
         xp = grid.basis.xp
         self.basis = FermionField(lat, xp.ascontiguousarray(grid.basis.data.astype(lat.complex_dtype)))
+        if basis == "bf16":
+            self.basis = Bf16Basis(self.basis)
+        elif basis != "full":
+            raise ValueError(f"basis storage must be 'full' or 'bf16', got {basis!r}")
         self.n_basis = grid.n_basis
         self.op = grid.op
 
@@ -194,11 +199,12 @@ class MultigridModel(Layer):
     def weights(self, seed=0, scale=1.0):
         return self.coarse.weights(seed, scale) + self.smoother.weights(seed + 1, scale)
 
-    def in_precision(self, precision, weights):
+    def in_precision(self, precision, weights, basis="full"):
         """The same model and weights on a copy of the lattice in `precision` ("single" or "double"): the
-        smoother's PTC layers on cast links, the basis cast, the coarse part shared (a dense coarse solve
-        stays in double and casts its result). Returns (model, weights). With FGMRES, which is flexible,
-        a single-precision preconditioner does not limit the accuracy of the double-precision solve."""
+        smoother's PTC layers on cast links, the basis cast (basis="bf16": stored in bfloat16, host fields
+        only; coarse/bf16.py), the coarse part shared (a dense coarse solve stays in double and casts its
+        result). Returns (model, weights). With FGMRES, which is flexible, a single-precision preconditioner
+        does not limit the accuracy of the double-precision solve."""
         fine = self.grid.blocking.fine
         lat = fine.like(precision=precision)
         U = self.smoother.layers[0].U
@@ -211,7 +217,7 @@ class MultigridModel(Layer):
             smoother = self.smoother.on_gauge_field(Uc, cast)
         else:
             smoother = Sequential(*[cast(l, Uc) for l in self.smoother.layers])
-        grid = _GridView(self.grid, lat)
+        grid = _GridView(self.grid, lat, basis)
         if isinstance(self.coarse, CoarseSolve):
             coarse = self.coarse
         else:
@@ -284,17 +290,18 @@ class PackedMultigridSolver:
     FermionFields with preconditioner(..., packed=True) this saves the outer operator's time (8^3 x 16 on
     2 ranks: 0.50 -> 0.32-0.37 ms per D) and one layout conversion per iteration; the same iteration to
     rounding. applicable(model): a multigrid model with a defect-correction smoother where the packed
-    kernels apply (host fields, local x extent % 8 == 0, AVX-512)."""
+    kernels apply (host fields, local x extent % 8 == 0, AVX-512). basis="bf16": the model's block basis
+    stored in bfloat16 (MultigridModel.in_precision)."""
 
-    def __init__(self, D, model, weights, precision=None):
+    def __init__(self, D, model, weights, precision=None, basis="full"):
         from ..operators.packed import PackedWilson
         if not self.applicable(model):
             raise ValueError("PackedMultigridSolver: needs a multigrid model with a defect-correction smoother on "
                              "which the packed kernels apply (see packed_smoother)")
-        if precision is None or precision == model.grid.blocking.fine.precision:
+        if (precision is None or precision == model.grid.blocking.fine.precision) and basis == "full":
             m, w = model, weights
         else:
-            m, w = model.in_precision(precision, weights)
+            m, w = model.in_precision(precision or model.grid.blocking.fine.precision, weights, basis=basis)
         self.model, self.A = m, PackedWilson(D)
         self.smoother = PackedDefectSmoother(m.smoother)
         self.wc, self.ws = m._split(w)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._backend import array_module, core, to_host
 from ..fields import FermionField, ParityField
-from ..stencil import StencilRunner
+from ..stencil.half import HalfLattice
 
 
 class EvenOdd:
@@ -68,14 +68,10 @@ class EvenOdd:
                            for s in (0, 1)
                            for (dg, inv), A in (((False, False), C), ((False, True), Cinv),
                                                 ((True, False), herm(C)), ((True, True), herm(Cinv)))}
-        # the links per parity (forward hops of outputs of that parity; backward hops of the other's) and
-        # the entries of that parity of the link halo
-        L = D.links
-        xp = array_module(L.U)
-        self._U = [xp.ascontiguousarray(L.U[:, self._on(self.cb.sites[s], L.U)]) for s in (0, 1)]
-        self._Uh = [None if L.U_halo is None else
-                    xp.ascontiguousarray(L.U_halo[:, self._on(self.cb.halo_parity == s, L.U)]) for s in (0, 1)]
-        self._runners = [StencilRunner(self.lat, L.zero_boundary, halo=self.cb.halo(s)) for s in (0, 1)]
+        # the links per parity (forward hops of outputs of that parity; backward hops of the other's), the
+        # entries of that parity of the link halo, the runners of half fields
+        half = HalfLattice(D.links)
+        self._U, self._Uh, self._runners = half.U, half.U_halo, half.runners
 
     # ------------------------------------------------------------------ layouts
     def _on(self, a, like):

@@ -9,14 +9,18 @@ eta_mu(x-mu) U_mu(x-mu)^dag is also the right backward hop. The operator runs on
 one-hop stencil with ns = 1. D = m + D_hop with D_hop anti-hermitian, so D^dag = m - D_hop and
 D^dag D = m^2 - D_hop^2, which connects even sites only to even sites (and odd to odd).
 
-Even-site fields: the even-site restriction of D^dag D acts on full-size StaggeredFields whose
-sites of the other parity are ignored on input and zero on output (see docs/operators.md).
+Even-site fields: the even-site restriction of D^dag D, (D^dag D)_ee = m^2 - (D_hop D_hop)_ee, acts on
+half-lattice fields (StaggeredParityField, fields/parity.py): two half-lattice hops (stencil/half.py:
+forward hops with the links of the output parity, backward hops with the other parity's, core.hop's
+U_back), each with the halo exchange of the half field overlapped. Full-size StaggeredFields are accepted
+too (their sites of the other parity are ignored; results are zero there), at the cost of the copies.
 """
 import numpy as np
 
-from .._backend import array_module
-from ..fields import StaggeredField
+from .._backend import array_module, core
+from ..fields import StaggeredField, StaggeredParityField
 from ..stencil import StencilLinks
+from ..stencil.half import HalfLattice
 from ..stencil.onehop import SITE, OneHop
 
 
@@ -48,6 +52,8 @@ class Staggered:
         self.boundary_phases = self.links.boundary_phases
         self.stencil = OneHop(self.links, ns=1)
         self._weights = {}
+        self._half_lattice = None
+        self._bufs = {}
 
     def _w(self, sign, diag, like):
         """Weights of diag + sign * D_hop on the device of `like`."""
@@ -113,17 +119,75 @@ class Staggered:
         s = self.lat.sites_of_parity(parity)
         return self.stencil._site_list(s, array_module(like.data))
 
-    def DdagD_even(self, chi, parity=0):
-        """(D^dag D)_ee chi_e = m^2 chi_e - (D_hop D_hop chi_e)_e on the sites of `parity` (0: even).
+    def _half(self):
+        """The half-lattice links and runners (built on first use)."""
+        if self._half_lattice is None:
+            self._half_lattice = HalfLattice(self.links)
+        return self._half_lattice
 
-        chi: a full-size StaggeredField; its sites of the other parity are ignored. The result is
-        a full-size field that is zero on the other parity. Two half-lattice hops."""
+    def restrict(self, chi, parity=0):
+        """The sites of `parity` of a StaggeredField, as a StaggeredParityField."""
         self._check(chi)
         if parity not in (0, 1):
             raise ValueError(f"parity must be 0 (even) or 1 (odd), got {parity}")
-        p, q = self.lat.sites_of_parity(parity), self.lat.sites_of_parity(1 - parity)
-        tmp = self.hop(chi, sites=q)                 # D_hop chi_e lives on the other parity
-        out = self.project(chi, parity) * (self.mass ** 2)
-        return self._apply(tmp, -1, 0.0, sites=p, out=out, accumulate=True)
+        rows = self._half().cb.sites[parity]
+        xp = array_module(chi.data)
+        return StaggeredParityField(self.lat, chi.sites()[rows if xp is np else xp.asarray(rows)], parity)
+
+    def embed(self, *parts):
+        """The StaggeredField holding the given StaggeredParityFields on their sites (zero elsewhere)."""
+        x0 = parts[0].data
+        xp = array_module(x0)
+        full = xp.zeros((self.lat.local_volume,) + tuple(x0.shape[1:]), dtype=x0.dtype)
+        for part in parts:
+            rows = self._half().cb.sites[part.parity]
+            full[rows if xp is np else xp.asarray(rows)] = part.data
+        return StaggeredField(self.lat, full.reshape(self.lat.local_shape + tuple(x0.shape[1:])))
+
+    def _half_hop(self, out, x, q, sign, accumulate=False):
+        """out (+)= sign * D_hop x on the sites of parity 1 - q, from the parity-q half array x (Vp, [nvec,] N)."""
+        hl = self._half()
+        p = 1 - q
+        runner = hl.runners[q]
+        h = runner.halo
+        W = self._w(sign, 0.0, x)       # no site weight: the input and output rows are different sites
+        nvec = x.shape[1] if x.ndim == 3 else 1
+        src, dst = x.reshape(hl.Vp, -1), out.reshape(hl.Vp, -1)
+
+        def kernel(halo, site_list):
+            core.hop(dst, src, halo, hl.U[p], hl.U_halo[q], h.table("nbr", src), site_list, W.data, W.per_site,
+                     W.mask, nvec, 1, 1, 1, self.N, hl.Vp, h.Vh, accumulate, U_back=hl.U[q], U_back_halo=hl.U_halo[q])
+
+        runner.run(kernel, src)
+        return out
+
+    def DdagD_even(self, chi, parity=0, out=None):
+        """(D^dag D)_ee chi_e = m^2 chi_e - (D_hop D_hop chi_e)_e on the sites of `parity` (0: even).
+
+        chi: a StaggeredParityField of that parity (result: a StaggeredParityField; out: one to write into),
+        or a full-size StaggeredField (its sites of the other parity are ignored; the result is a full-size
+        field that is zero there). Two half-lattice hops."""
+        if isinstance(chi, StaggeredParityField):
+            if chi.parity != parity:
+                raise ValueError(f"DdagD_even (parity {parity}) applied to a field of parity {chi.parity}")
+            if chi.N != self.N:
+                raise ValueError(f"staggered field has N={chi.N} colours, gauge field N={self.N}")
+            half, full = chi, False
+        else:
+            half, full = self.restrict(chi, parity), True
+        a = half.data
+        if out is not None and (full or out.data.shape != a.shape or out.data.dtype != a.dtype or out.data is a):
+            raise ValueError("DdagD_even: out must be a separate StaggeredParityField shaped like the input")
+        xp = array_module(a)
+        key = (a.shape, a.dtype.str, xp.__name__)
+        t = self._bufs.get(key)
+        if t is None:
+            t = self._bufs[key] = xp.empty_like(a)
+        self._half_hop(t, a, parity, +1)                       # D_hop chi_e, on the other parity
+        res = out.data if out is not None else xp.empty_like(a)
+        xp.multiply(a, self.mass ** 2, out=res)
+        self._half_hop(res, t, 1 - parity, -1, accumulate=True)
+        r = out if out is not None else half._new(res)
+        return self.embed(r) if full else r
 
     MdagM_even = DdagD_even
