@@ -130,3 +130,42 @@ def test_zero_boundary_links(grid):
            "schur": gn.EvenOdd(Dr)(psir)}
     for name in ref:
         assert_close(got[name].to_numpy(), ref[name].data, 1e-12, f"zero-boundary {name} on grid {grid}")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", grids((8, 4, 4, 8)))
+def test_halo_overlap_and_serial_schedules_agree(grid):
+    """The stencils' two schedules (lattice.halo_overlap): interior sites while the faces travel, then the boundary;
+    or the exchange first and one pass. On one node auto picks the second; both must give the same results."""
+    import os
+    from gaugenet._backend import core
+    from gaugenet.lattice.lattice import halo_overlap
+    lat = gn.Lattice((8, 4, 4, 8), mpi=grid)
+    node = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
+    if "GAUGENET_HALO_OVERLAP" not in os.environ and node.Get_size() == MPI.COMM_WORLD.Get_size():
+        assert not lat.overlap_halo   # every rank of this job on one node: auto does not overlap
+    node.Free()
+    U = gn.GaugeField.random(lat, 3, seed=5)
+    psi, chi = gn.FermionField.random(lat, 3, seed=6), gn.StaggeredField.random(lat, 3, seed=7)
+    D = gn.WilsonClover(U, mass=0.1, csw=1.0)
+    S = gn.Staggered(U, mass=0.3)
+    eo = gn.EvenOdd(D)
+    packed = bool(core.packed_available()) and lat.local_dims[0] % 8 == 0
+    P = gn.PackedWilson(D) if packed else None
+    res = {}
+    for overlap in (True, False):
+        lat.overlap_halo = overlap
+        res[overlap] = [D(psi).data, eo.apply(eo.restrict(psi)).data, S.DdagD_even(S.restrict(chi)).data, S(chi).data]
+        if packed:
+            res[overlap].append(P(P.pack(psi)).data)
+    for a, b in zip(res[True], res[False]):
+        assert np.array_equal(a, b)
+    os.environ["GAUGENET_HALO_OVERLAP"], old = "sometimes", os.environ.get("GAUGENET_HALO_OVERLAP")
+    try:
+        with pytest.raises(ValueError, match="GAUGENET_HALO_OVERLAP"):
+            halo_overlap(lat.cart, [])
+    finally:
+        if old is None:
+            del os.environ["GAUGENET_HALO_OVERLAP"]
+        else:
+            os.environ["GAUGENET_HALO_OVERLAP"] = old

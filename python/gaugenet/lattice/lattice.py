@@ -12,6 +12,29 @@ def _world():
     return MPI.COMM_WORLD
 
 
+def halo_overlap(cart, neighbours):
+    """Whether the stencils overlap their halo exchange with the interior sites (lattice/halo.py users:
+    stencil/run.py, operators/packed.py): GAUGENET_HALO_OVERLAP = always | never | auto (default). auto: only
+    when a neighbour in the process grid runs on another node. Between ranks of one node MPI moves the faces
+    by shared-memory copies inside the MPI calls, so nothing travels while the kernel runs and splitting it into
+    interior and boundary passes only adds their cost (measured, 2 ranks on this 2-core machine, single: packed
+    D at 8^3 x 16 229 -> 182 us, at 16^3 x 32 2.18 -> 2.00 ms; double even-odd M_pp 0.75 -> 0.71 ms).
+    Collective over cart (a shared-memory split)."""
+    import os
+    from mpi4py import MPI
+    mode = os.environ.get("GAUGENET_HALO_OVERLAP", "auto").strip().lower()
+    if mode not in ("auto", "always", "never"):
+        raise ValueError(f"GAUGENET_HALO_OVERLAP must be auto, always or never, got {mode!r}")
+    if mode != "auto":
+        return mode == "always"
+    node = cart.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        here = MPI.Group.Translate_ranks(node.Get_group(), list(range(node.Get_size())), cart.Get_group())
+    finally:
+        node.Free()
+    return any(r != MPI.PROC_NULL and r not in set(here) for r in neighbours)
+
+
 class Lattice:
     """Global dims (Lx, Ly, Lz, Lt) split over a Cartesian process grid (Px, Py, Pz, Pt).
 
@@ -63,6 +86,7 @@ class Lattice:
             src, dst = self.cart.Shift(mu, 1)
             self._nbr_ranks[(mu, +1)] = dst
             self._nbr_ranks[(mu, -1)] = src
+        self.overlap_halo = halo_overlap(self.cart, self._nbr_ranks.values())
 
     def __repr__(self):
         return (f"Lattice(dims={self.dims}, mpi={'.'.join(map(str, self.grid))}, precision={self.precision!r}"
