@@ -13,7 +13,7 @@ import numpy as np
 
 from ..util.log import log
 
-SEED000 = dict(dims=(8, 8, 8, 16), beta=6.0, mass=-0.6, csw=1.0, sweeps=150, block=(4, 4, 4, 4))
+SEED000 = dict(dims=(8, 8, 8, 16), beta=6.0, mass=-0.6, csw=1.0, sweeps=150, block=(4, 4, 4, 2))
 QUICK = dict(dims=(4, 4, 4, 8), beta=6.0, mass=-0.3, csw=1.0, sweeps=20, block=(2, 2, 2, 2))
 
 
