@@ -104,12 +104,44 @@ struct ProjectKernel {
     }
   }
 
+  // One site's step: pa += u * (fr, fi), pb += u * (fi, fr) elementwise over the tile (nb rows of S2 reals)
+  template <int S2F>
+  static void accumulate_site(const T *u, const T *f, T *pa, T *pb, int nb, int S2r) {
+    const int S2 = S2F ? S2F : S2r;
+    alignas(64) T f1[MAXR / 2], f2[MAXR / 2];
+    for (int e = 0; e < S2; e += 2) {
+      f1[e] = f[e], f1[e + 1] = f[e + 1];
+      f2[e] = f[e + 1], f2[e + 1] = f[e];
+    }
+    for (int i = 0; i < nb; ++i) {
+      const T *ui = u + i * S2;
+      T *qa = pa + i * S2, *qb = pb + i * S2;
+#pragma omp simd
+      for (int e = 0; e < S2; ++e) {
+        qa[e] += ui[e] * f1[e];
+        qb[e] += ui[e] * f2[e];
+      }
+    }
+  }
+
+  // conj(u_i) f summed over the block: (pa[re] + pa[im], pb[re] - pb[im]) over each row
+  static void finish_tile(const T *pa, const T *pb, cx<T> *o, int nb, int S2) {
+    for (int i = 0; i < nb; ++i) {
+      T re = 0, im = 0;
+      for (int e = 0; e < S2; e += 2) {
+        re += pa[i * S2 + e] + pa[i * S2 + e + 1];
+        im += pb[i * S2 + e] - pb[i * S2 + e + 1];
+      }
+      o[i] = cx<T>(re, im);
+    }
+  }
+
   // S2F = 2 S known at compile time (0: a.S at run time)
   template <int S2F>
   void tile(int64_t y, int r) const {
     const int S2 = S2F ? S2F : 2 * a.S;
     const int n = a.nb * S2;
-    alignas(64) T pa[MAXR], pb[MAXR], f1[MAXR / 2], f2[MAXR / 2], ub[MAXR];
+    alignas(64) T pa[MAXR], pb[MAXR], ub[MAXR];
     const int64_t tile_bytes = a.basis16 ? 2 * n : (int64_t)(n * sizeof(T));
     for (int k = 0; k < n; ++k) pa[k] = pb[k] = T(0);
     for (int64_t b = 0; b < a.bs; ++b) {
@@ -120,29 +152,9 @@ struct ProjectKernel {
         const char *nx = basis_tile_address(a, a.block_sites[y * a.bs + b + 1]);
         for (int64_t j = 0; j < tile_bytes; j += 64) __builtin_prefetch(nx + j);
       }
-      for (int e = 0; e < S2; e += 2) {
-        f1[e] = f[e], f1[e + 1] = f[e + 1];
-        f2[e] = f[e + 1], f2[e + 1] = f[e];
-      }
-      for (int i = 0; i < a.nb; ++i) {
-        const T *ui = u + i * S2;
-        T *qa = pa + i * S2, *qb = pb + i * S2;
-#pragma omp simd
-        for (int e = 0; e < S2; ++e) {
-          qa[e] += ui[e] * f1[e];
-          qb[e] += ui[e] * f2[e];
-        }
-      }
+      accumulate_site<S2F>(u, f, pa, pb, a.nb, S2);
     }
-    cx<T> *o = a.out + (y * a.nrhs + r) * a.nb;
-    for (int i = 0; i < a.nb; ++i) {
-      T re = 0, im = 0;
-      for (int e = 0; e < S2; e += 2) {
-        re += pa[i * S2 + e] + pa[i * S2 + e + 1];
-        im += pb[i * S2 + e] - pb[i * S2 + e + 1];
-      }
-      o[i] = cx<T>(re, im);
-    }
+    finish_tile(pa, pb, a.out + (y * a.nrhs + r) * a.nb, a.nb, S2);
   }
 };
 
@@ -232,7 +244,7 @@ struct ProjectSegments {
   void run(int64_t s, int r, T *acc, int32_t *slot, int32_t *ys) const {
     const int S2 = S2F ? S2F : 2 * a.S;
     const int n = a.nb * S2;
-    alignas(64) T f1[ProjectKernel<T>::MAXR / 2], f2[ProjectKernel<T>::MAXR / 2], ub[ProjectKernel<T>::MAXR];
+    alignas(64) T ub[ProjectKernel<T>::MAXR];
     int nys = 0;
     for (int64_t x = seg[s]; x < seg[s + 1]; ++x) {
       const int32_t y = a.block_of[x];
@@ -243,33 +255,13 @@ struct ProjectSegments {
       T *pa = acc + (int64_t)slot[y] * 2 * n, *pb = pa + n;
       const T *u = basis_tile(a, x, ub, n);
       const T *f = reinterpret_cast<const T *>(a.in + (x * a.nrhs + r) * a.S);
-      for (int e = 0; e < S2; e += 2) {
-        f1[e] = f[e], f1[e + 1] = f[e + 1];
-        f2[e] = f[e + 1], f2[e + 1] = f[e];
-      }
-      for (int i = 0; i < a.nb; ++i) {
-        const T *ui = u + i * S2;
-        T *qa = pa + i * S2, *qb = pb + i * S2;
-#pragma omp simd
-        for (int e = 0; e < S2; ++e) {
-          qa[e] += ui[e] * f1[e];
-          qb[e] += ui[e] * f2[e];
-        }
-      }
+      ProjectKernel<T>::template accumulate_site<S2F>(u, f, pa, pb, a.nb, S2);
     }
     for (int k = 0; k < nys; ++k) {
       const int32_t y = ys[k];
       slot[y] = -1;
       const T *pa = acc + (int64_t)k * 2 * n, *pb = pa + n;
-      cx<T> *o = a.out + (y * a.nrhs + r) * a.nb;
-      for (int i = 0; i < a.nb; ++i) {
-        T re = 0, im = 0;
-        for (int e = 0; e < S2; e += 2) {
-          re += pa[i * S2 + e] + pa[i * S2 + e + 1];
-          im += pb[i * S2 + e] - pb[i * S2 + e + 1];
-        }
-        o[i] = cx<T>(re, im);
-      }
+      ProjectKernel<T>::finish_tile(pa, pb, a.out + (y * a.nrhs + r) * a.nb, a.nb, S2);
     }
   }
 };
