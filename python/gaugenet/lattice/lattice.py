@@ -32,7 +32,8 @@ def halo_overlap(cart, neighbours):
         here = MPI.Group.Translate_ranks(node.Get_group(), list(range(node.Get_size())), cart.Get_group())
     finally:
         node.Free()
-    return any(r != MPI.PROC_NULL and r not in set(here) for r in neighbours)
+    here = set(here)
+    return any(r != MPI.PROC_NULL and r not in here for r in neighbours)
 
 
 class Lattice:

@@ -45,7 +45,6 @@ class EvenOdd:
         self.parity = parity
         self.cb = self.lat.checkerboard()   # refuses odd global extents
         self.Vp = self.cb.Vp
-        self._dev = {}
         self._bufs = {}
         if D.clover is None:
             self.diag = 4.0 + D.mass
@@ -70,20 +69,10 @@ class EvenOdd:
                                                 ((True, False), herm(C)), ((True, True), herm(Cinv)))}
         # the links per parity (forward hops of outputs of that parity; backward hops of the other's), the
         # entries of that parity of the link halo, the runners of half fields
-        half = HalfLattice(D.links)
+        self._half_lattice = half = HalfLattice(D.links)
         self._U, self._Uh, self._runners = half.U, half.U_halo, half.runners
 
     # ------------------------------------------------------------------ layouts
-    def _on(self, a, like):
-        """A host index array on the device of `like` (cached)."""
-        xp = array_module(like)
-        if xp is np:
-            return a
-        key = (id(a), xp.__name__)
-        if key not in self._dev:
-            self._dev[key] = (a, xp.asarray(a))
-        return self._dev[key][1]
-
     def _which(self, which):
         return self.parity if which == "p" else 1 - self.parity
 
@@ -93,17 +82,11 @@ class EvenOdd:
             raise TypeError(f"EvenOdd acts on FermionField or ParityField, got {type(psi).__name__}")
         if psi.N != self.N:
             raise ValueError(f"fermion has N={psi.N} colours, gauge field N={self.N}")
-        s = self._which(which)
-        return ParityField(self.lat, psi.sites()[self._on(self.cb.sites[s], psi.data)], s)
+        return self._half_lattice.restrict(psi, self._which(which), ParityField)
 
     def embed(self, *parts):
         """The FermionField holding the given ParityFields on their sites (zero elsewhere)."""
-        x0 = parts[0].data
-        xp = array_module(x0)
-        full = xp.zeros((self.lat.local_volume,) + tuple(x0.shape[1:]), dtype=x0.dtype)
-        for part in parts:
-            full[self._on(self.cb.sites[part.parity], x0)] = part.data
-        return FermionField(self.lat, full.reshape(self.lat.local_shape + tuple(x0.shape[1:])))
+        return self._half_lattice.embed(parts, FermionField)
 
     def _half(self, x):
         """x as a ParityField of the solve parity (FermionField: its p sites), and whether it was full."""

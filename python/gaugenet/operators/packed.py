@@ -28,6 +28,7 @@ from ..fields import FermionField
 from ..fields.base import VectorArithmetic
 from ..util.memory import aligned_empty
 
+
 def _pack(a, V):
     """A (V, ...) array (complex or real) -> a packed real array (V/8, R, 8), R reals per site."""
     real = np.dtype(a.dtype.char.lower()) if a.dtype.kind == "c" else a.dtype

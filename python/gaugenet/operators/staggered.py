@@ -12,7 +12,7 @@ D^dag D = m^2 - D_hop^2, which connects even sites only to even sites (and odd t
 Even-site fields: the even-site restriction of D^dag D, (D^dag D)_ee = m^2 - (D_hop D_hop)_ee, acts on
 half-lattice fields (StaggeredParityField, fields/parity.py): two half-lattice hops (stencil/half.py:
 forward hops with the links of the output parity, backward hops with the other parity's, core.hop's
-U_back), each with the halo exchange of the half field overlapped. Full-size StaggeredFields are accepted
+U_back), each with the halo exchange of its half-field input. Full-size StaggeredFields are accepted
 too (their sites of the other parity are ignored; results are zero there), at the cost of the copies.
 """
 import numpy as np
@@ -130,19 +130,11 @@ class Staggered:
         self._check(chi)
         if parity not in (0, 1):
             raise ValueError(f"parity must be 0 (even) or 1 (odd), got {parity}")
-        rows = self._half().cb.sites[parity]
-        xp = array_module(chi.data)
-        return StaggeredParityField(self.lat, chi.sites()[rows if xp is np else xp.asarray(rows)], parity)
+        return self._half().restrict(chi, parity, StaggeredParityField)
 
     def embed(self, *parts):
         """The StaggeredField holding the given StaggeredParityFields on their sites (zero elsewhere)."""
-        x0 = parts[0].data
-        xp = array_module(x0)
-        full = xp.zeros((self.lat.local_volume,) + tuple(x0.shape[1:]), dtype=x0.dtype)
-        for part in parts:
-            rows = self._half().cb.sites[part.parity]
-            full[rows if xp is np else xp.asarray(rows)] = part.data
-        return StaggeredField(self.lat, full.reshape(self.lat.local_shape + tuple(x0.shape[1:])))
+        return self._half().embed(parts, StaggeredField)
 
     def _half_hop(self, out, x, q, sign, accumulate=False):
         """out (+)= sign * D_hop x on the sites of parity 1 - q, from the parity-q half array x (Vp, [nvec,] N)."""
