@@ -245,12 +245,15 @@ def test_bench_command_mpi(tmp_path):
 
 def test_bench_adjacent_triad(tmp_path, monkeypatch):
     """Out-of-cache cases (here: every volume) get a triad measured right before their group and a roofline fraction
-    against it; the run's roofline stays the best of all measurements."""
+    against it, and a paired roofline (a triad before each batch of a second timing); the run's roofline stays the
+    best of all measurements."""
     from gaugenet.bench import suite
     if COMM.Get_size() > 1:
         pytest.skip("one rank")
+    from gaugenet.bench import machine
     monkeypatch.setattr(suite, "ADJACENT_TRIAD_SITES", 1)
     monkeypatch.setattr(suite, "triad_array_bytes", lambda quick=False, ranks=1: 8 << 20)
+    monkeypatch.setattr(machine, "last_level_cache_bytes", lambda: 1 << 16)  # every case counts as out of cache
     out = tmp_path / "bench.json"
     assert main(["bench", "--volumes", "8", "--precisions", "double", "--threads", "1", "--kernels",
                  "wilson_hop,stream_triad", "--side-volume", "4", "--strong", "4.4.4.4", "--nvec", "1",
@@ -264,5 +267,10 @@ def test_bench_adjacent_triad(tmp_path, monkeypatch):
         assert r["stream_triad_adjacent_gbytes_per_s"] == meas[1]
         assert r["roofline_fraction_adjacent"] == pytest.approx(r["gbytes_per_s"] / meas[1])
         assert r["roofline_fraction"] == pytest.approx(r["gbytes_per_s"] / max(meas))
+        # paired roofline: one triad right before each of the three batches of a second timing
+        pairs = r["paired_triad"]
+        assert len(pairs) == 3 and all(g > 0 and dt > 0 for g, dt in pairs)
+        fr = [r["bytes_per_site"] * 8 ** 4 / dt / 1e9 / g for g, dt in pairs]
+        assert r["roofline_fraction_paired"] == pytest.approx(float(np.median(fr)))
     side = [r for r in rep["results"] if r["kernel"] == "wilson_hop" and r["local_volume"] == "4.4.4.4"]
     assert side and all("roofline_fraction_adjacent" not in r for r in side)

@@ -14,6 +14,11 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def last_level_cache_bytes():
+    """The largest data cache of cpu0 in bytes (at least 32 MB when sysfs says less or nothing)."""
+    return max([b for _, b in cache_bytes()] + [32 << 20])
+
+
 def cache_bytes():
     """[(name, bytes)] for the data/unified caches of cpu0 (Linux sysfs), e.g. [('L1d', 49152), ...]."""
     out = []

@@ -11,21 +11,37 @@ def triad_array_bytes(quick=False, ranks=1):
     at least 64 MB; 64 MB in quick mode."""
     if quick:
         return 64 << 20
-    from .machine import cache_bytes
-    llc = max([b for _, b in cache_bytes()] + [32 << 20])
+    from .machine import last_level_cache_bytes
+    llc = last_level_cache_bytes()
     return max(64 << 20, 4 * llc // ranks)
 
 
+class Triad:
+    """The triad's three arrays (bytes per array and rank), allocated and first touched once, so that it
+    can be measured again and again in a run (e.g. right before each timed batch of a kernel)."""
+
+    def __init__(self, array_bytes):
+        n = array_bytes // 8
+        self.n = n
+        self.a = np.zeros(n)
+        self.b = np.full(n, 1.0)
+        self.c = np.full(n, 2.0)
+
+    def _call(self):
+        core.stream_triad(self.a, self.b, self.c, 3.0)
+
+    def measure(self, comm, threads, min_time=0.3, batches=5):
+        """Aggregate triad bandwidth in GB/s (sum over ranks) with `threads` OpenMP threads per rank."""
+        core.set_num_threads(threads)
+        self._call()  # first touch of a (and warm-up)
+        sec, _ = time_call(self._call, comm, min_time=min_time, batches=batches)
+        n = self.n
+        if not np.all(self.a[:: max(1, n // 97)] == 7.0):
+            raise RuntimeError("stream triad produced wrong values")
+        return comm.allreduce(24.0 * n / sec) / 1e9, sec
+
+
 def stream_triad(comm, threads, array_bytes, min_time=0.3):
-    """Aggregate triad bandwidth in GB/s (sum over ranks) with `threads` OpenMP threads per rank."""
-    n = array_bytes // 8
-    a = np.zeros(n)
-    b = np.full(n, 1.0)
-    c = np.full(n, 2.0)
-    core.set_num_threads(threads)
-    core.stream_triad(a, b, c, 3.0)  # first touch of a
-    sec, _ = time_call(lambda: core.stream_triad(a, b, c, 3.0), comm, min_time=min_time, batches=5)
-    if not np.all(a[:: max(1, n // 97)] == 7.0):
-        raise RuntimeError("stream triad produced wrong values")
-    per_rank = 24.0 * n / sec
-    return comm.allreduce(per_rank) / 1e9, sec
+    """Aggregate triad bandwidth in GB/s (sum over ranks) with `threads` OpenMP threads per rank, on
+    freshly allocated arrays: (GB/s, seconds per call)."""
+    return Triad(array_bytes).measure(comm, threads, min_time=min_time)

@@ -21,7 +21,7 @@ from ..util.log import log
 from . import cases as C
 from . import models
 from .machine import machine_info
-from .stream import stream_triad, triad_array_bytes
+from .stream import Triad, stream_triad, triad_array_bytes
 from .timing import time_call
 
 # end-to-end items (gaugenet.bench.endtoend): record names and what runs them
@@ -89,6 +89,8 @@ class _Recorder:
         self.numpy_sec = {}
         self.cores = os.cpu_count() or 1
         self.adjacent = {}  # threads -> triad measured right before the current group of cases (out of cache)
+        self.paired = None  # Triad for the paired roofline of cases out of the last-level cache (full runs)
+        self.paired_min_bytes = 0
 
     def wanted(self, kernel):
         return self.cfg.kernels is None or kernel in self.cfg.kernels or kernel.split("_numpy")[0] in self.cfg.kernels
@@ -129,6 +131,8 @@ class _Recorder:
         if not numpy and threads in self.adjacent:
             rec["stream_triad_adjacent_gbytes_per_s"] = self.adjacent[threads]
             rec["roofline_fraction_adjacent"] = rec["gbytes_per_s"] / self.adjacent[threads]
+        if not numpy and self.paired is not None and case.bytes_per_site * case.sites >= self.paired_min_bytes:
+            self._pair(case, rec, threads, sites)
         if numpy:
             rec["note"] = (rec["note"] or "") + " (numpy, single-threaded BLAS-free einsum)"
         key = (case.numpy_key, _vol(lat.local_dims), lat.precision)
@@ -145,6 +149,19 @@ class _Recorder:
                  "" if rec["roofline_fraction"] is None else f" {100 * rec['roofline_fraction']:5.1f}% roof",
                  "" if rec["speedup_vs_numpy"] is None else f" x{rec['speedup_vs_numpy']:.0f} numpy")
         return rec
+
+
+    def _pair(self, case, rec, threads, sites):
+        """The paired roofline of an out-of-cache case: a second timing whose every batch comes right after a
+        short triad on the same threads (the host's bandwidth can change between two batches), the kernel's
+        GB/s of each batch over the triad before it, and their median (`roofline_fraction_paired`)."""
+        pairs = []
+        time_call(case.fn, self.comm, min_time=self.cfg.min_time, batches=3, pairs=pairs,
+                  before_batch=lambda: self.paired.measure(self.comm, threads, min_time=0.05, batches=2)[0])
+        core.set_num_threads(threads)
+        fr = [case.bytes_per_site * sites / dt / 1e9 / g for g, dt in pairs]
+        rec["paired_triad"] = [[g, dt] for g, dt in pairs]
+        rec["roofline_fraction_paired"] = float(np.median(fr))
 
 
 def _threads_for(cfg, ranks):
@@ -199,6 +216,10 @@ def _run(cfg, comm, t_start):
     measure_stream()
     stream_gbs = {t: max(v) for t, v in stream_meas.items()}
     rec = _Recorder(cfg, comm, stream_gbs, grid)
+    if not cfg.quick:  # paired roofline for the cases whose traffic per call is at least 4x the last-level cache
+        from .machine import last_level_cache_bytes
+        rec.paired = Triad(abytes)
+        rec.paired_min_bytes = 4 * last_level_cache_bytes()
 
     # ---- main loop: local volumes x precisions x threads (weak scaling across runs)
     for dims in cfg.volumes:

@@ -25,14 +25,15 @@ def _label(r):
 
 def results_table(report, markdown=False):
     rows = [("kernel", "local vol", "prec", "thr", "rk", "variant", "ms/call", "GFLOP/s", "GB/s", "roof%", "x numpy",
-             "adj%")]
+             "adj%", "pair%")]
     for r in report["results"]:
         rows.append((r["kernel"], r["local_volume"] or "-", r["precision"][0], str(r["threads"]), str(r["ranks"]), _label(r),
                      _f(r["seconds_per_call"] and r["seconds_per_call"] * 1e3, ".3f"), _f(r["gflops"], ".2f"),
                      _f(r["gbytes_per_s"], ".2f"),
                      _f(r["roofline_fraction"] and 100 * r["roofline_fraction"], ".1f"),
                      _f(r["speedup_vs_numpy"], ".1f"),
-                     _f(r.get("roofline_fraction_adjacent") and 100 * r["roofline_fraction_adjacent"], ".1f")))
+                     _f(r.get("roofline_fraction_adjacent") and 100 * r["roofline_fraction_adjacent"], ".1f"),
+                     _f(r.get("roofline_fraction_paired") and 100 * r["roofline_fraction_paired"], ".1f")))
     if markdown:
         out = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" if i < 6 else "--:" for i in range(len(rows[0]))) + "|"]
         out += ["| " + " | ".join(row) + " |" for row in rows[1:]]
