@@ -51,3 +51,15 @@ def test_single_process_without_mpiexec():
                        capture_output=True, text=True, timeout=240, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "self-check passed on 1 ranks" in r.stdout
+
+
+@pytest.mark.parametrize("command", [None, "selfcheck", "generate", "bench", "solve", "mg", "hmc"])
+def test_help_of_every_command(command, capsys):
+    """`python -m gaugenet [command] --help` prints the usage and exits 0 (argparse formats every help string with
+    %-substitution: a literal percent sign must be written %%)."""
+    from gaugenet.cli.main import main
+    with pytest.raises(SystemExit) as e:
+        main(([command] if command else []) + ["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: " in out and (command is None or command in out.split("\n")[0])

@@ -31,7 +31,7 @@ def add_arguments(p):
                    help="precision the multigrid model is applied in inside the double-precision FGMRES (default single)")
     p.add_argument("--layout", choices=("packed", "ordinary"), default="packed",
                    help="FGMRES + multigrid on the packed layout (Krylov vectors, outer operator and smoother; default, "
-                        "where the packed kernels apply: defect smoother, local x extent % 8 == 0, AVX-512) or on "
+                        "where the packed kernels apply: defect smoother, local x extent %% 8 == 0, AVX-512) or on "
                         "FermionFields with only the smoother packed")
     p.add_argument("--basis", choices=("bf16", "full"), default="bf16",
                    help="storage of the block basis in the packed multigrid solve: bfloat16 (default; half the bytes "
