@@ -1,8 +1,9 @@
-// Gram-Schmidt steps and vector updates for the Krylov solvers (kernels/gram.h, kernels/blas1.h): host
-// arrays only.
+// Gram-Schmidt steps and vector updates for the Krylov solvers (kernels/gram.h, kernels/blas1.h) and the dense
+// matrix-vector product of the exact coarse solve (kernels/dense.h): host arrays only.
 #include "bind/array.h"
 #include <complex>
 #include "kernels/blas1.h"
+#include "kernels/dense.h"
 #include "kernels/gram.h"
 
 namespace {
@@ -120,9 +121,35 @@ std::complex<double> packed_dot(py::object x, py::object y) {
   return blas1::packed::dot(p.x.as<const float>(), p.y.as<const float>(), p.n);
 }
 
+// y (r, m) = (A x^T)^T for x (r, n): A complex64 / complex128 (m, n), or uint16 (m, 2n) bfloat16 bit patterns (re, im)
+// with complex64 x and y
+void dense_matvec(py::object A, py::object x, py::object y, int64_t m, int64_t n, int r) {
+  const Buf a = get_buf(A, false, "A"), bx = get_buf(x, false, "x"), by = get_buf(y, true, "y");
+  require(!a.device && !bx.device && !by.device, "dense_matvec: host (numpy) arrays only");
+  require(m >= 0 && n >= 0 && r >= 0, "dense_matvec: negative extent");
+  same_kind(bx, by, "x", "y");
+  const bool dbl = bx.kind == Kind::c128;
+  require(dbl || bx.kind == Kind::c64, "dense_matvec: x and y must be complex64 or complex128");
+  require(a.kind == bx.kind || (a.kind == Kind::u16 && !dbl),
+          "dense_matvec: A must have x's complex type, or be bfloat16 (uint16 pairs) with complex64 x");
+  const int64_t cb = dbl ? 16 : 8;
+  require(a.nbytes == m * n * (a.kind == Kind::u16 ? 4 : cb), "dense_matvec: A does not hold m x n entries");
+  require(bx.nbytes == (int64_t)r * n * cb && by.nbytes == (int64_t)r * m * cb,
+          "dense_matvec: x must hold r x n and y r x m entries");
+  py::gil_scoped_release nogil;
+  if (dbl) dense::matvec(a.as<const double>(), m, n, bx.as<const double>(), r, by.as<double>());
+  else if (a.kind == Kind::u16) dense::matvec(a.as<const uint16_t>(), m, n, bx.as<const float>(), r, by.as<float>());
+  else dense::matvec(a.as<const float>(), m, n, bx.as<const float>(), r, by.as<float>());
+}
+
 }  // namespace
 
 void bind_krylov(py::module_ &m) {
+  m.def("dense_matvec", &dense_matvec, py::arg("A"), py::arg("x"), py::arg("y"), py::arg("m"), py::arg("n"),
+        py::arg("r"),
+        "y[c] = A x[c] (c < r) for a dense row-major (m, n) complex A (complex64/complex128, or uint16 pairs of "
+        "bfloat16 bit patterns with complex64 vectors); x (r, n), y (r, m); OpenMP over rows, results independent "
+        "of the thread count");
   m.def("packed_axpy", &packed_axpy, py::arg("x"), py::arg("a"), py::arg("y"), py::arg("norm") = false,
         "axpy on packed vectors (kernels/pack.h layout): x += a y; returns |x|^2 of the result if norm");
   m.def("packed_xpay", &packed_xpay, py::arg("x"), py::arg("b"), py::arg("y"), "x = y + b x on packed vectors");

@@ -310,20 +310,24 @@ class PackedMultigridSolver:
     def applicable(model):
         return isinstance(model, MultigridModel) and PackedDefectSmoother.applicable(model.smoother)
 
-    def precondition(self, v):
-        """M v for a PackedFermion v of the outer precision, returned in that precision."""
+    def precondition(self, v, out=None):
+        """M v for a PackedFermion v of the outer precision, returned in that precision (written into out, a
+        PackedFermion like v, when given)."""
         P, m = self.smoother.D, self.model
         vs = v if v.data.dtype == P.U.dtype else v._new(v.data.astype(P.U.dtype))
         u0 = m.grid.prolong(m.coarse(self.wc, m.grid.restrict(P.unpack(vs))))
         u = self.smoother.run(self.ws, P.pack(u0), vs)
-        return u if u.data.dtype == v.data.dtype else v._new(u.data.astype(v.data.dtype))
+        if out is None:
+            return u if u.data.dtype == v.data.dtype else v._new(u.data.astype(v.data.dtype))
+        np.copyto(out.data, u.data)
+        return out
 
     def solve(self, b, **kw):
         """fgmres(D, b, M=model) on the packed layout (keywords as fgmres'); returns the SolverResult with x a
         FermionField and seconds including the layout conversion of b and x."""
         import time
         t0 = time.perf_counter()
-        r = fgmres(self.A, self.A.pack(b), M=self.precondition, **kw)
+        r = fgmres(self.A, self.A.pack(b), M=self.precondition, M_out=True, **kw)
         r.x = self.A.unpack(r.x)
         r.seconds = time.perf_counter() - t0
         return r

@@ -12,6 +12,7 @@ last basis vector) and doubles the cost of the orthogonalisation (measured: 311 
 steps of the seed-000 problem). The Krylov basis lives in one (restart + 1, n_local) array so that
 projections are matrix-vector products.
 """
+import inspect
 import math
 
 import numpy as np
@@ -36,10 +37,13 @@ def _givens(a, c):
 
 
 def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_fail=True, callback=None,
-           reorth=1e-3):
+           reorth=1e-3, M_out=False):
     """Solve A x = b; M(v) approximates A^{-1} v (None: unpreconditioned GMRES).
     Iterations count applications of A (one per Krylov step). reorth: a second Gram-Schmidt pass when
-    |w'| < reorth |w| (1/sqrt(2): the DGKS criterion, orthogonal to rounding at every step)."""
+    |w'| < reorth |w| (1/sqrt(2): the DGKS criterion, orthogonal to rounding at every step).
+    Results go straight into the Krylov basis rows where the callables allow it: A z through
+    A.apply(z, out=row) when A has an `apply` taking `out` (PackedWilson, EvenOdd), M v through M(v, out=row)
+    with M_out=True (models.multigrid.PackedMultigridSolver); otherwise they are copied there."""
     bnorm = b.norm()
     mon = Monitor("FGMRES" if M is not None else "GMRES", bnorm, tol, maxiter)
     if bnorm == 0.0:
@@ -57,6 +61,7 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
         return b._new(row.reshape(shape))
 
     host = xp is np
+    a_out = callable(getattr(A, "apply", None)) and "out" in inspect.signature(A.apply).parameters
     packed = bool(getattr(b, "packed", False))   # packed real vectors (operators/packed.py): host kernels only
 
     def project(j, w):
@@ -92,13 +97,18 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
         j = -1
         for j in range(restart):
             v = field(Vb[j])
-            if M is not None:
+            if M is None:
+                z = v
+            elif M_out:
+                z = M(v, out=field(Zb[j]))
+            else:
                 z = M(v)
                 Zb[j] = z.data.reshape(-1)
-            else:
-                z = v
             w = Vb[j + 1]                 # A z is orthogonalised and normalised in place, in the next basis row
-            w[...] = A(z).data.reshape(-1)
+            if a_out:
+                A.apply(z, out=field(w))
+            else:
+                w[...] = A(z).data.reshape(-1)
             mon.applications += 1
             h, w2, after = project(j, w)
             if w2 - float(np.vdot(h, h).real) < reorth ** 2 * w2:   # severe cancellation: orthogonalise once more
