@@ -118,6 +118,34 @@ def test_fgmres_with_flexible_preconditioner():
     assert pre.iterations * 3 < plain.iterations
 
 
+@pytest.mark.mpi
+def test_fgmres_writes_into_the_basis_rows():
+    """A with apply(z, out=) and M with M_out=True write straight into the Krylov rows: the same residual history
+    and solution as returning new fields (packed layout: PackedWilson has apply(out=); DIMS has x % 8 != 0, so
+    an 8.4.4.8 lattice)."""
+    lat = gn.Lattice((8, 4, 4, 8))
+    D, b = _problem(lat)
+    P = gn.PackedWilson(D)
+    pb = P.pack(b)
+
+    class NoOut:  # the same operator without apply(): fgmres copies A(z) into the row
+        def __call__(self, x):
+            return P(x)
+
+    def M(v):
+        return v * 0.3
+
+    def M_into(v, out):
+        np.multiply(v.data, 0.3, out=out.data)
+        return out
+
+    ref = fgmres(NoOut(), pb, M=M, tol=1e-9, restart=12, maxiter=500)
+    res = fgmres(P, pb, M=M_into, M_out=True, tol=1e-9, restart=12, maxiter=500)
+    assert res.converged and res.iterations == ref.iterations
+    assert np.array_equal(np.asarray(res.history), np.asarray(ref.history))
+    assert np.array_equal(res.x.data, ref.x.data)
+
+
 def test_not_converged_is_a_clear_error():
     lat = gn.Lattice(DIMS, comm=MPI.COMM_SELF)
     D, b = _problem(lat)
