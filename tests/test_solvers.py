@@ -122,8 +122,8 @@ def test_fgmres_with_flexible_preconditioner():
 def test_fgmres_writes_into_the_basis_rows():
     """A with apply(z, out=) and M with M_out=True write straight into the Krylov rows: the same residual history
     and solution as returning new fields (packed layout: PackedWilson has apply(out=); DIMS has x % 8 != 0, so
-    an 8.4.4.8 lattice)."""
-    lat = gn.Lattice((8, 4, 4, 8))
+    an 8.4.4.16 lattice split in t only)."""
+    lat = gn.Lattice((8, 4, 4, 16), mpi=(1, 1, 1, NRANKS))
     D, b = _problem(lat)
     P = gn.PackedWilson(D)
     pb = P.pack(b)

@@ -152,10 +152,20 @@ int64_t packed_halo_sites(const std::string &who, const PackedBufs &b, const std
   return Vh;
 }
 
+// the optional addend of a packed stencil: packed like out (same precision and size); alias_ok: it may be out
+Buf addend(const std::string &who, py::object add, const Buf &o, bool alias_ok) {
+  Buf ad = get_buf(add, false, "add", true);
+  if (!ad.present) return ad;
+  require(!same_device({&o, &ad}), who + ": add must be a numpy array");
+  require(ad.kind == o.kind && ad.nbytes == o.nbytes, who + ": add must be packed like out (same precision and size)");
+  require(alias_ok || ad.ptr != o.ptr, who + ": add must not be out itself");
+  return ad;
+}
+
 void wilson_packed(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo,
                    py::object nbr, std::vector<int> dims, std::vector<bool> split, py::object clover, double diag,
                    double hop_coef, int nrhs, int N, bool dagger, int part, bool two_rows,
-                   std::vector<std::complex<double>> boundary_det) {
+                   std::vector<std::complex<double>> boundary_det, py::object add, bool sub) {
 #if !GN_SIMD8
   throw std::runtime_error("gaugenet kernel: wilson_packed needs a build for an AVX-512 CPU (see packed_available())");
 #else
@@ -172,10 +182,13 @@ void wilson_packed(py::object out, py::object in, py::object in_halo, py::object
   require(!c.present || c.nbytes == V * 8 * N * N * es,
           "wilson_packed: clover must hold the compressed hermitian blocks, 8 N^2 reals per site (operators/packed.py compress_clover)");
   const int64_t Vh = packed_halo_sites("wilson_packed", pb, split, S, N);
+  const Buf ad = addend("wilson_packed", add, o, false);
   auto go = [&](auto zero) {
     using T = decltype(zero);
     WilsonPackedArgs<T> a{};
     fill_packed<T>(a, o, i, ih, u, uh, c, V, Vh, N);
+    a.add = ad.present ? ad.as<const T>() : nullptr;
+    a.sub = sub;
     a.nbr = nb.as<const int32_t>();
     a.V = V;
     for (int mu = 0; mu < 4; ++mu) a.dims[mu] = dims[mu], a.split[mu] = split[mu];
@@ -205,7 +218,7 @@ void onehop_packed_n(const OneHopPackedArgs<T> &a) {
 void onehop_packed(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo,
                    py::object nbr, std::vector<int> dims, std::vector<bool> split, py::object W, int nrhs, int nin,
                    int nout, int N, int part, py::object site, py::object G, int mask, bool two_rows,
-                   std::vector<std::complex<double>> boundary_det) {
+                   std::vector<std::complex<double>> boundary_det, py::object add) {
 #if !GN_SIMD8
   throw std::runtime_error("gaugenet kernel: onehop_packed needs a build for an AVX-512 CPU (see packed_available())");
 #else
@@ -234,6 +247,8 @@ void onehop_packed(py::object out, py::object in, py::object in_halo, py::object
     require(sb.ptr != o.ptr && gb.ptr != o.ptr, "onehop_packed: site and G must not alias out");
   }
   require(mask >= -1 && mask < 512, "onehop_packed: mask is a 9-bit slot set, or -1 (the slots with nonzero weights)");
+  const Buf ad = addend("onehop_packed", add, o, true);
+  require(!ad.present || site.is_none(), "onehop_packed: add is for the forward (no weight gradient)");
   auto go = [&](auto zero) {
     using T = decltype(zero);
     OneHopPackedArgs<T> a{};
@@ -253,6 +268,7 @@ void onehop_packed(py::object out, py::object in, py::object in_halo, py::object
       for (int64_t e = 0; e < (int64_t)nout * nin * 32; ++e)
         if (a.W[k * nout * nin * 32 + e] != T(0)) a.mask |= 1u << k;
     if (mask >= 0) a.mask = (unsigned)mask;
+    a.add = ad.present ? ad.as<const T>() : nullptr;
     a.site = sb.ptr ? sb.as<const T>() : nullptr;
     a.G = gb.ptr ? gb.as<double>() : nullptr;
     py::gil_scoped_release nogil;
@@ -272,10 +288,11 @@ void bind_packed(py::module_ &m) {
         py::arg("U_halo"), py::arg("nbr"), py::arg("dims"), py::arg("split"), py::arg("W"), py::arg("nrhs"),
         py::arg("nin"), py::arg("nout"), py::arg("N"), py::arg("part") = 0, py::arg("site") = py::none(),
         py::arg("G") = py::none(), py::arg("mask") = -1, py::arg("two_rows") = false,
-        py::arg("boundary_det") = std::vector<std::complex<double>>{},
+        py::arg("boundary_det") = std::vector<std::complex<double>>{}, py::arg("add") = py::none(),
         "one-hop stencil (PTC forward, global spin-matrix weights W[9][nout][nin][4][4]) on packed fields; with "
         "site and G also G[k,b,a] += sum (U_k in_b) conj(site_a) (the PTC weight gradient); mask: slots to run "
-        "(-1: those with nonzero weights); two_rows, boundary_det: as for wilson_packed");
+        "(-1: those with nonzero weights); two_rows, boundary_det: as for wilson_packed; add: out = add + the "
+        "stencil (add packed like out, may be out itself: out += stencil; forward only)");
   m.def("pack8", &pack8, py::arg("src"), py::arg("dst"), py::arg("V"),
         "ordinary [V][R] -> packed [V/8][R][8] layout (R reals per site, any float/complex dtype)");
   m.def("unpack8", &unpack8, py::arg("src"), py::arg("dst"), py::arg("V"), "packed [V/8][R][8] -> ordinary [V][R]");
@@ -286,7 +303,9 @@ void bind_packed(py::module_ &m) {
         py::arg("U_halo"), py::arg("nbr"), py::arg("dims"), py::arg("split"), py::arg("clover"), py::arg("diag"),
         py::arg("hop_coef"), py::arg("nrhs"), py::arg("N"), py::arg("dagger") = false, py::arg("part") = 0,
         py::arg("two_rows") = false, py::arg("boundary_det") = std::vector<std::complex<double>>{},
+        py::arg("add") = py::none(), py::arg("sub") = false,
         "Wilson(-clover) on packed fields (kernels/wilson_packed.h); halos in the ordinary layout. two_rows: U holds "
         "the first two rows of SU(3) links, the third rebuilt in the kernel (times boundary_det[mu] on the local "
-        "slice x_mu = dims[mu] - 1, where a boundary phase is folded into the links)");
+        "slice x_mu = dims[mu] - 1, where a boundary phase is folded into the links). add: out = add + D in "
+        "(add - D in with sub) in the same pass; add packed like out, not out itself");
 }

@@ -37,6 +37,7 @@ struct OneHopPackedArgs {
   const T *W;             // [9][nout][nin][4][4] complex as (re, im)
   unsigned mask;          // bit k: slot k has nonzero weights (or, with G, its gradient is wanted)
   int nrhs, nin, nout;
+  const T *add;           // packed like out (may be out itself): out = add + stencil; or nullptr (forward only)
   const T *site;          // packed like out, paired with the transported input for G; or nullptr
   double *G;              // weight gradient [9][nin][nout][4][4] complex, accumulated (+=); or nullptr
 };
@@ -195,10 +196,12 @@ struct OneHopPacked : WilsonPacked<N, -1, T, R12> {
 #pragma GCC unroll 1
       for (int cc = 0; cc < N; ++cc) {
         R acc[NOUT][8];
+        const T *ad = a.add ? a.add + B * obst + (int64_t)r * NOUT * NS * 8 : nullptr;
 #pragma GCC unroll 4
         for (int q = 0; q < NOUT; ++q)
 #pragma GCC unroll 8
-          for (int e = 0; e < 8; ++e) acc[q][e] = Base::V::zero();
+          for (int e = 0; e < 8; ++e)  // the addend's rows of colour cc, read before they are overwritten
+            acc[q][e] = ad ? ld(ad + (int64_t)q * NS * 8 + ((e / 2 * N + cc) * 2 + e % 2) * 8) : Base::V::zero();
         slots<GRAD>(a, c, ps, pu, cc, r == 0 ? Bn : -1, acc, tsave, std::make_index_sequence<9>{});
 #pragma GCC unroll 4
         for (int q = 0; q < NOUT; ++q)

@@ -79,6 +79,10 @@ struct WilsonPackedArgs {
   // when bdet_on[mu]: there it is bdet[mu] (re, im), the cube of a boundary phase folded into the links.
   T bdet[4][2];
   bool bdet_on[4];
+  // optional addend, packed like out (not out itself): out = add + result, or add - result with sub (the
+  // residual b - D x of a smoother step in one pass); nullptr: out = result
+  const T *add;
+  bool sub;
 };
 
 template <int N, int SF, class T, bool R12 = false>
@@ -420,6 +424,11 @@ struct WilsonPacked {
       } else {
 #pragma GCC unroll 32
         for (int e = 0; e < NS; ++e) res[e] = hc * acc[e];
+      }
+      if (c.a.add) {
+        const T *ad = c.a.add + off;
+#pragma GCC unroll 32
+        for (int e = 0; e < NS; ++e) res[e] = c.a.sub ? ld(ad + e * 8) - res[e] : ld(ad + e * 8) + res[e];
       }
 #pragma GCC unroll 32
       for (int e = 0; e < NS; ++e) {

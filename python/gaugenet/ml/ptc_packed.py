@@ -70,9 +70,10 @@ class PackedPTC:
     def unpack(self, x):
         return self.fwd.unpack(x)
 
-    def __call__(self, weights, x, out=None):
-        """L(W, x) on a PackedFermion x (nrhs * n_in vectors); out: a PackedFermion to write into."""
-        return self.fwd(x, ptc_slot_weights(self.layer, weights), out=out)
+    def __call__(self, weights, x, out=None, add=None):
+        """L(W, x) on a PackedFermion x (nrhs * n_in vectors); out: a PackedFermion to write into; add: a
+        PackedFermion shaped like the result (it may be out) to which L(W, x) is added in the same pass."""
+        return self.fwd(x, ptc_slot_weights(self.layer, weights), out=out, add=add)
 
     def projected_gradient_adj(self, weights, x, left, out=None):
         """[dC/dW, dC/dx] for C = Re <left, L(W, x)>, x and left PackedFermion; dC/dW of the layer's weight

@@ -102,16 +102,15 @@ class PackedDefectSmoother:
 
     def run(self, weights, pu, pb):
         """u_r from packed u_0 and b (PackedFermion in the smoother's precision), packed; pu is updated in place
-        (and returned). The residual and the layer's output go to two work vectors kept between calls, the
-        updates are fused one-pass kernels: no allocation per step."""
+        (and returned). Each step is two kernel passes: r = b - D u (the residual formed in the operator's
+        pass) into a work vector kept between calls, and u += L_k(r) (the layer adding into u): no allocation
+        per step, no separate vector updates."""
         weights = self.smoother.check(weights)
         key = (pu.data.shape, pu.data.dtype)
         if getattr(self, "_work_key", None) != key:
-            self._work, self._work_key = (pu.empty_like(), pu.empty_like()), key
-        r, c = self._work
+            self._work, self._work_key = pu.empty_like(), key
+        r = self._work
         for l, w in zip(self.layers, weights):
-            self.D.apply(pu, out=r)
-            r.xpay(-1.0, pb)             # r = b - D u
-            l([w], r, out=c)
-            pu.axpy(1.0, c)              # u += L_k(r)
+            self.D.apply(pu, out=r, residual_of=pb)   # r = b - D u
+            l([w], r, out=pu, add=pu)                 # u += L_k(r)
         return pu

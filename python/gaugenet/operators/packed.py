@@ -279,20 +279,29 @@ class PackedWilson(_PackedStencil):
         self.clover = None if D.clover is None else _pack(compress_clover(D.clover, self.V, self.N, self.lat), self.V)
 
     # ------------------------------------------------------------------ application
-    def apply(self, x, dagger=False, diag=None, hop_coef=-0.5, use_clover=True, out=None):
+    def apply(self, x, dagger=False, diag=None, hop_coef=-0.5, use_clover=True, out=None, residual_of=None):
+        """D x (dagger: D^dag x; diag, hop_coef, use_clover: the kernel's site term and hopping coefficient, as
+        Wilson._apply); out: a PackedFermion to write into; residual_of=b: b - D x instead, in the same pass."""
         self._check(x, "PackedWilson")
         res = out if out is not None else x.empty_like()
         if res.data is x.data or res.data.shape != x.data.shape:
             raise ValueError("PackedWilson: out must be a distinct PackedFermion of the input's shape")
+        if residual_of is not None:
+            self._check(residual_of, "PackedWilson residual_of")
+            if residual_of.data.shape != x.data.shape or residual_of.data is res.data:
+                raise ValueError("PackedWilson: residual_of must be a PackedFermion shaped like the input, not out")
+        b = None if residual_of is None else residual_of.data
         clover = self.clover if (use_clover and diag is None) else None
         d = (4.0 + self.mass) if diag is None else float(diag)
         if not self.native:  # no AVX-512 build: the same operator on the ordinary layout
             y = self.D._apply(self.unpack(x), dagger=dagger, diag=diag, hop_coef=hop_coef, use_clover=use_clover)
             core.pack8(y.data.reshape(self.V, -1), res.data, self.V)
+            if b is not None:
+                np.subtract(b, res.data, out=res.data)
             return res
         self._run(lambda halo, U_halo, split, part: core.wilson_packed(
             res.data, x.data, halo, self.U, U_halo, self.halo.nbr, self.lat.local_dims, split, clover, d, hop_coef,
-            x.nvec, self.N, dagger, part, self.two_rows, self.boundary_det), x)
+            x.nvec, self.N, dagger, part, self.two_rows, self.boundary_det, add=b, sub=True), x)
         return res
 
     def __call__(self, x):
@@ -330,8 +339,10 @@ class PackedOneHop(_PackedStencil):
         super().__init__(links, "PackedOneHop", share, two_rows)
         self.nin, self.nout = nin, nout
 
-    def __call__(self, x, W, out=None):
-        return self._apply(x, W, out, None, None, None)
+    def __call__(self, x, W, out=None, add=None):
+        """The stencil of x; out: a PackedFermion to write into; add: a PackedFermion shaped like the result
+        (it may be out itself) that the stencil is added to in the same pass."""
+        return self._apply(x, W, out, None, None, None, add)
 
     def apply_grad(self, x, W, site, G, out=None, slots=None):
         """The stencil (returned, as __call__) fused with the weight gradient the PTC backward needs:
@@ -348,7 +359,7 @@ class PackedOneHop(_PackedStencil):
         mask = -1 if slots is None else sum(1 << int(k) for k in set(slots))
         return self._apply(x, W, out, site, G, mask)
 
-    def _apply(self, x, W, out, site, G, mask):
+    def _apply(self, x, W, out, site, G, mask, add=None):
         self._check(x, "PackedOneHop")
         W = np.ascontiguousarray(np.asarray(W), dtype=self.lat.complex_dtype)
         if W.shape != (9, self.nout, self.nin, 4, 4):
@@ -365,13 +376,21 @@ class PackedOneHop(_PackedStencil):
                                                         x.batched or nvec > 1)
         if res.data is x.data or res.data.shape != shape or (site is not None and res.data is site.data):
             raise ValueError(f"PackedOneHop: out must be a distinct PackedFermion of shape {shape}")
+        if add is not None:
+            self._check(add, "PackedOneHop add")
+            if add.data.shape != shape or add.data is x.data:
+                raise ValueError(f"PackedOneHop: add must be a PackedFermion of shape {shape}, not the input")
         if not self.native:
-            return self._apply_unpacked(x, W, res, site, G, mask, nrhs)
+            kept = None if add is None or add.data is not res.data else add.data.copy()
+            self._apply_unpacked(x, W, res, site, G, mask, nrhs)
+            if add is not None:
+                res.data += add.data if kept is None else kept
+            return res
         sd = None if site is None else site.data
         self._run(lambda halo, U_halo, split, part: core.onehop_packed(
             res.data, x.data, halo, self.U, U_halo, self.halo.nbr, self.lat.local_dims, split, W, nrhs, self.nin,
             self.nout, self.N, part, site=sd, G=G, mask=-1 if mask is None else mask, two_rows=self.two_rows,
-            boundary_det=self.boundary_det), x)
+            boundary_det=self.boundary_det, add=None if add is None else add.data), x)
         return res
 
     def _apply_unpacked(self, x, W, res, site, G, mask, nrhs):
