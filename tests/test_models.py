@@ -92,6 +92,19 @@ def test_coarse_solve_inverts_the_galerkin_operator(grid):
     assert_close(cs.adjoint([], cg.op.adjoint(c)).data, c.data, 1e-10, "D~^-dag D~^dag c")
     with pytest.raises(ValueError, match="max_dim"):
         CoarseSolve(cg, max_dim=10)
+    # single precision: full rows to float rounding; bfloat16 rows (in_bf16) to ~3 digits, the same as the
+    # product with the rounded rows; double-precision applications of the bf16 view keep the full rows
+    c1 = gn.CoarseField(c.lat.like(precision="single"), c.data.astype(np.complex64))
+    exact = cs([], c).data
+    full = cs([], c1).data
+    assert_close(full, exact, 1e-5, "single-precision rows")
+    cb = cs.in_bf16()
+    assert cb.matrix is cs.matrix and not cs._bf16
+    half = cb([], c1).data
+    dev = np.abs(half - exact).max() / np.abs(exact).max()
+    assert 1e-5 < dev < 3e-2, dev
+    assert_close(cb([], c).data, exact, 1e-12, "double application of the bf16 view")
+    assert_close(cb.adjoint([], c1).data, cs.adjoint([], c).data, 3e-2, "bf16 adjoint")
 
 
 @pytest.mark.parametrize("coarse,kind", [("clptc", "ptc"), ("solve", "ptc"), ("solve", "defect")])
@@ -351,12 +364,15 @@ def test_packed_multigrid_solver_equals_ordinary(grid):
         assert_close(np.array(got.history), np.array(ref.history), 1e-8 if prec is None else 1e-4, f"residuals ({prec})")
         assert abs((b - D(got.x)).norm() / b.norm() - got.residual) < 1e-12
         assert_close(got.x.data, ref.x.data, 1e-9 if prec is None else 1e-4, f"iterate ({prec})")
-    # the block basis in bfloat16: the same as the single-precision model with the rounded basis
+    # the block basis (and the exact coarse solve's rows) in bfloat16: the same as the single-precision model
+    # with the rounded basis and rows
     from gaugenet.coarse import Bf16Basis
     S16 = PackedMultigridSolver(D, model, w, precision="single", basis="bf16")
     assert isinstance(S16.model.grid.basis, Bf16Basis)
+    assert S16.model.coarse._bf16 and not model.coarse._bf16
     ms, ws = model.in_precision("single", w)
     ms.grid.basis = S16.model.grid.basis.to_field()
+    ms.coarse = S16.model.coarse
     assert_close(S16.A.unpack(S16.precondition(S16.A.pack(b))).data,
                  preconditioner(ms, ws, packed=False)(gn.FermionField(ms.grid.blocking.fine,
                                                                       b.data.astype(np.complex64))).data,

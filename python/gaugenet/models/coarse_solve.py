@@ -7,9 +7,12 @@ gathers the rows and factorises the same matrix (identical on all ranks, no redu
 apply beyond one allgather of the coarse vector). It is limited to max_dim unknowns (default 4096:
 a 268 MB matrix in double precision) and says so otherwise.
 """
+import copy
+
 import numpy as np
 
 from .._backend import core
+from ..coarse.bf16 import to_bf16
 from ..fields import CoarseField
 from ..ml.layer import Layer
 
@@ -29,6 +32,13 @@ def _lu(a):
         a[k + 1:, k] /= a[k, k]
         a[k + 1:, k + 1:] -= np.outer(a[k + 1:, k], a[k, k + 1:])
     return a, perm
+
+
+class _Bf16Rows:
+    """Rows of D~^-1 in bfloat16: a (m, 2n) uint16 array of (re, im) bit patterns, shape (m, n)."""
+
+    def __init__(self, a, shape):
+        self.a, self.shape = a, shape
 
 
 class CoarseSolve(Layer):
@@ -65,11 +75,30 @@ class CoarseSolve(Layer):
         self._rows = {"fwd": np.ascontiguousarray(inv[np.ix_(self.rows, order)]),
                       "adj": np.ascontiguousarray(np.conj(inv.T)[np.ix_(self.rows, order)])}
         self._cast = {}
+        self._bf16 = False
+
+    def in_bf16(self):
+        """The same solve with its single-precision rows stored in bfloat16 (coarse/bf16.py): half the bytes the
+        product streams per application, ~3 significant digits of D~^-1 (a preconditioner's coarse correction;
+        seed 000: the same FGMRES iterations). Double-precision applications keep the full rows. Host only;
+        the matrix and rows are shared with this solve."""
+        c = copy.copy(self)
+        c._cast, c._bf16 = {}, True
+        return c
+
+    def prepare(self, dtype):
+        """Build the rows for applications in `dtype` now (else at the first application)."""
+        for which in ("fwd", "adj"):
+            self._local_rows(which, dtype)
 
     def _local_rows(self, which, dtype):
         key = (which, np.dtype(dtype).name)
         if key not in self._cast:
-            self._cast[key] = self._rows[which].astype(np.complex64 if dtype == np.complex64 else np.complex128)
+            rows = self._rows[which].astype(np.complex64 if dtype == np.complex64 else np.complex128)
+            if self._bf16 and rows.dtype == np.complex64:
+                m, n = rows.shape
+                rows = _Bf16Rows(to_bf16(rows.view(np.float32)).reshape(m, 2 * n), (m, n))
+            self._cast[key] = rows
         return self._cast[key]
 
     @property
@@ -98,16 +127,19 @@ class CoarseSolve(Layer):
     @staticmethod
     def _product(rows, full):
         """rows @ full: gaugenet's dense kernel (kernels/dense.h, on the OpenMP threads of the other kernels) for
-        host arrays, else numpy/cupy. gaugenet keeps numpy's BLAS on one thread per rank (util/blas.py); 1536
-        unknowns in single precision, 2 threads: 0.39 ms from memory, 0.14 ms from cache, against 0.75 / 0.36 ms
-        for the one-thread BLAS GEMV."""
-        if isinstance(rows, np.ndarray) and isinstance(full, np.ndarray) and hasattr(core, "dense_matvec"):
+        host arrays and bfloat16 rows, else numpy/cupy. gaugenet keeps numpy's BLAS on one thread per rank
+        (util/blas.py); 1536 unknowns in single precision, 1 rank x 2 threads: 0.39 ms from memory, 0.14 ms from
+        cache, against 0.75 / 0.36 ms for the one-thread BLAS GEMV (on one thread the two are alike)."""
+        bf16 = isinstance(rows, _Bf16Rows)
+        if (bf16 or isinstance(rows, np.ndarray)) and isinstance(full, np.ndarray) and hasattr(core, "dense_matvec"):
             m, n = rows.shape
             r = full.shape[1]
             x = np.ascontiguousarray(full.T)
             y = np.empty((r, m), dtype=full.dtype)
-            core.dense_matvec(rows, x, y, m, n, r)
+            core.dense_matvec(rows.a if bf16 else rows, x, y, m, n, r)
             return y.T
+        if bf16:
+            raise ValueError("CoarseSolve: bfloat16 rows need host (numpy) fields and gaugenet's dense_matvec kernel")
         return rows @ full
 
     def __call__(self, weights, c):

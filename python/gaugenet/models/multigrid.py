@@ -202,8 +202,9 @@ class MultigridModel(Layer):
     def in_precision(self, precision, weights, basis="full"):
         """The same model and weights on a copy of the lattice in `precision` ("single" or "double"): the
         smoother's PTC layers on cast links, the basis cast (basis="bf16": stored in bfloat16, host fields
-        only; coarse/bf16.py), the coarse part shared (a dense coarse solve stays in double and casts its
-        result). Returns (model, weights). With FGMRES, which is flexible, a single-precision preconditioner
+        only; coarse/bf16.py, and so are the single-precision rows of an exact coarse solve,
+        CoarseSolve.in_bf16), the coarse part shared (a dense coarse solve keeps its matrix and applies its
+        rows in the precision of the coarse field). Returns (model, weights). With FGMRES, which is flexible, a single-precision preconditioner
         does not limit the accuracy of the double-precision solve."""
         fine = self.grid.blocking.fine
         lat = fine.like(precision=precision)
@@ -219,7 +220,7 @@ class MultigridModel(Layer):
             smoother = Sequential(*[cast(l, Uc) for l in self.smoother.layers])
         grid = _GridView(self.grid, lat, basis)
         if isinstance(self.coarse, CoarseSolve):
-            coarse = self.coarse
+            coarse = self.coarse.in_bf16() if basis == "bf16" else self.coarse
         else:
             coarse = CoarseLPTC(grid.blocking.coarse, self.grid.n_basis)
         model = MultigridModel(grid, smoother, coarse=coarse)
@@ -305,6 +306,8 @@ class PackedMultigridSolver:
         self.model, self.A = m, PackedWilson(D)
         self.smoother = PackedDefectSmoother(m.smoother)
         self.wc, self.ws = m._split(w)
+        if isinstance(m.coarse, CoarseSolve):  # its rows in the model's precision now, not in the first solve
+            m.coarse.prepare(m.grid.blocking.fine.complex_dtype)
 
     @staticmethod
     def applicable(model):
