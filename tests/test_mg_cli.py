@@ -2,6 +2,7 @@
 and its errors."""
 import json
 
+import numpy as np
 import pytest
 from mpi4py import MPI
 
@@ -31,12 +32,14 @@ def test_mg_quick_runs_end_to_end(tmp_path):
     # transfer: the saved weights on another gauge field (another heat-bath seed), only the combined model retrained
     out2 = _path(tmp_path, "mg2.json")
     assert main(["mg", "--quick", "--seed", "5", "--baselines", "gmres", "--load", wts, "--steps", "0,0,0,2",
-                 "--json", out2]) == 0
+                 "--repeat", "3", "--json", out2]) == 0
     COMM.Barrier()
     with open(out2) as f:
         rep2 = json.load(f)
     assert rep2["plaquette"] != rep["plaquette"]
     s2 = {r["method"]: r for r in rep2["solves"]}
+    for r in s2.values():   # --repeat 3: three timed solves per method, the median reported
+        assert len(r["seconds_all"]) == 3 and r["seconds"] == float(np.median(r["seconds_all"]))
     assert s2["fgmres_multigrid"]["converged"]
     assert s2["fgmres_multigrid"]["iterations"] < s2["fgmres_unpreconditioned"]["iterations"]
     assert not any(st.get("steps") for st in rep2["setup"] if st["stage"] in ("high_mode_training",
@@ -69,3 +72,5 @@ def test_mg_errors_name_the_problem(capsys):
     assert "four numbers" in capsys.readouterr().err
     assert main(["mg", "--quick", "--smoother-layers", "0"]) == 1
     assert "--smoother-layers must be at least 1" in capsys.readouterr().err
+    assert main(["mg", "--quick", "--repeat", "0"]) == 1
+    assert "--repeat must be at least 1" in capsys.readouterr().err

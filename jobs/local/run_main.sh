@@ -14,4 +14,4 @@ if [ "$#" -gt 0 ]; then
   exec mpiexec -n "$NP" python -m gaugenet "$@"
 fi
 mpiexec -n "$NP" python -m gaugenet selfcheck
-exec mpiexec -n "$NP" python -m gaugenet mg --json mg-main.json
+exec mpiexec -n "$NP" python -m gaugenet mg --repeat 3 --json mg-main.json

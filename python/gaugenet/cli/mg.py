@@ -56,6 +56,9 @@ def add_arguments(p):
     p.add_argument("--baselines", default="gmres,eo-bicgstab,eo-cg",
                    help="comma-separated non-learned solvers to compare with (gmres, bicgstab, packed-bicgstab: "
                         "skipped where the local x extent is not a multiple of 8, eo-bicgstab, eo-cg)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds of timed solves, every method once per round in turn; the reported seconds are the "
+                        "medians (default 1)")
     p.add_argument("--quick", action="store_true", help="small lattice and few steps (smoke run)")
     p.add_argument("--precision", choices=("double", "single"), default="double")
     p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt")
@@ -89,10 +92,12 @@ def config_from_args(args):
         block = ()
     if len(block) != 4:
         raise _arg_error(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
+    if args.repeat < 1:
+        raise _arg_error(f"--repeat must be at least 1, got {args.repeat}")
     cfg = MGConfig(block=block, n_basis=args.n_basis, precision=args.model_precision, coarse=args.coarse,
                    packed=args.layout == "packed", basis=args.basis,
                    **smoother_args(args), tol=args.tol, restart=args.restart,
-                   baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()))
+                   baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()), repeat=args.repeat)
     if args.quick:
         cfg.high_steps, cfg.smoother_steps, cfg.coarse_steps, cfg.mg_steps = 20, 10, 20, 3
         cfg.n_basis, cfg.nn_maxiter, cfg.nn_refine_maxiter, cfg.log_every = min(cfg.n_basis, 6), 50, 10, 10

@@ -64,6 +64,7 @@ class MGConfig:
     precision: str = "single"       # precision the multigrid model is applied in during the solves
     packed: bool = True              # FGMRES + multigrid on the packed layout where it applies (PackedMultigridSolver)
     basis: str = "bf16"              # block basis storage in that solve: "bf16" (coarse/bf16.py) or "full"
+    repeat: int = 1                  # rounds of timed solves (every method once per round, in turn): median seconds
     log_every: int = 50
 
 
@@ -199,33 +200,56 @@ def mg_solver(D, model, weights, cfg):
 
 
 def compare_solvers(D, b, model, weights, high, cfg):
-    """FGMRES with and without the models, and the non-learned baselines: one record per method."""
-    recs = []
+    """FGMRES with and without the models, and the non-learned baselines: one record per method. With
+    cfg.repeat > 1 every method is solved once per round, the rounds in turn (so that a change of the host's
+    state hits all methods alike); `seconds` is then the median over the rounds and `seconds_all` lists them."""
+    runs = []
 
     def fg(name, M, restart=cfg.restart, solver=None, layout="ordinary"):
-        kw = dict(tol=cfg.tol, maxiter=cfg.maxiter, restart=restart, raise_on_fail=False)
-        r = solver.solve(b, **kw) if solver is not None else fgmres(D, b, M=M, **kw)
-        recs.append({"method": name, "iterations": r.iterations, "operator_applications": r.operator_applications,
-                     "seconds": r.seconds, "residual": r.residual, "converged": r.converged, "layout": layout})
-        log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e  (%s layout)", name, r.iterations, r.seconds,
-                 r.residual, layout)
+        def run():
+            kw = dict(tol=cfg.tol, maxiter=cfg.maxiter, restart=restart, raise_on_fail=False)
+            r = solver.solve(b, **kw) if solver is not None else fgmres(D, b, M=M, **kw)
+            log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e  (%s layout)", name, r.iterations, r.seconds,
+                     r.residual, layout)
+            return {"method": name, "iterations": r.iterations, "operator_applications": r.operator_applications,
+                    "seconds": r.seconds, "residual": r.residual, "converged": r.converged, "layout": layout}
+        runs.append(run)
+
+    def baseline(m):
+        def run():
+            _, rec = solve_wilson(D, b, method=m, tol=cfg.tol, maxiter=cfg.maxiter, restart=cfg.restart,
+                                  raise_on_fail=False)
+            rec["method"] = {"gmres": "fgmres_unpreconditioned"}.get(m, m)
+            log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e", rec["method"], rec["iterations"],
+                     rec["seconds"], rec["residual"])
+            return rec
+        runs.append(run)
 
     for m in cfg.baselines:
         if m == "packed-bicgstab" and not packed_applicable(D):
             log.info("%-22s skipped: needs a host field with a local x extent that is a multiple of 8", m)
             continue
-        _, rec = solve_wilson(D, b, method=m, tol=cfg.tol, maxiter=cfg.maxiter, restart=cfg.restart,
-                              raise_on_fail=False)
-        rec["method"] = {"gmres": "fgmres_unpreconditioned"}.get(m, m)
-        recs.append(rec)
-        log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e", rec["method"], rec["iterations"], rec["seconds"],
-                 rec["residual"])
+        baseline(m)
     Mh, wh = high
     if cfg.compare_high_mode:
         fg("fgmres_high_mode", preconditioner(Mh, wh))
     solver = mg_solver(D, model, weights, cfg)
     fg("fgmres_multigrid", None if solver else preconditioner(model, weights, precision=cfg.precision),
        cfg.mg_restart or cfg.restart, solver=solver, layout="packed" if solver else "ordinary")
+    rounds = max(1, int(cfg.repeat))
+    per = [[] for _ in runs]
+    for k in range(rounds):
+        if rounds > 1:
+            log.info("round %d of %d", k + 1, rounds)
+        for run, out in zip(runs, per):
+            out.append(run())
+    recs = []
+    for out in per:
+        rec = dict(out[0])
+        if rounds > 1:
+            rec["seconds_all"] = [o["seconds"] for o in out]
+            rec["seconds"] = float(np.median(rec["seconds_all"]))
+        recs.append(rec)
     ref = next((r for r in recs if r["method"] == "fgmres_unpreconditioned"), None)
     for r in recs:
         if ref is not None:
