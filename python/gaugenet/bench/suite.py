@@ -150,7 +150,6 @@ class _Recorder:
                  "" if rec["speedup_vs_numpy"] is None else f" x{rec['speedup_vs_numpy']:.0f} numpy")
         return rec
 
-
     def _pair(self, case, rec, threads, sites):
         """The paired roofline of an out-of-cache case: a second timing whose every batch comes right after a
         short triad on the same threads (the host's bandwidth can change between two batches), the kernel's

@@ -86,9 +86,10 @@ class CoarseSolve(Layer):
         c._cast, c._bf16 = {}, True
         return c
 
-    def prepare(self, dtype):
-        """Build the rows for applications in `dtype` now (else at the first application)."""
-        for which in ("fwd", "adj"):
+    def prepare(self, dtype, adjoint=False):
+        """Build the rows of the forward (and, with adjoint, the adjoint) applications in `dtype` now instead of at
+        the first application."""
+        for which in ("fwd", "adj") if adjoint else ("fwd",):
             self._local_rows(which, dtype)
 
     def _local_rows(self, which, dtype):

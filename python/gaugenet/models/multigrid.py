@@ -204,8 +204,8 @@ class MultigridModel(Layer):
         smoother's PTC layers on cast links, the basis cast (basis="bf16": stored in bfloat16, host fields
         only; coarse/bf16.py, and so are the single-precision rows of an exact coarse solve,
         CoarseSolve.in_bf16), the coarse part shared (a dense coarse solve keeps its matrix and applies its
-        rows in the precision of the coarse field). Returns (model, weights). With FGMRES, which is flexible, a single-precision preconditioner
-        does not limit the accuracy of the double-precision solve."""
+        rows in the precision of the coarse field). Returns (model, weights). With FGMRES, which is flexible, a
+        single-precision preconditioner does not limit the accuracy of the double-precision solve."""
         fine = self.grid.blocking.fine
         lat = fine.like(precision=precision)
         U = self.smoother.layers[0].U
