@@ -59,6 +59,15 @@ def test_projection_promotion_against_einsum(block, nb, N, nrhs, precision):
     got_p = np.asarray(blk.promote(c, basis).data).reshape(ref_p.shape)
     assert_close(got_r, ref_r, tol, "R f")
     assert_close(got_p, ref_p, tol, "P c")
+    # into given fields (the preconditioner's buffers): the same numbers, the given objects returned
+    rc, pf = c.zeros_like(), f.zeros_like()
+    assert blk.project(f, basis, out=rc) is rc and blk.promote(c, basis, out=pf) is pf
+    assert np.array_equal(np.asarray(rc.data).reshape(ref_r.shape), got_r)
+    assert np.array_equal(np.asarray(pf.data).reshape(ref_p.shape), got_p)
+    with pytest.raises(ValueError, match="out must be"):
+        blk.project(f, basis, out=pf)
+    with pytest.raises(ValueError, match="out must be"):
+        blk.promote(c, basis, out=rc)
 
 
 @pytest.mark.mpi

@@ -355,7 +355,11 @@ def test_packed_multigrid_solver_equals_ordinary(grid):
     for prec, tol in ((None, 1e-11), ("single", 1e-6)):
         S = PackedMultigridSolver(D, model, w, precision=prec)
         ref_M = preconditioner(model, w, precision=prec, packed=False)
-        assert_close(S.A.unpack(S.precondition(S.A.pack(b))).data, ref_M(b).data, tol, f"M b ({prec})")
+        first = S.precondition(S.A.pack(b))
+        assert_close(S.A.unpack(first).data, ref_M(b).data, tol, f"M b ({prec})")
+        kept = first.data.copy()   # the work buffers are reused: a second application must not change the first
+        S.precondition(S.A.pack(b * 2.0))
+        assert np.array_equal(first.data, kept)
         # an untrained model: compare 20 iterations (two restarts and a partial cycle), not convergence
         got = S.solve(b, tol=1e-12, maxiter=20, restart=8, raise_on_fail=False)
         ref = fgmres(D, b, M=ref_M, tol=1e-12, maxiter=20, restart=8, raise_on_fail=False)

@@ -57,6 +57,14 @@ def test_layout_round_trip():
     flat = psi.data.reshape(lat.local_volume, -1).view(np.float64)
     assert np.array_equal(x.data[1, 5, 3], flat[8 + 3, 5])
     assert np.array_equal(P.unpack(x).data, psi.data)
+    # into given fields: the same layouts, the given objects returned; wrong shapes or precisions refused
+    xo, fo = x.empty_like(), psi.zeros_like()
+    assert P.pack(psi, out=xo) is xo and np.array_equal(xo.data, x.data)
+    assert P.unpack(x, out=fo) is fo and np.array_equal(fo.data, psi.data)
+    with pytest.raises(ValueError, match="out must be"):
+        P.pack(psi, out=P.pack(gn.FermionField.random(lat, 3, seed=1)))
+    with pytest.raises(ValueError, match="out must be"):
+        P.unpack(x, out=gn.FermionField.random(lat, 3, seed=1))
 
 
 @pytest.mark.mpi

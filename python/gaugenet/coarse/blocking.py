@@ -51,31 +51,44 @@ class Blocking:
             raise ValueError("basis lives on a different lattice than the blocking")
 
     # ------------------------------------------------------------------ R and P
-    def project(self, f, basis):
-        """R f: FermionField (optionally batched) -> CoarseField [.., (nrhs,) n_basis]."""
+    @staticmethod
+    def _out(out, shape, like, who):
+        """A new array of `shape` like `like`, or the data of the field `out` after checking it fits."""
+        if out is None:
+            return array_module(like).empty(shape, dtype=like.dtype)
+        a = out.data
+        if a.shape != shape or a.dtype != like.dtype or not a.flags.c_contiguous or array_module(a) is not \
+                array_module(like):
+            raise ValueError(f"Blocking.{who}: out must be a contiguous field of shape {shape} and dtype {like.dtype}")
+        return a
+
+    def project(self, f, basis, out=None):
+        """R f: FermionField (optionally batched) -> CoarseField [.., (nrhs,) n_basis] (written into the
+        CoarseField `out` when given)."""
         self._check_basis(basis)
         nb, S = basis.nvec, 4 * basis.N
         nrhs = f.nvec
-        xp = f.xp
-        out = xp.empty(self.coarse.local_shape + ((nrhs,) if f.batched else ()) + (nb,), dtype=f.data.dtype)
+        given = out
+        out = self._out(out, self.coarse.local_shape + ((nrhs,) if f.batched else ()) + (nb,), f.data, "project")
         bs, bo = self._tables(f.data)
         core.block_project(out, f.data, basis.data, bs, bo, self.coarse.local_volume, self.fine.local_volume, nb, S,
                            nrhs)
-        return CoarseField(self.coarse, out)
+        return given if given is not None else CoarseField(self.coarse, out)
 
-    def promote(self, c, basis):
-        """P c: CoarseField (optionally batched) -> FermionField."""
+    def promote(self, c, basis, out=None):
+        """P c: CoarseField (optionally batched) -> FermionField (written into the FermionField `out` when
+        given)."""
         self._check_basis(basis)
         nb, S = basis.nvec, 4 * basis.N
         if c.n_basis != nb:
             raise ValueError(f"coarse field has {c.n_basis} components, basis has {nb} vectors")
         nrhs = c.nvec
-        xp = c.xp
-        out = xp.empty(self.fine.local_shape + ((nrhs,) if c.batched else ()) + (4, basis.N), dtype=c.data.dtype)
+        given = out
+        out = self._out(out, self.fine.local_shape + ((nrhs,) if c.batched else ()) + (4, basis.N), c.data, "promote")
         bs, bo = self._tables(c.data)
         core.block_promote(out, c.data, basis.data, bs, bo, self.coarse.local_volume, self.fine.local_volume, nb, S,
                            nrhs)
-        return FermionField(self.fine, out)
+        return given if given is not None else FermionField(self.fine, out)
 
     def orthonormalize(self, vectors):
         """Block-orthonormalise a batch of near-null vectors (Gram-Schmidt per block via QR):

@@ -21,6 +21,7 @@ from ..ml.ptc_packed import PackedSequential
 from ..ml.layer import Layer
 from ..operators.gamma import wilson_hop_weights
 from ..solvers import fgmres
+from ..util.memory import aligned_empty
 from .coarse_layer import CoarseLPTC
 from .coarse_solve import CoarseSolve
 from .defect_smoother import DefectSmoother, PackedDefectSmoother
@@ -146,11 +147,11 @@ class CoarseGrid:
     def lat(self):
         return self.blocking.coarse
 
-    def restrict(self, f):
-        return self.blocking.project(f, self.basis)
+    def restrict(self, f, out=None):
+        return self.blocking.project(f, self.basis, out=out)
 
-    def prolong(self, c):
-        return self.blocking.promote(c, self.basis)
+    def prolong(self, c, out=None):
+        return self.blocking.promote(c, self.basis, out=out)
 
 
 class _GridView:
@@ -315,15 +316,30 @@ class PackedMultigridSolver:
 
     def precondition(self, v, out=None):
         """M v for a PackedFermion v of the outer precision, returned in that precision (written into out, a
-        PackedFermion like v, when given)."""
+        PackedFermion like v, when given). The fine-grid intermediates (v in the model's precision, its unpacked
+        copy, the prolongated u0 and its packed copy) live in buffers kept between calls."""
         P, m = self.smoother.D, self.model
-        vs = v if v.data.dtype == P.U.dtype else v._new(v.data.astype(P.U.dtype))
-        u0 = m.grid.prolong(m.coarse(self.wc, m.grid.restrict(P.unpack(vs))))
-        u = self.smoother.run(self.ws, P.pack(u0), vs)
+        w = self._work(v)
+        if v.data.dtype == P.U.dtype:
+            vs = v
+        else:
+            np.copyto(w["vs"].data, v.data)
+            vs = w["vs"]
+        c = m.grid.restrict(P.unpack(vs, out=w["f"]))
+        u = self.smoother.run(self.ws, P.pack(m.grid.prolong(m.coarse(self.wc, c), out=w["f"]), out=w["pu"]), vs)
         if out is None:
-            return u if u.data.dtype == v.data.dtype else v._new(u.data.astype(v.data.dtype))
+            return u.copy() if u.data.dtype == v.data.dtype else v._new(u.data.astype(v.data.dtype))
         np.copyto(out.data, u.data)
         return out
+
+    def _work(self, v):
+        key = (v.data.shape, v.nvec, v.batched)
+        if getattr(self, "_work_key", None) != key:
+            P = self.smoother.D
+            vs = v._new(aligned_empty(v.data.shape, P.U.dtype))
+            f = P.unpack(vs)
+            self._buffers, self._work_key = {"vs": vs, "f": f, "pu": vs.empty_like()}, key
+        return self._buffers
 
     def solve(self, b, **kw):
         """fgmres(D, b, M=model) on the packed layout (keywords as fgmres'); returns the SolverResult with x a

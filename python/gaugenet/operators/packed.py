@@ -200,22 +200,37 @@ class _PackedStencil:
             raise ValueError(f"{who}: the fermion's colours, lattice or precision differ from the operator's")
 
     # ------------------------------------------------------------------ layout conversion
-    def pack(self, psi):
-        """FermionField (optionally batched) -> PackedFermion."""
+    def pack(self, psi, out=None):
+        """FermionField (optionally batched) -> PackedFermion (written into the PackedFermion `out` when given)."""
+        name = type(self).__name__
         if not isinstance(psi, FermionField):
-            raise TypeError(f"{type(self).__name__}.pack takes a FermionField, got {type(psi).__name__}")
+            raise TypeError(f"{name}.pack takes a FermionField, got {type(psi).__name__}")
         if psi.N != self.N or psi.lat.dims != self.lat.dims:
-            raise ValueError(f"{type(self).__name__}.pack: the fermion's colours or lattice differ from the operator's")
+            raise ValueError(f"{name}.pack: the fermion's colours or lattice differ from the operator's")
         if psi.on_device:
-            raise ValueError(f"{type(self).__name__}.pack: the packed layout is a CPU layout; the fermion is on the GPU")
-        return PackedFermion(self.lat, _pack(psi.data.reshape(self.V, -1), self.V), self.N, psi.nvec, psi.batched)
+            raise ValueError(f"{name}.pack: the packed layout is a CPU layout; the fermion is on the GPU")
+        if out is None:
+            return PackedFermion(self.lat, _pack(psi.data.reshape(self.V, -1), self.V), self.N, psi.nvec, psi.batched)
+        real = np.dtype(psi.data.dtype.char.lower())
+        if (not isinstance(out, PackedFermion) or out.data.dtype != real or out.data.nbytes != psi.data.nbytes
+                or not out.data.flags.c_contiguous):
+            raise ValueError(f"{name}.pack: out must be a contiguous PackedFermion of the fermion's size and precision")
+        core.pack8(np.ascontiguousarray(psi.data.reshape(self.V, -1)), out.data, self.V)
+        return out
 
-    def unpack(self, x):
-        """PackedFermion -> FermionField."""
+    def unpack(self, x, out=None):
+        """PackedFermion -> FermionField (written into the FermionField `out` when given)."""
         shape = self.lat.local_shape + ((x.nvec,) if x.batched else ()) + (4, self.N)
-        out = np.empty(shape, dtype=self.lat.complex_dtype)
-        core.unpack8(x.data, out, self.V)
-        return FermionField(self.lat, out)
+        if out is None:
+            dst = np.empty(shape, dtype=self.lat.complex_dtype)
+        else:
+            dst = out.data
+            if (not isinstance(out, FermionField) or dst.shape != shape or dst.dtype != self.lat.complex_dtype
+                    or not dst.flags.c_contiguous or not isinstance(dst, np.ndarray)):
+                raise ValueError(f"{type(self).__name__}.unpack: out must be a contiguous host FermionField of shape "
+                                 f"{shape} and dtype {self.lat.complex_dtype}")
+        core.unpack8(x.data, dst, self.V)
+        return out if out is not None else FermionField(self.lat, dst)
 
 
 def boundary_dets(links):
