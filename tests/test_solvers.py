@@ -220,3 +220,22 @@ def test_fused_vector_updates(precision):
     w = x.copy()
     w.xpay(a, y)
     assert np.abs(w.data - ref).max() < eps * np.abs(ref).max()
+
+
+def test_convert_between_precisions():
+    """core.convert: float64 <-> float32 (real or complex views of the same reals) as numpy's cast, every
+    direction; clear errors for sizes, types and aliasing."""
+    from gaugenet._backend import core
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(100003)
+    for src, dst in ((a, np.empty(a.size, np.float32)), (a.astype(np.float32), np.empty(a.size)),
+                     (a, np.empty(a.size)), (a.astype(np.float32), np.empty(a.size, np.float32)),
+                     (a[:-1].view(np.complex128), np.empty((a.size - 1) // 2, np.complex64))):
+        core.convert(src, dst)
+        assert np.array_equal(dst, src.astype(dst.dtype))
+    with pytest.raises(ValueError, match="different numbers"):
+        core.convert(a, np.empty(10, np.float32))
+    with pytest.raises(ValueError, match="float32/float64"):
+        core.convert(np.zeros(4, np.int32), np.zeros(4))
+    with pytest.raises(ValueError, match="alias"):
+        core.convert(a, a)

@@ -142,9 +142,28 @@ void dense_matvec(py::object A, py::object x, py::object y, int64_t m, int64_t n
   else dense::matvec(a.as<const float>(), m, n, bx.as<const float>(), r, by.as<float>());
 }
 
+// dst = src converted between float64 and float32 (real or complex arrays of the same number of reals)
+void convert(py::object src, py::object dst) {
+  const Buf a = get_buf(src, false, "src"), b = get_buf(dst, true, "dst");
+  require(!a.device && !b.device, "convert: host (numpy) arrays only");
+  auto wide = [](Kind k) { return k == Kind::f64 || k == Kind::c128; };
+  auto real = [&](Kind k) { return wide(k) || k == Kind::f32 || k == Kind::c64; };
+  require(real(a.kind) && real(b.kind), "convert: float32/float64/complex64/complex128 arrays only");
+  const int64_t n = a.nbytes / (wide(a.kind) ? 8 : 4);
+  require(n == b.nbytes / (wide(b.kind) ? 8 : 4), "convert: src and dst hold different numbers of reals");
+  require(a.ptr != b.ptr, "convert: src and dst must not alias");
+  py::gil_scoped_release nogil;
+  if (wide(a.kind) && wide(b.kind)) blas1::convert(a.as<const double>(), b.as<double>(), n);
+  else if (wide(a.kind)) blas1::convert(a.as<const double>(), b.as<float>(), n);
+  else if (wide(b.kind)) blas1::convert(a.as<const float>(), b.as<double>(), n);
+  else blas1::convert(a.as<const float>(), b.as<float>(), n);
+}
+
 }  // namespace
 
 void bind_krylov(py::module_ &m) {
+  m.def("convert", &convert, py::arg("src"), py::arg("dst"),
+        "dst = src between float64 and float32 (real or complex, the same number of reals), OpenMP; host arrays");
   m.def("dense_matvec", &dense_matvec, py::arg("A"), py::arg("x"), py::arg("y"), py::arg("m"), py::arg("n"),
         py::arg("r"),
         "y[c] = A x[c] (c < r) for a dense row-major (m, n) complex A (complex64/complex128, or uint16 pairs of "

@@ -1,6 +1,7 @@
 // Vector updates of the Krylov solvers on host arrays (OpenMP), in place and without temporaries:
 //   axpy:  x += a y            (returns |x|^2 of the result when asked: the norm travels in the same pass)
 //   xpay:  x = y + b x
+//   convert: dst = src between float and double (the mixed-precision preconditioner's casts)
 // Norms are summed per fixed-size chunk and the chunks added in order: independent of the thread count.
 #pragma once
 #include <complex>
@@ -64,6 +65,13 @@ void xpay(cx<T> *x, std::complex<double> b, const cx<T> *y, int64_t n) {
 // The same updates, and the inner product, for vectors in the packed eight-site-block layout of
 // kernels/pack.h: complex number 8 g + l has its real part at 16 g + l and its imaginary part at
 // 16 g + 8 + l (n complex numbers, n a multiple of 8). Chunk sums as above.
+// dst[i] = (D) src[i] for n reals (float <-> double, or a plain copy); elementwise, any thread count
+template <class S, class D>
+void convert(const S *src, D *dst, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= 8 * CHUNK)
+  for (int64_t i = 0; i < n; ++i) dst[i] = (D)src[i];
+}
+
 namespace packed {
 
 constexpr int64_t GROUPS = CHUNK / 8;  // groups of eight complex numbers per chunk
