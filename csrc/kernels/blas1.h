@@ -62,9 +62,6 @@ void xpay(cx<T> *x, std::complex<double> b, const cx<T> *y, int64_t n) {
   }
 }
 
-// The same updates, and the inner product, for vectors in the packed eight-site-block layout of
-// kernels/pack.h: complex number 8 g + l has its real part at 16 g + l and its imaginary part at
-// 16 g + 8 + l (n complex numbers, n a multiple of 8). Chunk sums as above.
 // dst[i] = (D) src[i] for n reals (float <-> double, or a plain copy); elementwise, any thread count
 template <class S, class D>
 void convert(const S *src, D *dst, int64_t n) {
@@ -72,6 +69,9 @@ void convert(const S *src, D *dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = (D)src[i];
 }
 
+// The same updates, and the inner product, for vectors in the packed eight-site-block layout of
+// kernels/pack.h: complex number 8 g + l has its real part at 16 g + l and its imaginary part at
+// 16 g + 8 + l (n complex numbers, n a multiple of 8). Chunk sums as above.
 namespace packed {
 
 constexpr int64_t GROUPS = CHUNK / 8;  // groups of eight complex numbers per chunk

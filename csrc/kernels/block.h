@@ -12,12 +12,9 @@
 #pragma once
 #include "core/backend.h"
 #include "core/complex.h"
-#include <cstring>
+#include "kernels/bf16.h"
 #include <type_traits>
 #include <vector>
-#if defined(__AVX512F__) && !defined(__CUDACC__)
-#include <immintrin.h>
-#endif
 
 namespace gn {
 
@@ -44,18 +41,10 @@ inline const T *basis_tile(const BlockArgs<T> &a, int64_t x, T *buf, int n) {
   int e = 0;
 #if defined(__AVX512F__) && !defined(__CUDACC__)
   if constexpr (std::is_same<T, float>::value) {   // 16 at a time: widen to 32 bits, shift into the upper half
-    for (; e + 16 <= n; e += 16) {
-      const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(h + e)));
-      _mm512_storeu_ps(buf + e, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-    }
+    for (; e + 16 <= n; e += 16) _mm512_storeu_ps(buf + e, bf16x16_to_floats(h + e));
   }
 #endif
-  for (; e < n; ++e) {
-    const uint32_t u = (uint32_t)h[e] << 16;
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    buf[e] = (T)f;
-  }
+  for (; e < n; ++e) buf[e] = (T)bf16_to_float(h[e]);
   return buf;
 }
 

@@ -10,22 +10,14 @@
 // Re y = sum p_even - sum q_odd and Im y = sum q_even + sum p_odd.
 #pragma once
 #include <cstdint>
-#include <cstring>
+#include <type_traits>
 #include <vector>
 #include "core/backend.h"
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "kernels/bf16.h"
 
 namespace gn {
 namespace dense {
 
-inline float bf16_to_float(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
 template <class S, class T>
 inline T widen(S v) {
   if constexpr (std::is_same<S, uint16_t>::value) return bf16_to_float(v);
@@ -38,16 +30,14 @@ inline void row_sums(const S *a, const T *x1, const T *x2, int64_t n2, T &re, T 
   constexpr int L = 32;
   T p[L] = {}, q[L] = {};
   int64_t e = 0;
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && !defined(__CUDACC__)
   if constexpr (std::is_same<T, float>::value) {
     __m512 P0 = _mm512_setzero_ps(), P1 = P0, Q0 = P0, Q1 = P0;
     for (; e + L <= n2; e += L) {
       __m512 a0, a1;
       if constexpr (std::is_same<S, uint16_t>::value) {
-        a0 = _mm512_castsi512_ps(_mm512_slli_epi32(
-            _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a + e))), 16));
-        a1 = _mm512_castsi512_ps(_mm512_slli_epi32(
-            _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a + e + 16))), 16));
+        a0 = bf16x16_to_floats(a + e);
+        a1 = bf16x16_to_floats(a + e + 16);
       } else {
         a0 = _mm512_loadu_ps(a + e);
         a1 = _mm512_loadu_ps(a + e + 16);

@@ -15,7 +15,6 @@ cost functions in gaugenet.models.training work on all of them alike.
 import numpy as np
 
 from .._backend import core
-
 from ..coarse import Bf16Basis, Blocking, CoarseOperator
 from ..fields import FermionField
 from ..ml import PTC, Sequential, one_hop_paths
