@@ -144,6 +144,53 @@ def test_stream_triad_values():
         core.stream_triad(a, b[:10], c, 1.0)
 
 
+def test_scattered_read_sums_every_chunk_once():
+    """The scattered read visits the chunks in the given order, each once, whatever the thread count and the
+    prefetch distance; bad arguments are refused by name."""
+    chunk = 64
+    a = np.random.default_rng(3).standard_normal(chunk * 37)
+    order = np.random.default_rng(4).permutation(37).astype(np.int64)
+    want = float(a.sum())
+    for threads in (1, 2):
+        core.set_num_threads(threads)
+        for pf in (0, 1, 4, 100):
+            assert core.scattered_read(a, order, chunk, pf) == pytest.approx(want, rel=1e-12)
+    core.set_num_threads(1)
+    # a chunk listed twice is read twice, one left out is not read
+    twice = np.array([0, 0, 5], dtype=np.int64)
+    assert core.scattered_read(a, twice, chunk, 4) == pytest.approx(2 * a[:chunk].sum() + a[5 * chunk:6 * chunk].sum())
+    # ones in any order sum exactly (the suite's self-check)
+    ones = np.ones(chunk * 1000)
+    assert core.scattered_read(ones, np.arange(1000, dtype=np.int64)[::-1].copy(), chunk) == 64000.0
+    with pytest.raises(ValueError, match="outside the array"):
+        core.scattered_read(a, np.array([37], dtype=np.int64), chunk)
+    with pytest.raises(ValueError, match="outside the array"):
+        core.scattered_read(a, np.array([-1], dtype=np.int64), chunk)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        core.scattered_read(a, order, 48)
+    with pytest.raises(ValueError, match="int64"):
+        core.scattered_read(a, order.astype(np.int32), chunk)
+    with pytest.raises(ValueError, match="float64"):
+        core.scattered_read(a.astype(np.float32), order, chunk)
+    with pytest.raises(ValueError, match="prefetch"):
+        core.scattered_read(a, order, chunk, -1)
+    with pytest.raises(ValueError, match="shorter than one chunk"):
+        core.scattered_read(a[:10], order[:0], chunk)
+
+
+def test_scattered_read_probe_counts_the_array():
+    from gaugenet.bench.stream import ScatteredRead
+    probe = ScatteredRead(1 << 20, chunk_bytes=1536, prefetch=2)
+    assert probe.a.size == (1 << 20) // 1536 * 192
+    assert sorted(probe.order) == list(range((1 << 20) // 1536))
+    gbs, sec = probe.measure(COMM, 1, min_time=0.01, batches=2)
+    assert gbs > 0 and sec > 0
+    with pytest.raises(ValueError, match="multiple of 256"):
+        ScatteredRead(1 << 20, chunk_bytes=1000)
+    with pytest.raises(ValueError, match="smaller than one chunk"):
+        ScatteredRead(100)
+
+
 def _shared_path(tmp_path, name):
     return COMM.bcast(str(tmp_path / name) if COMM.Get_rank() == 0 else None, root=0)
 
@@ -157,7 +204,8 @@ def _check_report(rep):
     for r in rep["results"]:
         assert RECORD_KEYS <= set(r), set(RECORD_KEYS) - set(r)
         assert r["ranks"] == COMM.Get_size()
-        if r["kernel"] == "stream_triad":
+        if r["kernel"] in ("stream_triad", "scattered_read"):
+            assert r["gbytes_per_s"] > 0
             continue
         if r["kernel"] in END_TO_END:
             assert r["seconds_per_call"] > 0
@@ -168,6 +216,11 @@ def _check_report(rep):
         if r["roofline_fraction"] is not None:
             assert r["roofline_fraction"] == pytest.approx(
                 r["gbytes_per_s"] / rep["stream_triad"][str(r["threads"])]["gbytes_per_s"])
+            assert r["scattered_read_fraction"] == pytest.approx(
+                r["gbytes_per_s"] / rep["scattered_read"][str(r["threads"])]["gbytes_per_s"])
+    scat = [r for r in rep["results"] if r["kernel"] == "scattered_read"]
+    assert {r["threads"] for r in scat} == set(rep["threads_per_rank"])
+    assert rep["scattered_read_gbytes_per_s"] == rep["scattered_read"][str(max(rep["threads_per_rank"]))]["gbytes_per_s"]
     return kernels
 
 
@@ -272,5 +325,10 @@ def test_bench_adjacent_triad(tmp_path, monkeypatch):
         assert len(pairs) == 3 and all(g > 0 and dt > 0 for g, dt in pairs)
         fr = [r["bytes_per_site"] * 8 ** 4 / dt / 1e9 / g for g, dt in pairs]
         assert r["roofline_fraction_paired"] == pytest.approx(float(np.median(fr)))
+        # and a scattered read right before each batch too
+        spairs = r["paired_scattered_read"]
+        assert [dt for _, dt in spairs] == [dt for _, dt in pairs] and all(sc > 0 for sc, _ in spairs)
+        fs = [r["bytes_per_site"] * 8 ** 4 / dt / 1e9 / sc for sc, dt in spairs]
+        assert r["scattered_read_fraction_paired"] == pytest.approx(float(np.median(fs)))
     side = [r for r in rep["results"] if r["kernel"] == "wilson_hop" and r["local_volume"] == "4.4.4.4"]
     assert side and all("roofline_fraction_adjacent" not in r for r in side)

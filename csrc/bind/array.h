@@ -12,7 +12,7 @@ namespace py = pybind11;
 
 namespace gn {
 
-enum class Kind { c64, c128, i32, f32, f64, u16, other };
+enum class Kind { c64, c128, i32, i64, f32, f64, u16, other };
 
 struct Buf {
   void *ptr = nullptr;
@@ -29,6 +29,7 @@ inline Kind kind_from_typestr(const std::string &ts) {
   if (t == "c16") return Kind::c128;
   if (t == "c8") return Kind::c64;
   if (t == "i4") return Kind::i32;
+  if (t == "i8") return Kind::i64;
   if (t == "f8") return Kind::f64;
   if (t == "f4") return Kind::f32;
   if (t == "u2") return Kind::u16;   // bfloat16 bit patterns (the block basis, kernels/block.h)
@@ -56,7 +57,7 @@ inline Buf get_buf(py::handle obj, bool writable, const char *name, bool optiona
     b.kind = kind_from_typestr(cai["typestr"].cast<std::string>());
     int64_t n = 1;
     for (auto s : cai["shape"].cast<py::tuple>()) n *= s.cast<int64_t>();
-    int64_t isz = b.kind == Kind::c128 ? 16 : (b.kind == Kind::c64 || b.kind == Kind::f64) ? 8 : b.kind == Kind::u16 ? 2 : 4;
+    int64_t isz = b.kind == Kind::c128 ? 16 : (b.kind == Kind::c64 || b.kind == Kind::f64 || b.kind == Kind::i64) ? 8 : b.kind == Kind::u16 ? 2 : 4;
     b.nbytes = n * isz;
     b.device = true;
     return b;

@@ -29,6 +29,22 @@ void stream_triad(py::object a, py::object b, py::object c, double s) {
   else triad_typed<float>(A, B, C, s, A.nbytes / 4, dev);
 }
 
+double scattered_read_py(py::object a, py::object order, int64_t chunk, int prefetch) {
+  Buf A = get_buf(a, false, "a"), O = get_buf(order, false, "order");
+  require(!A.device && !O.device, "scattered_read: CPU arrays only (it measures the host's memory)");
+  require(A.kind == Kind::f64, "scattered_read: a must be float64");
+  require(O.kind == Kind::i64, "scattered_read: order must be int64");
+  require(chunk > 0 && chunk % 32 == 0, "scattered_read: chunk must be a positive multiple of 32 doubles");
+  require(prefetch >= 0, "scattered_read: prefetch must be >= 0 chunks");
+  const int64_t nchunks = (A.nbytes / 8) / chunk, n = O.nbytes / 8;
+  require(nchunks > 0, "scattered_read: a is shorter than one chunk");
+  const int64_t *o = O.as<const int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    require(o[i] >= 0 && o[i] < nchunks, "scattered_read: order holds a chunk index outside the array");
+  py::gil_scoped_release nogil;
+  return gn::scattered_read(A.as<const double>(), o, n, chunk, prefetch);
+}
+
 std::string wilson_variant(py::object name) {
   if (!name.is_none()) {
     const std::string v = name.cast<std::string>();
@@ -61,6 +77,9 @@ int64_t stream_store_bytes(py::object bytes) {
 void bind_bench(py::module_ &m) {
   m.def("stream_triad", &stream_triad, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("s"),
         "STREAM triad a = b + s * c (OpenMP over elements; counted traffic 3 * itemsize per element)");
+  m.def("scattered_read", &scattered_read_py, py::arg("a"), py::arg("order"), py::arg("chunk"), py::arg("prefetch") = 4,
+        "read the float64 array a in chunks of `chunk` doubles (a multiple of 32) in the order of the int64 chunk "
+        "indices `order`, each prefetched `prefetch` chunks ahead; returns the sum read (OpenMP over the order)");
   m.def("wilson_variant", &wilson_variant, py::arg("name") = py::none(),
         "the CPU Wilson kernel in use: 'simd' (eight sites per step, AVX-512) or 'generic' (site by site); "
         "pass a name to switch (for benchmarks and cross-checks)");

@@ -21,7 +21,7 @@ from ..util.log import log
 from . import cases as C
 from . import models
 from .machine import machine_info
-from .stream import Triad, stream_triad, triad_array_bytes
+from .stream import SCATTER_CHUNK_BYTES, SCATTER_PREFETCH, ScatteredRead, Triad, stream_triad, triad_array_bytes
 from .timing import time_call
 
 # end-to-end items (gaugenet.bench.endtoend): record names and what runs them
@@ -83,13 +83,14 @@ def _vol(dims):
 
 
 class _Recorder:
-    def __init__(self, cfg, comm, stream_gbs, grid):
-        self.cfg, self.comm, self.stream, self.grid = cfg, comm, stream_gbs, grid
+    def __init__(self, cfg, comm, stream_gbs, scatter_gbs, grid):
+        self.cfg, self.comm, self.stream, self.scatter, self.grid = cfg, comm, stream_gbs, scatter_gbs, grid
         self.results = []
         self.numpy_sec = {}
         self.cores = os.cpu_count() or 1
         self.adjacent = {}  # threads -> triad measured right before the current group of cases (out of cache)
         self.paired = None  # Triad for the paired roofline of cases out of the last-level cache (full runs)
+        self.paired_scatter = None  # ScatteredRead measured beside it
         self.paired_min_bytes = 0
 
     def wanted(self, kernel):
@@ -128,6 +129,7 @@ class _Recorder:
         }
         if not numpy and threads in self.stream:
             rec["roofline_fraction"] = rec["gbytes_per_s"] / self.stream[threads]
+            rec["scattered_read_fraction"] = rec["gbytes_per_s"] / self.scatter[threads]
         if not numpy and threads in self.adjacent:
             rec["stream_triad_adjacent_gbytes_per_s"] = self.adjacent[threads]
             rec["roofline_fraction_adjacent"] = rec["gbytes_per_s"] / self.adjacent[threads]
@@ -152,15 +154,22 @@ class _Recorder:
 
     def _pair(self, case, rec, threads, sites):
         """The paired roofline of an out-of-cache case: a second timing whose every batch comes right after a
-        short triad on the same threads (the host's bandwidth can change between two batches), the kernel's
-        GB/s of each batch over the triad before it, and their median (`roofline_fraction_paired`)."""
+        short triad and a short scattered read on the same threads (the host's bandwidth can change between two
+        batches), the kernel's GB/s of each batch over the triad (scattered read) before it, and their medians
+        (`roofline_fraction_paired`, `scattered_read_fraction_paired`)."""
         pairs = []
-        time_call(case.fn, self.comm, min_time=self.cfg.min_time, batches=3, pairs=pairs,
-                  before_batch=lambda: self.paired.measure(self.comm, threads, min_time=0.05, batches=2)[0])
+
+        def before():
+            g = self.paired.measure(self.comm, threads, min_time=0.05, batches=2)[0]
+            return g, self.paired_scatter.measure(self.comm, threads, min_time=0.05, batches=2)[0]
+
+        time_call(case.fn, self.comm, min_time=self.cfg.min_time, batches=3, pairs=pairs, before_batch=before)
         core.set_num_threads(threads)
-        fr = [case.bytes_per_site * sites / dt / 1e9 / g for g, dt in pairs]
-        rec["paired_triad"] = [[g, dt] for g, dt in pairs]
-        rec["roofline_fraction_paired"] = float(np.median(fr))
+        gbs = [case.bytes_per_site * sites / dt / 1e9 for _, dt in pairs]
+        rec["paired_triad"] = [[g, dt] for (g, _), dt in pairs]
+        rec["roofline_fraction_paired"] = float(np.median([b / g for b, ((g, _), _) in zip(gbs, pairs)]))
+        rec["paired_scattered_read"] = [[sc, dt] for (_, sc), dt in pairs]
+        rec["scattered_read_fraction_paired"] = float(np.median([b / sc for b, ((_, sc), _) in zip(gbs, pairs)]))
 
 
 def _threads_for(cfg, ranks):
@@ -204,20 +213,26 @@ def _run(cfg, comm, t_start):
     # ---- STREAM triad: the roofline, with the same ranks and threads
     abytes = triad_array_bytes(cfg.quick, R)
     stream_meas = {t: [] for t in threads}
+    scatter_meas = {t: [] for t in threads}
 
     def measure_stream():
+        scattered = ScatteredRead(abytes)
         for t in threads:
             gbs, _ = stream_triad(comm, t, abytes, min_time=cfg.min_time)
             stream_meas[t].append(gbs)
-            log.info("STREAM triad: %d rank(s) x %d thread(s): %.2f GB/s (arrays of %d MB per rank)", R, t, gbs,
-                     abytes >> 20)
+            sgbs, _ = scattered.measure(comm, t, min_time=cfg.min_time)
+            scatter_meas[t].append(sgbs)
+            log.info("STREAM triad: %d rank(s) x %d thread(s): %.2f GB/s (arrays of %d MB per rank); scattered "
+                     "read %.2f GB/s", R, t, gbs, abytes >> 20, sgbs)
 
     measure_stream()
     stream_gbs = {t: max(v) for t, v in stream_meas.items()}
-    rec = _Recorder(cfg, comm, stream_gbs, grid)
+    scatter_gbs = {t: max(v) for t, v in scatter_meas.items()}
+    rec = _Recorder(cfg, comm, stream_gbs, scatter_gbs, grid)
     if not cfg.quick:  # paired roofline for the cases whose traffic per call is at least 4x the last-level cache
         from .machine import last_level_cache_bytes
         rec.paired = Triad(abytes)
+        rec.paired_scatter = ScatteredRead(abytes)
         rec.paired_min_bytes = 4 * last_level_cache_bytes()
 
     # ---- main loop: local volumes x precisions x threads (weak scaling across runs)
@@ -327,9 +342,11 @@ def _run(cfg, comm, t_start):
     measure_stream()  # again at the end: the roofline is the best of both
     for t in threads:
         stream_gbs[t] = max(stream_meas[t])
+        scatter_gbs[t] = max(scatter_meas[t])
     for r in rec.results:
         if r["roofline_fraction"] is not None:
             r["roofline_fraction"] = r["gbytes_per_s"] / stream_gbs[r["threads"]]
+            r["scattered_read_fraction"] = r["gbytes_per_s"] / scatter_gbs[r["threads"]]
 
     for t in threads:  # the roofline itself, as records
         rec.results.insert(0, {
@@ -341,6 +358,17 @@ def _run(cfg, comm, t_start):
             "note": f"best of {len(stream_meas[t])} measurements (start and end of the run, and right before each group of "
                     f"out-of-cache cases), {abytes >> 20} MB arrays "
                     f"per rank"})
+    for t in threads:  # the scattered read, as records after the triad's
+        rec.results.insert(len(threads), {
+            "kernel": "scattered_read", "local_volume": None, "global_volume": None, "precision": "double",
+            "threads": t, "ranks": R, "process_grid": _vol(grid), "scaling": "weak", "nvec": 1, "features": None,
+            "mode": "normal", "seconds_per_call": None, "flops_per_site": None, "bytes_per_site": 8,
+            "gflops": None, "gbytes_per_s": scatter_gbs[t], "roofline_fraction": scatter_gbs[t] / stream_gbs[t],
+            "scattered_read_fraction": 1.0, "speedup_vs_numpy": None, "calls": len(scatter_meas[t]),
+            "oversubscribed": R * t > cores,
+            "note": f"best of {len(scatter_meas[t])} measurements (start and end of the run): {abytes >> 20} MB per "
+                    f"rank read in {SCATTER_CHUNK_BYTES}-byte chunks in a random order, software "
+                    f"prefetch {SCATTER_PREFETCH} chunks ahead"})
     available = {r["kernel"] for r in rec.results}
     not_available = []
     for kernel, reason in [
@@ -380,6 +408,9 @@ def _run(cfg, comm, t_start):
         "stream_triad_gbytes_per_s": stream_gbs[max(threads)],
         "stream_triad": {str(t): {"gbytes_per_s": stream_gbs[t], "measurements": stream_meas[t],
                                   "array_bytes_per_rank": abytes} for t in threads},
+        "scattered_read_gbytes_per_s": scatter_gbs[max(threads)],
+        "scattered_read": {str(t): {"gbytes_per_s": scatter_gbs[t], "measurements": scatter_meas[t],
+                                    "array_bytes_per_rank": abytes} for t in threads},
         "traffic_model": models.TRAFFIC_MODEL,
         "flop_conventions": models.FLOP_CONVENTIONS,
         "notes": notes,

@@ -25,7 +25,7 @@ def _label(r):
 
 def results_table(report, markdown=False):
     rows = [("kernel", "local vol", "prec", "thr", "rk", "variant", "ms/call", "GFLOP/s", "GB/s", "roof%", "x numpy",
-             "adj%", "pair%")]
+             "adj%", "pair%", "scat%", "pscat%")]
     for r in report["results"]:
         rows.append((r["kernel"], r["local_volume"] or "-", r["precision"][0], str(r["threads"]), str(r["ranks"]), _label(r),
                      _f(r["seconds_per_call"] and r["seconds_per_call"] * 1e3, ".3f"), _f(r["gflops"], ".2f"),
@@ -33,7 +33,9 @@ def results_table(report, markdown=False):
                      _f(r["roofline_fraction"] and 100 * r["roofline_fraction"], ".1f"),
                      _f(r["speedup_vs_numpy"], ".1f"),
                      _f(r.get("roofline_fraction_adjacent") and 100 * r["roofline_fraction_adjacent"], ".1f"),
-                     _f(r.get("roofline_fraction_paired") and 100 * r["roofline_fraction_paired"], ".1f")))
+                     _f(r.get("roofline_fraction_paired") and 100 * r["roofline_fraction_paired"], ".1f"),
+                     _f(r.get("scattered_read_fraction") and 100 * r["scattered_read_fraction"], ".1f"),
+                     _f(r.get("scattered_read_fraction_paired") and 100 * r["scattered_read_fraction_paired"], ".1f")))
     if markdown:
         out = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" if i < 6 else "--:" for i in range(len(rows[0]))) + "|"]
         out += ["| " + " | ".join(row) + " |" for row in rows[1:]]
@@ -75,6 +77,8 @@ def header(report):
              f"Wilson CPU kernel: {m.get('wilson_cpu_kernel')}",
              "STREAM triad (gaugenet, same run): " + ", ".join(
                  f"{t} thread(s)/rank {v['gbytes_per_s']:.2f} GB/s" for t, v in report["stream_triad"].items()),
+             "scattered read (chunks at random addresses, software prefetch; same run): " + ", ".join(
+                 f"{t} thread(s)/rank {v['gbytes_per_s']:.2f} GB/s" for t, v in report.get("scattered_read", {}).items()),
              "traffic model: " + report["traffic_model"],
              "flops per site: " + "; ".join(f"{k}: {v}" for k, v in report["flop_conventions"].items())]
     lines += ["note: " + n for n in report["notes"]]
