@@ -125,13 +125,9 @@ def format_report(report, markdown=False):
         for k, v, t, tn, tz in ho:
             parts.append(f"  {k:14s} {v:12s} t={t}: normal {tn * 1e3:.3f} ms, zero-boundary {tz * 1e3:.3f} ms "
                          f"({100 * (tn / tz - 1):+.1f}%)")
-    tg = report.get("targets")
-    if tg is None and report.get("threads_per_rank"):  # a report saved before the targets were part of it
-        from .targets import evaluate
-        tg = evaluate(report)
-    if tg:
-        from .targets import targets_table
-        parts += ["", "targets (issue 4), as measured in this run:", targets_table(tg)]
+    if report.get("threads_per_rank"):  # judged again from the records (also for reports saved before the targets)
+        from .targets import evaluate, targets_table
+        parts += ["", "targets (issue 4), as measured in this run:", targets_table(evaluate(report))]
     if report["not_available"]:
         parts.append("")
         parts.append("not available yet:")

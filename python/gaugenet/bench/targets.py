@@ -117,6 +117,11 @@ def evaluate(report):
         detail = f"{mg['iterations']} iterations, {mg['seconds_per_call']:.3f} s"
         if key == "speedup_vs_best_baseline":
             detail += f" (best baseline: {mg.get('best_baseline')})"
+        else:
+            plain = next((r for r in res if r["kernel"] == "fgmres_seed000"
+                          and r.get("method") == "fgmres_unpreconditioned"), None)
+            if plain is not None and not plain.get("converged", True):
+                detail += "; a lower bound: the unpreconditioned solve stopped unconverged at its iteration limit"
         if not mg.get("converged", True):
             detail += "; NOT CONVERGED"
         out.append(_entry(name, thr, v, v >= thr and mg.get("converged", True), detail))
