@@ -38,11 +38,14 @@ double scattered_read_py(py::object a, py::object order, int64_t chunk, int pref
   require(prefetch >= 0, "scattered_read: prefetch must be >= 0 chunks");
   const int64_t nchunks = (A.nbytes / 8) / chunk, n = O.nbytes / 8;
   require(nchunks > 0, "scattered_read: a is shorter than one chunk");
-  const int64_t *o = O.as<const int64_t>();
-  for (int64_t i = 0; i < n; ++i)
-    require(o[i] >= 0 && o[i] < nchunks, "scattered_read: order holds a chunk index outside the array");
-  py::gil_scoped_release nogil;
-  return gn::scattered_read(A.as<const double>(), o, n, chunk, prefetch);
+  int64_t bad = 0;
+  double sum;
+  {
+    py::gil_scoped_release nogil;
+    sum = gn::scattered_read(A.as<const double>(), nchunks, O.as<const int64_t>(), n, chunk, prefetch, &bad);
+  }
+  require(bad == 0, "scattered_read: order holds a chunk index outside the array");
+  return sum;
 }
 
 std::string wilson_variant(py::object name) {

@@ -37,20 +37,31 @@ void triad_run(const TriadArgs<T> &args) {
 // with next to no arithmetic; returns the sum of what was read. The bandwidth a core reaches this way is
 // the ceiling of a stencil kernel whose neighbour blocks lie at scattered addresses and are brought in by
 // software prefetch (the hardware prefetchers follow sequential streams only): the suite's second
-// reference next to the triad. OpenMP over the visiting order (static shares).
-inline double scattered_read(const double *GN_RESTRICT a, const int64_t *GN_RESTRICT order, int64_t n,
-                             int64_t chunk, int prefetch) {
+// reference next to the triad. OpenMP over the visiting order (static shares). Indices outside
+// [0, nchunks) are skipped and counted in *bad (checked in the same pass, so that a timed call reads the
+// order once).
+inline double scattered_read(const double *GN_RESTRICT a, int64_t nchunks, const int64_t *GN_RESTRICT order,
+                             int64_t n, int64_t chunk, int prefetch, int64_t *bad) {
   double total = 0;
-#pragma omp parallel reduction(+ : total) if (n * chunk >= CpuExec::min_parallel)
+  int64_t nbad = 0;
+#pragma omp parallel reduction(+ : total, nbad) if (n * chunk >= CpuExec::min_parallel)
   {
     double acc[32] = {0};  // 32 running sums: four independent 8-wide vector chains
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       if (prefetch > 0 && i + prefetch < n) {
-        const char *q = reinterpret_cast<const char *>(a + order[i + prefetch] * chunk);
-        for (int64_t j = 0; j < chunk * 8; j += 64) __builtin_prefetch(q + j, 0, 3);
+        const int64_t k = order[i + prefetch];
+        if (k >= 0 && k < nchunks) {
+          const char *q = reinterpret_cast<const char *>(a + k * chunk);
+          for (int64_t j = 0; j < chunk * 8; j += 64) __builtin_prefetch(q + j, 0, 3);
+        }
       }
-      const double *p = a + order[i] * chunk;
+      const int64_t k = order[i];
+      if (k < 0 || k >= nchunks) {
+        ++nbad;
+        continue;
+      }
+      const double *p = a + k * chunk;
       for (int64_t j = 0; j < chunk; j += 32) {
 #pragma GCC unroll 32
         for (int l = 0; l < 32; ++l) acc[l] += p[j + l];
@@ -58,6 +69,7 @@ inline double scattered_read(const double *GN_RESTRICT a, const int64_t *GN_REST
     }
     for (int l = 0; l < 32; ++l) total += acc[l];
   }
+  *bad = nbad;
   return total;
 }
 

@@ -166,11 +166,12 @@ class _Recorder:
 
         time_call(case.fn, self.comm, min_time=self.cfg.min_time, batches=3, pairs=pairs, before_batch=before)
         core.set_num_threads(threads)
-        gbs = [case.bytes_per_site * sites / dt / 1e9 for _, dt in pairs]
-        rec["paired_triad"] = [[g, dt] for (g, _), dt in pairs]
-        rec["roofline_fraction_paired"] = float(np.median([b / g for b, ((g, _), _) in zip(gbs, pairs)]))
-        rec["paired_scattered_read"] = [[sc, dt] for (_, sc), dt in pairs]
-        rec["scattered_read_fraction_paired"] = float(np.median([b / sc for b, ((_, sc), _) in zip(gbs, pairs)]))
+        triads, scattered, dts = ([g for (g, _), _ in pairs], [sc for (_, sc), _ in pairs], [dt for _, dt in pairs])
+        gbs = [case.bytes_per_site * sites / dt / 1e9 for dt in dts]
+        rec["paired_triad"] = [list(p) for p in zip(triads, dts)]
+        rec["roofline_fraction_paired"] = float(np.median(np.divide(gbs, triads)))
+        rec["paired_scattered_read"] = [list(p) for p in zip(scattered, dts)]
+        rec["scattered_read_fraction_paired"] = float(np.median(np.divide(gbs, scattered)))
 
 
 def _threads_for(cfg, ranks):

@@ -1,5 +1,6 @@
 """Text tables of a benchmark report, and weak/strong scaling tables merged from several reports
 (runs of the suite under mpiexec -n 1, 2, 4)."""
+from .targets import evaluate, targets_table
 
 
 def _f(v, fmt):
@@ -126,7 +127,6 @@ def format_report(report, markdown=False):
             parts.append(f"  {k:14s} {v:12s} t={t}: normal {tn * 1e3:.3f} ms, zero-boundary {tz * 1e3:.3f} ms "
                          f"({100 * (tn / tz - 1):+.1f}%)")
     if report.get("threads_per_rank"):  # judged again from the records (also for reports saved before the targets)
-        from .targets import evaluate, targets_table
         parts += ["", "targets (issue 4), as measured in this run:", targets_table(evaluate(report))]
     if report["not_available"]:
         parts.append("")
