@@ -63,3 +63,34 @@ def test_help_of_every_command(command, capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "usage: " in out and (command is None or command in out.split("\n")[0])
+
+
+def test_main_job_path_exits_zero_when_only_the_reference_fails(tmp_path):
+    """The main job's command path (mg on 2 ranks, rounds, JSON) on a small lattice, with the unpreconditioned
+    reference capped so that it cannot converge: a measured result (lower-bound gains), exit status 0, and the
+    one-line result last."""
+    out = tmp_path / "mg.json"
+    r = _run(["mg", "--quick", "--baselines", "gmres,eo-cg", "--reference-maxiter", "3", "--repeat", "2",
+              "--json", str(out)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    import json
+    rep = json.loads(out.read_text())
+    s = {x["method"]: x for x in rep["solves"]}
+    ref, mg = s["fgmres_unpreconditioned"], s["fgmres_multigrid"]
+    assert not ref["converged"] and ref["iterations"] == 3 and ref["maxiter"] == 3 and ref["residual"] > 1e-8
+    assert ref["rounds"] == 1 and "seconds_all" not in ref       # the reference is solved once
+    assert mg["rounds"] == 2 and mg["converged"] and mg["gain_is_lower_bound"]
+    assert s["eo-cg"]["converged"] and rep["best_baseline"] == "eo-cg"
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
+    assert "result: FGMRES + learned multigrid" in lines[-1] and "gain >= " in lines[-1], lines[-3:]
+    assert "than eo-cg" in lines[-1]
+    assert "fgmres_unpreconditioned did not reach the tolerance within its cap of 3" in r.stdout
+    assert r.stdout.count("result:") == 1, "rank 0 only"
+
+
+def test_main_job_path_fails_when_the_learned_solve_fails(tmp_path):
+    """The answer itself not converging is an error on every rank with a nonzero exit."""
+    r = _run(["mg", "--quick", "--baselines", "eo-cg", "--maxiter", "2", "--json", str(tmp_path / "mg.json")])
+    assert r.returncode != 0
+    assert "the learned multigrid solve did not converge" in r.stderr
+    assert "[rank 0]" in r.stderr and "[rank 1]" in r.stderr, r.stderr

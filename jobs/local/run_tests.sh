@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: set up .venv, install gaugenet with test extras,
+# The whole test suite on a fresh machine: set up .venv, install gaugenet (once for both commands),
 # run pytest on one rank, then the MPI-marked tests under mpiexec -n 2 and -n 4.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-source "$ROOT/jobs/local/setup_venv.sh" test
+source "$ROOT/jobs/local/setup_venv.sh"
 cd "$ROOT/tests"   # run against the installed package, not the source tree
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 T0=$(date +%s)

@@ -81,6 +81,7 @@ def multigrid_records(quick, threads, ranks, cores, config=None):
                           operator_applications=s["operator_applications"], residual=s["residual"],
                           iteration_gain=s.get("iteration_gain"),
                           speedup_vs_unpreconditioned=s.get("speedup_vs_unpreconditioned"), converged=s["converged"],
+                          gain_is_lower_bound=s.get("gain_is_lower_bound"),
                           note=note if s["converged"] else "NOT CONVERGED: " + note, **common))
     mg = next(s for s in out["solves"] if s["method"] == "fgmres_multigrid")
     if "best_baseline" in out:

@@ -55,7 +55,10 @@ class MGConfig:
     tol: float = 1e-8
     restart: int = 30
     mg_restart: int = 16             # restart length of the FGMRES with the multigrid model (None: restart)
-    maxiter: int = 20000
+    maxiter: int = 20000             # iteration limit of the learned solve (the answer: not converging is an error)
+    reference_maxiter: int = 2000    # cap of the unpreconditioned FGMRES reference, solved once (not every round):
+                                     # at the seed-000 mass it does not converge at all (20000 its: |r|/|b| 1.3e-2),
+                                     # so its iteration and time gains are reported as lower bounds
     seed: int = 7
     # (bicgstab and packed-bicgstab on the full D are available, but at the seed-000 mass their true residual
     # stalls above 1e-8: packed-bicgstab 3650 iterations, 4.6 s, not converged, 2 ranks)
@@ -199,31 +202,46 @@ def mg_solver(D, model, weights, cfg):
     return None
 
 
+REFERENCE = "fgmres_unpreconditioned"
+ANSWER = "fgmres_multigrid"
+NON_LEARNED = ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab", REFERENCE)
+
+
 def compare_solvers(D, b, model, weights, high, cfg):
     """FGMRES with and without the models, and the non-learned baselines: one record per method. With
     cfg.repeat > 1 every method is solved once per round, the rounds in turn (so that a change of the host's
-    state hits all methods alike); `seconds` is then the median over the rounds and `seconds_all` lists them."""
+    state hits all methods alike); `seconds` is then the median over the rounds and `seconds_all` lists them.
+    The unpreconditioned FGMRES reference is solved in the first round only, to cfg.reference_maxiter
+    iterations: where it stops there unconverged, the gains relative to it are lower bounds (marked so).
+    A baseline that does not converge is a measured result (converged False, the residual it reached);
+    only the learned solve (ANSWER) not converging is an error of the caller's."""
     runs = []
 
     def fg(name, M, restart=cfg.restart, solver=None, layout="ordinary"):
         def run():
             kw = dict(tol=cfg.tol, maxiter=cfg.maxiter, restart=restart, raise_on_fail=False)
             r = solver.solve(b, **kw) if solver is not None else fgmres(D, b, M=M, **kw)
-            log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e  (%s layout)", name, r.iterations, r.seconds,
-                     r.residual, layout)
+            log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e  (%s layout)%s", name, r.iterations, r.seconds,
+                     r.residual, layout, "" if r.converged else "  NOT CONVERGED")
             return {"method": name, "iterations": r.iterations, "operator_applications": r.operator_applications,
-                    "seconds": r.seconds, "residual": r.residual, "converged": r.converged, "layout": layout}
-        runs.append(run)
+                    "seconds": r.seconds, "residual": r.residual, "converged": r.converged, "layout": layout,
+                    "maxiter": cfg.maxiter}
+        runs.append((run, False))
 
     def baseline(m):
+        once = m == "gmres"
+        maxiter = cfg.reference_maxiter if once else cfg.maxiter
+
         def run():
-            _, rec = solve_wilson(D, b, method=m, tol=cfg.tol, maxiter=cfg.maxiter, restart=cfg.restart,
+            _, rec = solve_wilson(D, b, method=m, tol=cfg.tol, maxiter=maxiter, restart=cfg.restart,
                                   raise_on_fail=False)
-            rec["method"] = {"gmres": "fgmres_unpreconditioned"}.get(m, m)
-            log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e", rec["method"], rec["iterations"],
-                     rec["seconds"], rec["residual"])
+            rec["method"] = {"gmres": REFERENCE}.get(m, m)
+            rec["maxiter"] = maxiter
+            log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e%s", rec["method"], rec["iterations"],
+                     rec["seconds"], rec["residual"], "" if rec["converged"] else
+                     f"  NOT CONVERGED (iteration cap {maxiter})")
             return rec
-        runs.append(run)
+        runs.append((run, once))
 
     for m in cfg.baselines:
         if m == "packed-bicgstab" and not packed_applicable(D):
@@ -234,28 +252,53 @@ def compare_solvers(D, b, model, weights, high, cfg):
     if cfg.compare_high_mode:
         fg("fgmres_high_mode", preconditioner(Mh, wh))
     solver = mg_solver(D, model, weights, cfg)
-    fg("fgmres_multigrid", None if solver else preconditioner(model, weights, precision=cfg.precision),
+    fg(ANSWER, None if solver else preconditioner(model, weights, precision=cfg.precision),
        cfg.mg_restart or cfg.restart, solver=solver, layout="packed" if solver else "ordinary")
     rounds = max(1, int(cfg.repeat))
     per = [[] for _ in runs]
     for k in range(rounds):
         if rounds > 1:
             log.info("round %d of %d", k + 1, rounds)
-        for run, out in zip(runs, per):
-            out.append(run())
+        for (run, once), out in zip(runs, per):
+            if k == 0 or not once:
+                out.append(run())
     recs = []
     for out in per:
         rec = dict(out[0])
-        if rounds > 1:
+        rec["rounds"] = len(out)
+        if len(out) > 1:
             rec["seconds_all"] = [o["seconds"] for o in out]
             rec["seconds"] = float(np.median(rec["seconds_all"]))
         recs.append(rec)
-    ref = next((r for r in recs if r["method"] == "fgmres_unpreconditioned"), None)
+    ref = next((r for r in recs if r["method"] == REFERENCE), None)
     for r in recs:
-        if ref is not None:
+        if ref is not None and r is not ref:
             r["iteration_gain"] = ref["iterations"] / max(1, r["iterations"])
             r["speedup_vs_unpreconditioned"] = ref["seconds"] / r["seconds"]
+            # a reference stopped at its cap took at least that long: the gains are lower bounds
+            r["gain_is_lower_bound"] = not ref["converged"]
     return recs
+
+
+def summary_line(out):
+    """The one line a person runs the experiment for: the learned solve's iterations, its iteration gain over
+    unpreconditioned FGMRES, and its wall-clock speed-up over the fastest converged non-learned solver."""
+    recs = {r["method"]: r for r in out["solves"]}
+    mg = recs[ANSWER]
+    parts = [f"FGMRES + learned multigrid: {mg['iterations']} iterations, {mg['seconds']:.3f} s"]
+    if not mg["converged"]:
+        return parts[0] + f", NOT CONVERGED (|r|/|b| = {mg['residual']:.2e})"
+    if "iteration_gain" in mg:
+        bound = ">= " if mg["gain_is_lower_bound"] else ""
+        parts.append(f"iteration gain {bound}{mg['iteration_gain']:.1f}x over unpreconditioned FGMRES"
+                     + (f" (which stopped unconverged at its cap of {recs[REFERENCE]['maxiter']})"
+                        if mg["gain_is_lower_bound"] else ""))
+    if "multigrid_speedup_vs_best_baseline" in out:
+        parts.append(f"{out['multigrid_speedup_vs_best_baseline']:.2f}x faster in wall clock than "
+                     f"{out['best_baseline']}, the fastest non-learned solver")
+    else:
+        parts.append("no non-learned solver converged: no wall-clock comparison")
+    return "; ".join(parts)
 
 
 def run_experiment(D, cfg=None, b=None, init=None, save=None):
@@ -276,9 +319,8 @@ def run_experiment(D, cfg=None, b=None, init=None, save=None):
         apply_s = time_apply(preconditioner(model, w, precision=cfg.precision), b)
     log.info("multigrid model: %.1f ms per application; set-up and training %.1f s", apply_s * 1e3, setup)
     recs = compare_solvers(D, b, model, w, high, cfg)
-    base = [r for r in recs if r["method"] in ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab")]
-    mg = next(r for r in recs if r["method"] == "fgmres_multigrid")
-    base = [r for r in base if r["converged"]]
+    mg = next(r for r in recs if r["method"] == ANSWER)
+    base = [r for r in recs if r["method"] in NON_LEARNED and r["converged"]]
     best = min(base, key=lambda r: r["seconds"]) if base else None
     out = {"config": asdict(cfg), "setup": report, "setup_seconds": setup, "model_seconds_per_application": apply_s,
            "solves": recs}
