@@ -2,6 +2,9 @@
 
 Every command module defines `add_arguments(parser)` and `run(args) -> int`. Errors are
 reported on every rank with a clear message and a nonzero exit status (never a hang).
+Every command also takes an optional TOML file of its options (`python -m gaugenet hmc run.toml
+--steps 8`; cli/config.py, docs/cli.md): flags override the file; the resolved configuration is
+logged and saved beside the outputs.
 """
 import argparse
 import importlib
@@ -24,6 +27,7 @@ def _optional_commands():
         ("solve", "gaugenet.cli.solve", "Wilson-clover solve with the baseline solvers: iterations, time to solution"),
         ("mg", "gaugenet.cli.mg", "train the gauge-equivariant multigrid preconditioner and compare FGMRES solves"),
         ("hmc", "gaugenet.cli.hmc", "HMC / self-learning HMC with Nf = 4 staggered quarks (seed 002)"),
+        ("info", "gaugenet.cli.info", "version and build: SIMD, OpenMP, MPI, CUDA, HDF5, numpy"),
     ]:
         try:
             importlib.util.find_spec(mod)
@@ -33,25 +37,58 @@ def _optional_commands():
             COMMANDS.setdefault(name, (mod, text))
 
 
-def main(argv=None):
+def build_parser():
+    """The top-level parser and {command: (module, subparser)}; every subparser gets the optional
+    positional configuration file (cli/config.py)."""
     import importlib.util  # noqa: F401
+    from .config import add_config_argument
     _optional_commands()
     parser = argparse.ArgumentParser(prog="python -m gaugenet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="command")
-    modules = {}
+    commands = {}
     for name, (modname, text) in COMMANDS.items():
         mod = importlib.import_module(modname)
         p = sub.add_parser(name, help=text, description=text)
         mod.add_arguments(p)
-        modules[name] = mod
+        add_config_argument(p)
+        commands[name] = (mod, p)
+    return parser, commands
+
+
+def parse(argv=None):
+    """(command, module, subparser, args, argv after the command) from the command line, before the
+    configuration file is applied (argparse errors exit with status 2 on every rank, as before)."""
+    parser, commands = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in commands and argv[0].endswith(".toml"):  # `gaugenet run.toml`: the self-check
+        argv = ["selfcheck"] + argv
     args = parser.parse_args(argv)
-    if args.command is None:
-        args.command = "selfcheck"
-        args = parser.parse_args(["selfcheck"] + list(argv or sys.argv[1:]))
-    from ..util.log import configure_logging, fail
+    if args.command is None:  # `python -m gaugenet [--flags]` is the self-check
+        argv = ["selfcheck"] + argv
+        args = parser.parse_args(argv)
+    mod, sub = commands[args.command]
+    # there are no options before the command name: the command's own arguments follow it
+    return args.command, mod, sub, args, argv[argv.index(args.command) + 1:]
+
+
+def resolve(argv=None):
+    """(command, module, subparser, args) with the configuration file applied (flags override it);
+    a bad file raises config.ConfigError on every rank."""
+    from . import config
+    command, mod, sub, args, rest = parse(argv)
+    return command, mod, sub, config.resolve(sub, rest, args, command)
+
+
+def main(argv=None):
+    from ..util.log import configure_logging, fail, log
+    from . import config
+    command, mod, sub, args, rest = parse(argv)
     configure_logging(getattr(args, "verbose", False))
     try:
-        return int(modules[args.command].run(args) or 0)
+        args = config.resolve(sub, rest, args, command)
+        configure_logging(getattr(args, "verbose", False))  # the file may set verbose
+        config.record(sub, args, command, log)
+        return int(mod.run(args) or 0)
     except Exception as exc:  # every rank reports and exits nonzero
         return fail(exc)
 
