@@ -63,7 +63,7 @@ def parse(argv=None):
     if argv and argv[0] not in commands and argv[0].endswith(".toml"):  # `gaugenet run.toml`: the self-check
         argv = ["selfcheck"] + argv
     args = parser.parse_args(argv)
-    if args.command is None:  # `python -m gaugenet [--flags]` is the self-check
+    if args.command is None:  # `python -m gaugenet` alone is the self-check
         argv = ["selfcheck"] + argv
         args = parser.parse_args(argv)
     mod, sub = commands[args.command]
