@@ -88,7 +88,7 @@ def test_no_file_keeps_the_defaults_and_config_option_is_separate(tmp_path):
     assert s["config"] == "other.h5" and s["csw"] == 0.0
     assert _settings(["solve", path])["config"] == "gauge.h5"
     _, _, _, args = resolve(["mg", path])
-    assert args.config_file == path and args.config == "gauge.h5"
+    assert args.config_file == path and args.config == "gauge.h5" and args.command == "mg"
 
 
 def test_store_true_flag_from_file_and_command_line(tmp_path):
@@ -122,6 +122,7 @@ def test_unknown_key_names_the_nearest_valid_one(tmp_path):
     ("lattice = 4", ["'lattice'", "4", "--lattice", "a string or an array"]),
     ("lattice = [4, [4, 4], 4, 4]", ["'lattice'", "--lattice"]),
     ("start = 1", ["'start'", "--start", "a string"]),
+    ("lattice = 2026-12-04", ["'lattice'", "2026-12-04", "--lattice"]),
     ("[hmc]\nsteps = 4", ["[hmc] is a table", "no tables"]),
 ])
 def test_wrong_type_names_key_value_and_type(tmp_path, text, expect):

@@ -126,7 +126,7 @@ def _expected(action):
 
 
 def _bad(path, key, value, action, extra=""):
-    shown = json.dumps(value) if not isinstance(value, dict) else "a table"
+    shown = json.dumps(value, default=str) if not isinstance(value, dict) else "a table"  # default: TOML dates
     return ConfigError(f"{path}: key '{key}' = {shown} has the wrong type: {_flag(action)} expects "
                        f"{_expected(action)}{extra}")
 
@@ -380,7 +380,11 @@ def resolve(parser, argv, args, command):
     comm = _world()
     problem = None
     try:
-        args = apply_file(parser, argv, path, command)
+        new = apply_file(parser, argv, path, command)
+        for key, value in vars(args).items():  # what the top-level parser added (`command`)
+            if not hasattr(new, key):
+                setattr(new, key, value)
+        args = new
     except ConfigError as exc:
         problem = str(exc)
     _agree(comm, problem, "configuration error")
