@@ -3,7 +3,11 @@
 The chain is numbered by trajectory: `--therm` HMC trajectories, then (SLHMC only) `--train` HMC trajectories
 each followed by one Adam step on the stout weights (L = 1/2 |S_theta - S|^2, gaugenet.hmc.slhmc), then
 `--trajectories` production trajectories with `--algorithm` (the stout weights fixed). Every trajectory's
-plaquette, dH, exp(-dH), accept flag, time and CG iterations go to the log (rank 0) and to DIR/hmc.log.
+plaquette, dH, exp(-dH), accept flag, time and CG iterations, the four Polyakov loops and the chiral condensate
+(`--condensate-vectors` Z2 noise vectors; gaugenet.hmc.observables) go to the log (rank 0), to DIR/hmc.log (one
+line each) and to DIR/hmc.jsonl (one JSON object each, with every measurement). At the end the production
+summary (means with Gamma-method errors and tau_int of every observable) is printed, stored in DIR/hmc.json
+and, with `--json FILE`, written to FILE.
 
 Checkpoint and resume. Every `--checkpoint-every` trajectories the field is written to DIR/checkpoint_<n>.h5
 and DIR/hmc.json records it with the trajectories done, the plaquette and the training state (weights and
@@ -13,8 +17,8 @@ uninterrupted run, and trajectories after the last checkpoint are redone identic
 --trajectories extends a finished run. The defaults are the seed-002 setup: SU(2), 4^4, beta = 2.7,
 m = 0.3, m_h = 0.4, trajectory length 1.
 """
+import json
 import os
-import time
 
 import numpy as np
 
@@ -23,8 +27,14 @@ from .state import read_state, write_json
 
 STATE = "hmc.json"
 LOG = "hmc.log"
+RECORDS = "hmc.jsonl"
 _CHAIN_KEYS = ("algorithm", "lattice", "N", "beta", "mass", "m_h", "steps", "tau", "integrator", "seed", "start",
-               "therm", "train", "lr", "train_samples", "rho", "cg_tol", "action_tol")
+               "therm", "train", "lr", "train_samples", "rho", "cg_tol", "action_tol", "condensate_vectors")
+# the log's columns; a line of a training trajectory adds the loss and the weights
+_LOG_COLUMNS = ("traj phase accepted dH exp(-dH) plaquette seconds forces cg_iterations "
+                "polyakov_x polyakov_y polyakov_z polyakov_t chiral_condensate")
+_LOG_HEADER = "# " + _LOG_COLUMNS + " [loss rho...]   (polyakov_<d>: Re of the undivided trace, averaged over " \
+              "the 3-volume orthogonal to d)\n"
 
 
 def add_arguments(p):
@@ -50,6 +60,10 @@ def add_arguments(p):
     p.add_argument("--action-tol", type=float, default=1e-12, help="CG tolerance of the Metropolis energies")
     p.add_argument("--maxiter", type=int, default=5000, help="CG iteration limit")
     p.add_argument("--checkpoint-every", type=int, default=1, help="trajectories between checkpoints (default 1)")
+    p.add_argument("--condensate-vectors", type=int, default=4,
+                   help="Z2 noise vectors per trajectory for the chiral condensate (default 4; 0: not measured)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write the production summary (means, Gamma-method errors, tau_int) to FILE as JSON")
     p.add_argument("--save-every", type=int, default=0,
                    help="write the production field every this many trajectories as DIR/cfg_<n>.h5 (0: never)")
     p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt (default: chosen from the rank count)")
@@ -74,7 +88,7 @@ def _params(args, dims):
             "train": args.train, "lr": args.lr if args.algorithm == "slhmc" else None,
             "train_samples": args.train_samples if args.algorithm == "slhmc" else None,
             "rho": _rho(args) if args.algorithm == "slhmc" else None, "cg_tol": args.cg_tol,
-            "action_tol": args.action_tol}
+            "action_tol": args.action_tol, "condensate_vectors": args.condensate_vectors}
 
 
 def _validate(args, dims):
@@ -94,6 +108,8 @@ def _validate(args, dims):
         bad.append("--checkpoint-every must be >= 1")
     if args.save_every < 0:
         bad.append("--save-every must be >= 0")
+    if not 0 <= args.condensate_vectors <= 1000:
+        bad.append(f"--condensate-vectors must be 0..1000, got {args.condensate_vectors}")
     if args.algorithm == "hmc" and args.train:
         bad.append("--train needs --algorithm slhmc")
     rho = _rho(args)
@@ -132,20 +148,50 @@ def _truncate_log(lat, path, done, header):
         f.writelines(keep)
 
 
+def _truncate_records(lat, path, done):
+    """Keep the JSON-lines records of the trajectories < done (later ones are redone)."""
+    if lat.rank != 0:
+        return
+    keep = []
+    if os.path.exists(path) and done > 0:
+        with open(path) as f:
+            keep = [line for line in f if line.strip() and json.loads(line)["traj"] < done]
+    with open(path, "w") as f:
+        f.writelines(keep)
+
+
+def read_records(path):
+    """The per-trajectory records of an hmc.jsonl as a list of dicts (every measurement; see
+    gaugenet.hmc.observables)."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def read_log(path):
     """The records of an hmc.log as a list of dicts (traj, phase, accepted, dH, exp_mdH, plaquette, seconds,
-    forces, cg_iterations[, loss])."""
+    forces, cg_iterations[, polyakov_loop_x .. polyakov_loop_t, chiral_condensate][, loss]). Logs written before
+    the Polyakov-loop columns existed are read too (their header names no polyakov column)."""
     recs = []
+    observables = False
     with open(path) as f:
         for line in f:
             v = line.split()
-            if not v or line.startswith("#"):
+            if line.startswith("#"):
+                observables = observables or "polyakov_t" in line
+                continue
+            if not v:
                 continue
             r = {"traj": int(v[0]), "phase": v[1], "accepted": v[2] == "1", "dH": float(v[3]),
                  "exp_mdH": float(v[4]), "plaquette": float(v[5]), "seconds": float(v[6]), "forces": int(v[7]),
                  "cg_iterations": int(v[8])}
-            if len(v) > 9:
-                r["loss"] = float(v[9])
+            rest = v[9:]
+            if observables:
+                for d, x in zip("xyzt", rest[:4]):
+                    r[f"polyakov_loop_{d}"] = float(x)
+                r["chiral_condensate"] = None if rest[4] == "-" else float(rest[4])
+                rest = rest[5:]
+            if rest:
+                r["loss"] = float(rest[0])
             recs.append(r)
     return recs
 
@@ -171,6 +217,7 @@ def summarize(recs, phase="prod"):
 def run(args):
     import gaugenet as gn
     from ..hmc import HMC, SLHMC, SLHMCTrainer
+    from ..hmc.observables import Measurements, production_summary, summary_table
     from ..hmc.streams import START, stream
 
     dims = tuple(int(v) for v in args.lattice.split("."))
@@ -192,6 +239,10 @@ def run(args):
     hmc = HMC(args.beta, args.mass, **kw)
     slhmc = SLHMC(args.beta, args.mass, args.m_h, rho=_rho(args), **kw) if args.algorithm == "slhmc" else None
     trainer = SLHMCTrainer(slhmc, lr=args.lr, samples=args.train_samples) if slhmc is not None else None
+    hmc.measurements = Measurements(args.mass, args.seed, condensate_vectors=args.condensate_vectors,
+                                    tol=args.cg_tol, maxiter=args.maxiter)
+    if slhmc is not None:
+        slhmc.measurements = hmc.measurements
 
     done = 0
     if state is not None:
@@ -218,8 +269,9 @@ def run(args):
     header = [f"# gaugenet hmc: {args.algorithm} lattice {'x'.join(map(str, dims))} SU({args.N}) beta {args.beta} "
               f"m {args.mass}" + (f" m_h {args.m_h}" if slhmc else "") +
               f" {args.integrator} steps {args.steps} tau {args.tau} seed {args.seed}\n",
-              "# traj phase accepted dH exp(-dH) plaquette seconds forces cg_iterations [loss rho...]\n"]
+              _LOG_HEADER]
     _truncate_log(lat, os.path.join(out, LOG), done, header)
+    _truncate_records(lat, os.path.join(out, RECORDS), done)
     state["params"] = params
 
     log.info("hmc: %s on %s SU(%d), beta %g, m %g%s, %s %d steps tau %g, %d ranks (grid %s); trajectories %d..%d "
@@ -228,23 +280,33 @@ def run(args):
              lat.size, ".".join(map(str, lat.grid)), done, total - 1, therm, train, args.trajectories, out)
 
     flog = open(os.path.join(out, LOG), "a") if lat.rank == 0 else None
+    fjson = open(os.path.join(out, RECORDS), "a") if lat.rank == 0 else None
     try:
         for t in range(done, total):
             phase = "therm" if t < therm else ("train" if t < therm + train else "prod")
             sampler = slhmc if (phase == "prod" and slhmc is not None) else hmc
             U, rec = sampler.trajectory(U, t)
             extra = ""
+            d = dict(rec.as_dict(), phase=phase)
             if phase == "train":
                 tr = trainer.step(U, t)
                 extra = f" {tr['loss']:.6e} " + " ".join(f"{v:.8f}" for v in tr["params"])
-            log.info("traj %d (%s) %s dH %+.6f exp(-dH) %.4f plaquette %.10f  %.3f s, %d CG iterations%s", t, phase,
-                     "accepted" if rec.accepted else "rejected", rec.dH, rec.exp_mdH, rec.plaquette, rec.seconds,
-                     rec.cg_iterations, f", loss {tr['loss']:.4g}, rho {np.round(tr['params'], 5).tolist()}"
-                     if phase == "train" else "")
+                d.update(loss=tr["loss"], rho=list(tr["params"]))
+            pbp = d.get("chiral_condensate")
+            log.info("traj %d (%s) %s dH %+.6f exp(-dH) %.4f plaquette %.10f L_t %+.4f L_s %+.4f pbp %s  %.3f s "
+                     "(+%.3f s measuring), %d CG iterations%s", t, phase, "accepted" if rec.accepted else "rejected",
+                     rec.dH, rec.exp_mdH, rec.plaquette, d["polyakov_loop_t"],
+                     (d["polyakov_loop_x"] + d["polyakov_loop_y"] + d["polyakov_loop_z"]) / 3,
+                     "-" if pbp is None else f"{pbp:.6f}", rec.seconds, d["measure_seconds"], rec.cg_iterations,
+                     f", loss {tr['loss']:.4g}, rho {np.round(tr['params'], 5).tolist()}" if phase == "train" else "")
             if flog is not None:
+                obs = " ".join(f"{d[f'polyakov_loop_{c}']:+.16e}" for c in "xyzt") + \
+                    (" -" if pbp is None else f" {pbp:.16e}")
                 flog.write(f"{t} {phase} {int(rec.accepted)} {rec.dH:.12e} {rec.exp_mdH:.12e} {rec.plaquette:.16f} "
-                           f"{rec.seconds:.6f} {rec.forces} {rec.cg_iterations}{extra}\n")
+                           f"{rec.seconds:.6f} {rec.forces} {rec.cg_iterations} {obs}{extra}\n")
                 flog.flush()
+                fjson.write(json.dumps(d) + "\n")
+                fjson.flush()
             n = t + 1
             if args.save_every and phase == "prod" and (n - therm - train) % args.save_every == 0:
                 gio.save_gauge(os.path.join(out, f"cfg_{n:06d}.h5"), U, format="hdf5")
@@ -253,16 +315,23 @@ def run(args):
     finally:
         if flog is not None:
             flog.close()
+            fjson.close()
 
     summary = None
     if lat.rank == 0:
-        recs = read_log(os.path.join(out, LOG))
+        recs = read_records(os.path.join(out, RECORDS))
         summary = {ph: summarize(recs, ph) for ph in ("therm", "train", "prod")}
+        summary["production"] = production_summary([r for r in recs if r["phase"] == "prod"], args.algorithm,
+                                                   network="stout" if slhmc is not None else None)
         if slhmc is not None:
             summary["rho"] = slhmc.params.tolist()
     summary = lat.cart.bcast(summary, root=0)
     state["summary"] = summary
     _write_json(lat, os.path.join(out, STATE), state)
+    if args.json:
+        _write_json(lat, args.json, summary["production"])
+    if lat.rank == 0 and summary["production"]["trajectories"]:
+        print("\n".join(summary_table(summary["production"])), flush=True)
     s = summary.get("prod") or {}
     if s:
         log.info("production (%s): %d trajectories, acceptance %.3f, plaquette %.6f(%s), tau_int %s, %.4f s per "

@@ -41,21 +41,36 @@ def link_trace(U):
     return float(U.lat.allreduce(s)) / (4 * U.lat.global_volume * U.N)
 
 
-def polyakov_loop(U):
-    """L = sum_{x spatial} tr prod_t U_t / (V_3 N), complex, per colour."""
+# axis of direction mu in a local site array [t, z, y, x, ...]
+_AXIS = {0: 3, 1: 2, 2: 1, 3: 0}
+
+
+def polyakov_loop(U, mu=3):
+    """L_mu = sum_{x orthogonal to mu} tr prod_{k} U_mu(x + k mu) / (V_3 N), complex, per colour.
+
+    mu = 3 (default) is the usual temporal loop; mu = 0, 1, 2 are the straight loops that wrap the x, y, z
+    directions, averaged over the 3-volume orthogonal to mu. The undivided trace is N times this.
+    On a process grid the ranks along mu multiply their partial lines in order (one allgather along mu)."""
+    if mu not in (0, 1, 2, 3):
+        raise ValueError(f"polyakov_loop: direction mu must be 0, 1, 2 or 3, got {mu!r}")
     lat = U.lat
-    lx, ly, lz, lt = lat.local_dims
     N = U.N
-    Ut = to_host(U.data[3]).astype(np.complex128)  # (lt, lz, ly, lx, N, N)
-    P = Ut[0].copy()
-    for t in range(1, lt):
-        P = P @ Ut[t]
-    # multiply the partial products of the ranks along t in order
-    sub = lat.cart.Sub([False, False, False, True])
+    Umu = np.moveaxis(to_host(U.data[mu]).astype(np.complex128), _AXIS[mu], 0)  # (l_mu, ..., N, N)
+    P = Umu[0].copy()
+    for k in range(1, Umu.shape[0]):
+        P = P @ Umu[k]
+    # multiply the partial products of the ranks along mu in order of their coordinate
+    sub = lat.cart.Sub([m == mu for m in range(4)])
     parts = sub.allgather(P)
     tot = parts[0]
     for p in parts[1:]:
         tot = tot @ p
-    local = complex(np.trace(tot, axis1=-2, axis2=-1).sum()) if lat.mpi_coords[3] == 0 else 0.0
-    V3 = lat.dims[0] * lat.dims[1] * lat.dims[2]
+    local = complex(np.trace(tot, axis1=-2, axis2=-1).sum()) if lat.mpi_coords[mu] == 0 else 0.0
+    sub.Free()
+    V3 = lat.global_volume // lat.dims[mu]
     return complex(lat.allreduce(local)) / (V3 * N)
+
+
+def polyakov_loops(U):
+    """The four loops (L_x, L_y, L_z, L_t) of `polyakov_loop`, per colour, complex."""
+    return tuple(polyakov_loop(U, mu) for mu in range(4))

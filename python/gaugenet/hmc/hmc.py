@@ -53,12 +53,15 @@ class HMC:
 
     n_steps MD steps over trajectory length tau with `integrator` ('omelyan' or 'leapfrog').
     cg_tol: CG tolerance of the MD forces; action_tol: CG tolerance of the energies in the Metropolis test.
-    unitarity_tol: the links are checked to be SU(N) within it at the start of every trajectory."""
+    unitarity_tol: the links are checked to be SU(N) within it at the start of every trajectory.
+    measurements: None, or a callable (U, traj) -> dict (e.g. gaugenet.hmc.observables.Measurements) applied to
+    the chain's field after every accept/reject step; its entries go to the record's `extra` (with
+    `measure_seconds`, the time it took, which `seconds` does not include)."""
 
     name = "hmc"
 
     def __init__(self, beta, mass, n_steps=10, tau=1.0, integrator="omelyan", seed=0, cg_tol=1e-10,
-                 action_tol=1e-12, maxiter=5000, unitarity_tol=1e-10):
+                 action_tol=1e-12, maxiter=5000, unitarity_tol=1e-10, measurements=None):
         if integrator not in INTEGRATORS:
             raise ValueError(f"HMC: unknown integrator {integrator!r}; choose one of {', '.join(INTEGRATORS)}")
         check_steps(n_steps, tau)
@@ -69,6 +72,7 @@ class HMC:
         self.fermion = PseudofermionAction(StaggeredPseudofermion(mass, tol=cg_tol, action_tol=action_tol,
                                                                   maxiter=maxiter))
         self.target = Hamiltonian([self.gauge, self.fermion])
+        self.measurements = measurements
 
     # the MD Hamiltonian (SLHMC overrides it)
     @property
@@ -120,6 +124,10 @@ class HMC:
         rec = Trajectory(traj=int(traj), accepted=acc, dH=float(dH), exp_mdH=_exp_minus(dH),
                          plaquette=plaquette(Unext), seconds=time.perf_counter() - t0, forces=nforce,
                          cg_iterations=self._cg_total() - cg0, H0=float(H0), H1=float(H1))
+        if self.measurements is not None:
+            t1 = time.perf_counter()
+            rec.extra.update(self.measurements(Unext, traj))
+            rec.extra["measure_seconds"] = time.perf_counter() - t1
         return Unext, rec
 
 

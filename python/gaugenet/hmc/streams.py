@@ -1,7 +1,7 @@
 """Random streams of the Markov chain, keyed by the trajectory number.
 
 Every random number of trajectory `traj` (momenta, pseudofermion noise, the Metropolis uniform, the
-training pseudofermions) comes from the counter-based generator gaugenet.lattice.rng with the chain's
+training pseudofermions, the condensate's noise) comes from the counter-based generator gaugenet.lattice.rng with the chain's
 seed and a stream derived from (traj, purpose). A chain is therefore a function of (seed, start field,
 parameters) only: it does not depend on the process grid, and a run resumed from a checkpoint after
 trajectory t continues exactly as the uninterrupted run would have.
@@ -14,6 +14,7 @@ MOMENTA = 1
 PSEUDOFERMION = 2
 METROPOLIS = 3
 START = 4
+CONDENSATE = 5         # noise vectors of the chiral condensate (gaugenet.hmc.observables)
 TRAINING = 16          # + sample index (< 240)
 
 
