@@ -11,7 +11,7 @@ import pytest
 
 from conftest import NRANKS
 
-from gaugenet.cli.hmc import read_log
+from gaugenet.cli.hmc import read_log, read_records
 from gaugenet.cli.main import main
 from gaugenet.hmc import HMC
 
@@ -87,6 +87,12 @@ def test_two_ranks_same_chain(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "2 ranks" in p.stdout
     _same(_chain(two), _chain(one))
+    # the JSON-lines records (Polyakov loops, condensate) agree too
+    r1, r2 = (read_records(os.path.join(d, "hmc.jsonl")) for d in (one, two))
+    assert len(r1) == len(r2) == 3
+    for a, b in zip(r1, r2):
+        for k in ("plaquette", "polyakov_loop_x", "polyakov_loop_t", "chiral_condensate"):
+            assert abs(a[k] - b[k]) < 1e-10, (k, a[k], b[k])
 
 
 @pytest.mark.parametrize("extra,msg", [
