@@ -64,7 +64,20 @@ def add_arguments(p):
     p.add_argument("--restart", type=int, default=30, help="(F)GMRES restart length (default 30)")
     p.add_argument("--baselines", default="gmres,eo-bicgstab,eo-cg",
                    help="comma-separated non-learned solvers to compare with (gmres, bicgstab, packed-bicgstab: "
-                        "skipped where the local x extent is not a multiple of 8, eo-bicgstab, eo-cg)")
+                        "skipped where the local x extent is not a multiple of 8, eo-bicgstab, eo-cg, "
+                        "conventional-mg or amg: FGMRES + a conventional aggregation multigrid K-cycle on the learned "
+                        "model's blocks and near-null vectors, settings --amg-*)")
+    # --- the conventional multigrid baseline (gaugenet.mg, docs/mg.md "Conventional multigrid")
+    p.add_argument("--amg-pre", type=int, default=0, help="conventional multigrid: pre-smoothing steps (default 0)")
+    p.add_argument("--amg-post", type=int, default=4, help="conventional multigrid: post-smoothing steps (default 4)")
+    p.add_argument("--amg-smoother", choices=("mr", "gmres"), default="mr",
+                   help="conventional multigrid: smoother, minimal residual or one GMRES(k) cycle (default mr)")
+    p.add_argument("--amg-omega", type=float, default=1.0, help="conventional multigrid: MR relaxation (default 1)")
+    p.add_argument("--amg-coarse", choices=("gmres", "exact"), default="gmres",
+                   help="conventional multigrid: coarse solve by FGMRES to --amg-coarse-tol (default) or the exact "
+                        "dense solve the learned model uses")
+    p.add_argument("--amg-coarse-tol", type=float, default=0.05,
+                   help="conventional multigrid: relative residual of the coarse FGMRES solve (default 0.05)")
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds of timed solves, every method once per round in turn; the reported seconds are the "
                         "medians (default 1)")
@@ -111,6 +124,13 @@ def config_from_args(args):
                    **smoother_args(args), tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()), repeat=args.repeat,
                    maxiter=args.maxiter, reference_maxiter=args.reference_maxiter)
+    cfg.amg = dict(pre=args.amg_pre, post=args.amg_post, smoother=args.amg_smoother, omega=args.amg_omega,
+                   coarse=args.amg_coarse, coarse_tol=args.amg_coarse_tol, precision=cfg.precision)
+    from ..mg import AMGSettings
+    try:
+        AMGSettings(**cfg.amg).check()
+    except ValueError as exc:
+        raise _arg_error(f"{exc} (--amg-*)") from None
     if args.quick:
         cfg.high_steps, cfg.smoother_steps, cfg.coarse_steps, cfg.mg_steps = 20, 10, 20, 3
         cfg.n_basis, cfg.nn_maxiter, cfg.nn_refine_maxiter, cfg.log_every = min(cfg.n_basis, 6), 50, 10, 10
@@ -133,9 +153,10 @@ def run(args):
         args.block = args.block or "2.2.2.2"
         args.mass = max(args.mass, -0.3)   # a small, well-conditioned problem
     cfg = config_from_args(args)
+    from ..mg.compare import NAMES as CONVENTIONAL_MG
     for m in cfg.baselines:
-        if m not in METHODS:
-            raise _arg_error(f"unknown baseline {m!r}; choose from {', '.join(METHODS)}")
+        if m not in METHODS + CONVENTIONAL_MG:
+            raise _arg_error(f"unknown baseline {m!r}; choose from {', '.join(METHODS + CONVENTIONAL_MG)}")
     U = gauge_field(args)
     lat = U.lat
     from ..coarse import Blocking
@@ -182,9 +203,10 @@ def print_table(out, cfg):
         log.info("%-24s %10s %10.3f %10.2e %9s %10s", r["method"], f"{r['iterations']}{flag}", r["seconds"],
                  r["residual"], gain, speed)
         if not r["converged"]:
-            notes.append(f"* {r['method']} did not reach the tolerance within its cap of {r['maxiter']} iterations "
-                         f"({cfg.tol:g})" + (": the gains over it are lower bounds (>=)" if r["method"] == REFERENCE
-                                           else ""))
+            why = (f"within its cap of {r['maxiter']} iterations" if r["iterations"] >= r["maxiter"] else
+                   f"(it broke down after {r['iterations']} of at most {r['maxiter']} iterations)")
+            notes.append(f"* {r['method']} did not reach the tolerance {cfg.tol:g} {why}"
+                         + (": the gains over it are lower bounds (>=)" if r["method"] == REFERENCE else ""))
     for n in notes:
         log.info("%s", n)
     log.info("gain: iterations of unpreconditioned FGMRES / iterations; speed-up: its seconds / seconds "

@@ -15,11 +15,13 @@ with M_h, FGMRES with the multigrid model, and the even-odd BiCGStab/CG baseline
 gains are relative to the unpreconditioned FGMRES (shared/CONVENTIONS.md).
 """
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from ..fields import FermionField
+from ..mg.compare import NAMES as CONVENTIONAL_MG
+from ..mg.compare import make_run as conventional_mg_run
 from ..solvers import fgmres
 from ..solvers.baselines import packed_applicable, solve_wilson
 from ..util.log import log
@@ -69,6 +71,9 @@ class MGConfig:
     basis: str = "bf16"              # block basis storage in that solve: "bf16" (coarse/bf16.py) or "full"
     repeat: int = 1                  # rounds of timed solves (every method once per round, in turn): median seconds
     log_every: int = 50
+    # --- conventional (non-learned) aggregation multigrid, baseline "conventional-mg" / "amg" (gaugenet.mg):
+    # AMGSettings fields (pre, post, smoother, omega, coarse, coarse_tol, ...); empty: its defaults
+    amg: dict = field(default_factory=dict)
 
 
 def default_smoother_layers(kind):
@@ -204,7 +209,7 @@ def mg_solver(D, model, weights, cfg):
 
 REFERENCE = "fgmres_unpreconditioned"
 ANSWER = "fgmres_multigrid"
-NON_LEARNED = ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab", REFERENCE)
+NON_LEARNED = ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab", REFERENCE, "conventional_mg")
 
 
 def compare_solvers(D, b, model, weights, high, cfg):
@@ -238,12 +243,16 @@ def compare_solvers(D, b, model, weights, high, cfg):
             rec["method"] = {"gmres": REFERENCE}.get(m, m)
             rec["maxiter"] = maxiter
             log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e%s", rec["method"], rec["iterations"],
-                     rec["seconds"], rec["residual"], "" if rec["converged"] else
-                     f"  NOT CONVERGED (iteration cap {maxiter})")
+                     rec["seconds"], rec["residual"], "" if rec["converged"] else "  NOT CONVERGED " + (
+                         f"(iteration cap {maxiter})" if rec["iterations"] >= maxiter else "(stopped: breakdown)"))
             return rec
         runs.append((run, once))
 
     for m in cfg.baselines:
+        # --- the conventional multigrid (gaugenet.mg) on the learned model's blocks and near-null vectors
+        if m in CONVENTIONAL_MG:
+            runs.append((conventional_mg_run(D, b, model.grid, cfg), False))
+            continue
         if m == "packed-bicgstab" and not packed_applicable(D):
             log.info("%-22s skipped: needs a host field with a local x extent that is a multiple of 8", m)
             continue
