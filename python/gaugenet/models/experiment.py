@@ -281,7 +281,7 @@ def compare_solvers(D, b, model, weights, high, cfg):
         recs.append(rec)
     ref = next((r for r in recs if r["method"] == REFERENCE), None)
     for r in recs:
-        if ref is not None and r is not ref:
+        if ref is not None and r is not ref and r["converged"]:   # no gain for a solve that did not converge
             r["iteration_gain"] = ref["iterations"] / max(1, r["iterations"])
             r["speedup_vs_unpreconditioned"] = ref["seconds"] / r["seconds"]
             # a reference stopped at its cap took at least that long: the gains are lower bounds
