@@ -1,0 +1,159 @@
+"""Products of links along arbitrary lattice paths and covariant transport of matrix fields, with their
+vector-Jacobian products down to the links: the general part of gaugenet's link-network core.
+
+The stout network's plaquette staples have dedicated compiled kernels (links/core.py); everything else that
+builds loops or moves matrix fields (CASK's rectangle staples, the L-CNN's L-Conv, the Wilson-loop
+actions of learned flows and improved gauge actions, Wilson loops as regression targets) goes through
+this module. Every step is one one-hop shift (the lattice's depth-1 halo: compiled gather plus the
+halo exchange of lattice/halo.py on a process grid) and one batched matrix product, so any path works on
+any process grid with results independent of it.
+
+Conventions.
+- A hop is (mu, s) with s = +1 or -1. Its link at x is H_(mu,+)(x) = U_mu(x) and H_(mu,-)(x) = U_mu(x-mu)^dag,
+  so the product along a path from x, P(x) = H_1(x) H_2(x + h_1) ... H_n(x + h_1 + ... + h_(n-1)), transforms
+  as P(x) -> g(x) P(x) g(x + d)^dag (d the path's displacement), and a closed path gives a loop at x.
+- Cotangents (vector-Jacobian products) use the pairing <G, dA> = sum_x Re tr(G(x) dA(x)): a scalar L with
+  dL = sum Re tr(G dP) has, for the links, dL = sum_{x,mu} Re tr(dU_mu(x) Sigma_mu(x)) with Sigma (4, V, N, N)
+  accumulated by the `*_vjp` methods. `force(Sigma)` turns Sigma into gaugenet's force representation
+  (gauge.action.gauge_force: dL/dt = 2 sum tr(X F) for U -> exp(t X) U): F = TA(U Sigma) / 2.
+- Matrix fields are site-major arrays (V, ..., N, N) (any number of channel axes between the site and the
+  matrix axes), transforming as W(x) -> g(x) W(x) g(x)^dag. The covariant one-hop transport along (mu, s) is
+  T W(x) = H(x) W(x + h) H(x)^dag.
+"""
+import numpy as np
+
+from .._backend import to_host
+from ..gauge.group import dag, traceless_antihermitian
+
+
+def _hops(path):
+    out = []
+    for h in path:
+        mu, s = int(h[0]), int(h[1])
+        if mu not in (0, 1, 2, 3) or s not in (1, -1):
+            raise ValueError(f"a hop is (mu, sign) with mu in 0..3 and sign +1 or -1, got {tuple(h)!r}")
+        out.append((mu, s))
+    if not out:
+        raise ValueError("a path needs at least one hop")
+    return out
+
+
+def _mid(H, A):
+    """H (V, N, N) broadcast against A (V, ..., N, N)."""
+    return H.reshape(H.shape[:1] + (1,) * (A.ndim - 3) + H.shape[1:])
+
+
+class Paths:
+    """Path products and transports over the links of one gauge field.
+
+    U: a GaugeField, or lat with a (4, V, N, N) array `links` (host memory, complex)."""
+
+    def __init__(self, U=None, lat=None, links=None):
+        if U is not None:
+            lat, links = U.lat, U.sites()
+        if lat is None or links is None:
+            raise ValueError("Paths: give a GaugeField, or lat and a (4, V, N, N) array of links")
+        L = np.ascontiguousarray(to_host(links), dtype=np.complex128)
+        V = lat.local_volume
+        if L.ndim != 4 or L.shape[:2] != (4, V) or L.shape[2] != L.shape[3]:
+            raise ValueError(f"Paths: links of shape {L.shape}, need (4, {V}, N, N)")
+        self.lat, self.U, self.N, self.V = lat, L, L.shape[-1], V
+        self.halo = lat.halo(1)
+        self._back = {}
+
+    # ------------------------------------------------------------------ basics
+    def shift(self, a, mu, s):
+        """a(x + s mu) for a site-major array (V, ...)."""
+        return self.halo.shift(np.ascontiguousarray(a), mu, s)
+
+    def hop_link(self, mu, s):
+        """H_(mu,s)(x): U_mu(x) for s = +1, U_mu(x - mu)^dag for s = -1 (cached)."""
+        if s > 0:
+            return self.U[mu]
+        if mu not in self._back:
+            self._back[mu] = dag(self.shift(self.U[mu], mu, -1))
+        return self._back[mu]
+
+    def _add_link_cotangent(self, Sigma, mu, s, K):
+        """Sigma += the link cotangent of a hop-link cotangent K (V, N, N) (Re tr(K dH) summed over x)."""
+        if s > 0:
+            Sigma[mu] += K
+        else:   # H(x) = U_mu(x - mu)^dag: Re tr(K dU^dag) = Re tr(dU K^dag), at the link x - mu
+            Sigma[mu] += self.shift(dag(K), mu, +1)
+
+    def zeros_sigma(self):
+        return np.zeros_like(self.U)
+
+    def force(self, Sigma):
+        """Force field (4, V, N, N) in gauge_force's representation from a link cotangent Sigma."""
+        return 0.5 * traceless_antihermitian(self.U @ Sigma)
+
+    # ------------------------------------------------------------------ path products
+    def path(self, path):
+        """(P, ctx): P(x) (V, N, N) the product of the hop links along `path` from x; ctx for path_vjp."""
+        hops = _hops(path)
+        R = [None] * len(hops)
+        mu, s = hops[-1]
+        R[-1] = self.hop_link(mu, s).copy()
+        shifted = [None] * len(hops)
+        for k in range(len(hops) - 2, -1, -1):        # R_k(x) = H_k(x) R_(k+1)(x + h_k)
+            mu, s = hops[k]
+            shifted[k] = self.shift(R[k + 1], mu, s)
+            R[k] = self.hop_link(mu, s) @ shifted[k]
+        return R[0], (hops, shifted)
+
+    def path_vjp(self, ctx, G, Sigma):
+        """Accumulate into Sigma (4, V, N, N) the link cotangent of sum_x Re tr(G(x) dP(x))."""
+        hops, shifted = ctx
+        for k, (mu, s) in enumerate(hops):
+            H = self.hop_link(mu, s)
+            if k == len(hops) - 1:
+                self._add_link_cotangent(Sigma, mu, s, G)
+                break
+            self._add_link_cotangent(Sigma, mu, s, shifted[k] @ G)   # cot H_k(x) = R_(k+1)(x + h_k) G_k(x)
+            G = self.shift(G @ H, mu, -s)                            # cot R_(k+1)(y) = (G_k H_k)(y - h_k)
+
+    def loop(self, path):
+        """(P, ctx) for a closed path (checked): the Wilson loop with corner x."""
+        d = np.zeros(4, dtype=int)
+        for mu, s in _hops(path):
+            d[mu] += s
+        if d.any():
+            raise ValueError(f"path {list(path)} is not closed (displacement {tuple(d)})")
+        return self.path(path)
+
+    # ------------------------------------------------------------------ matrix-field transport
+    def transport(self, W, mu, s):
+        """T W(x) = H(x) W(x + h) H(x)^dag for a matrix field W (V, ..., N, N): covariant one-hop transport."""
+        H = _mid(self.hop_link(mu, s), W)
+        return H @ self.shift(W, mu, s) @ dag(H)
+
+    def transport_vjp(self, W, mu, s, G, Sigma):
+        """Cotangent of W (V, ..., N, N) for the output cotangent G of transport(W, mu, s); the link part is
+        accumulated into Sigma."""
+        Hs = self.hop_link(mu, s)
+        H = _mid(Hs, W)
+        Ws = self.shift(W, mu, s)
+        # dT = dH Ws H^dag + H dWs H^dag + H Ws dH^dag
+        K = Ws @ dag(H) @ G + dag(Ws) @ dag(H) @ dag(G)   # Re tr(G dT) = Re tr(K dH) + Re tr(H^dag G H dWs)
+        K = K.reshape((K.shape[0], -1) + K.shape[-2:]).sum(axis=1)
+        self._add_link_cotangent(Sigma, mu, s, K)
+        return self.shift(dag(H) @ G @ H, mu, -s)
+
+    def transports(self, W, mu, s, K):
+        """[W, T W, T^2 W, ..., T^(K-1) W]: straight covariant transports of 0 .. K-1 hops along (mu, s)."""
+        out = [W]
+        for _ in range(1, K):
+            out.append(self.transport(out[-1], mu, s))
+        return out
+
+    def transports_vjp(self, outs, mu, s, Gs, Sigma):
+        """Cotangent of W for output cotangents Gs[k] of transports(W, mu, s, K)[k] (None: zero)."""
+        acc = None
+        for k in range(len(outs) - 1, -1, -1):
+            g = Gs[k]
+            if acc is not None:
+                g = acc if g is None else g + acc
+            if k == 0:
+                return g if g is not None else np.zeros_like(outs[0])
+            acc = None if g is None else self.transport_vjp(outs[k - 1], mu, s, g, Sigma)

@@ -1,0 +1,183 @@
+"""links/paths.py: path products and covariant transports of matrix fields with their vector-Jacobian products
+(against np.roll references on the global array, the Wilson force, finite differences, gauge covariance, any
+process grid)."""
+import numpy as np
+import pytest
+
+import gaugenet as gn
+from gaugenet.gauge.action import gauge_force, wilson_action
+from gaugenet.gauge.expderiv import expm_su
+from gaugenet.gauge.group import dag, traceless_antihermitian
+from gaugenet.links.paths import Paths
+
+from conftest import assert_close, grids, random_global, random_su_global
+
+DIMS = (4, 4, 2, 4)
+RECT = [(0, 1), (0, 1), (1, 1), (0, -1), (0, -1), (1, -1)]          # 2 x 1 rectangle in the x-y plane
+CHAIR = [(0, 1), (1, 1), (0, -1), (2, 1), (1, -1), (2, -1)]         # a non-planar closed path
+OPEN = [(3, 1), (0, -1), (0, -1), (2, 1)]                           # an open path (displacement (-2, 0, 1, 1))
+
+
+def _roll(a, mu, s):
+    """a(x + s mu) on a global array [t, z, y, x, ...]."""
+    return np.roll(a, -s, axis=3 - mu)
+
+
+def _ref_path(u, path):
+    """P(x) of a path on the global links u[mu, t, z, y, x, N, N] with np.roll."""
+    def hop(mu, s):
+        return u[mu] if s > 0 else dag(_roll(u[mu], mu, -1))
+    mu, s = path[-1]
+    R = hop(mu, s)
+    for mu, s in reversed(path[:-1]):
+        R = hop(mu, s) @ _roll(R, mu, s)
+    return R
+
+
+def _setup(N, grid, seed=3):
+    lat = gn.Lattice(DIMS, mpi=grid)
+    u = random_su_global(DIMS, N, seed)
+    U = gn.GaugeField.from_numpy(lat, u)
+    return lat, u, U
+
+
+def _local(lat, a):
+    """The local (V, ...) part of a global array [t, z, y, x, ...]."""
+    sl = tuple(slice(lat.origin[mu], lat.origin[mu] + lat.local_dims[mu]) for mu in (3, 2, 1, 0))
+    loc = a[sl]
+    return np.ascontiguousarray(loc.reshape((lat.local_volume,) + loc.shape[4:]))
+
+
+def _glob(lat, a):
+    """The global array [t, z, y, x, ...] of a local (V, ...) array, on every rank."""
+    return lat.gather_global(a.reshape(tuple(lat.local_shape) + a.shape[1:]))
+
+
+def _su_direction(shape, seed):
+    z = random_global(shape, seed)
+    return traceless_antihermitian(z)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("N", [2, 3])
+def test_paths_against_numpy_reference_on_every_grid(N):
+    for grid in grids(DIMS):
+        lat, u, U = _setup(N, grid)
+        T = Paths(U)
+        for path in (RECT, CHAIR, OPEN, [(1, -1)]):
+            P, _ = T.path(path)
+            assert_close(_glob(lat, P), _ref_path(u, path), 1e-13, f"path {path} grid {grid}")
+        w = random_global(tuple(reversed(DIMS)) + (2, N, N), 9)
+        W = _local(lat, w)
+        for mu, s in ((0, 1), (3, -1), (2, 1)):
+            out = T.transports(W, mu, s, 3)
+            ref = w
+            H = (u[mu] if s > 0 else dag(_roll(u[mu], mu, -1)))[..., None, :, :]
+            for k in range(3):
+                assert_close(_glob(lat, out[k]), ref, 1e-13, f"transport {k} hops ({mu},{s}) grid {grid}")
+                ref = H @ _roll(ref, mu, s) @ dag(H)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("N", [2, 3])
+def test_plaquette_paths_give_the_wilson_action_and_its_force(N):
+    beta = 2.3
+    for grid in grids(DIMS):
+        lat, u, U = _setup(N, grid, seed=5)
+        T = Paths(U)
+        Sigma = T.zeros_sigma()
+        s = 0.0
+        for mu in range(4):
+            for nu in range(mu + 1, 4):
+                P, ctx = T.loop([(mu, 1), (nu, 1), (mu, -1), (nu, -1)])
+                s += float(np.sum(1.0 - np.trace(P, axis1=-2, axis2=-1).real / N))
+                T.path_vjp(ctx, -(beta / N) * np.broadcast_to(np.eye(N), P.shape), Sigma)
+        assert abs(beta * lat.allreduce(s) - wilson_action(U, beta)) < 1e-10 * wilson_action(U, beta)
+        F = gauge_force(U, beta).sites()
+        assert_close(T.force(Sigma), F, 1e-12, f"force grid {grid}")
+
+
+def _loss_and_grads(lat, links, C, W, Gs, path, mu_t, s_t):
+    """L = sum Re tr(C P_path) + sum_k Re tr(G_k T^k W) and its link cotangent, W cotangent."""
+    T = Paths(lat=lat, links=links)
+    P, ctx = T.path(path)
+    outs = T.transports(W, mu_t, s_t, len(Gs))
+    L = float(np.sum(np.trace(C @ P, axis1=-2, axis2=-1).real))
+    L += sum(float(np.sum(np.trace(g @ o, axis1=-2, axis2=-1).real)) for g, o in zip(Gs, outs))
+    Sigma = T.zeros_sigma()
+    T.path_vjp(ctx, C, Sigma)
+    gW = T.transports_vjp(outs, mu_t, s_t, list(Gs), Sigma)
+    return lat.allreduce(L), T.force(Sigma), gW
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("N", [2, 3])
+def test_vector_jacobian_products_by_finite_differences(N):
+    grid = grids(DIMS)[-1]
+    lat, u, U = _setup(N, grid, seed=7)
+    V = lat.local_volume
+    links = U.sites().astype(np.complex128)
+    C = _local(lat, random_global(tuple(reversed(DIMS)) + (N, N), 11))
+    W = _local(lat, random_global(tuple(reversed(DIMS)) + (2, N, N), 12))
+    Gs = [_local(lat, random_global(tuple(reversed(DIMS)) + (2, N, N), 13 + k)) for k in range(3)]
+    L0, F, gW = _loss_and_grads(lat, links, C, W, Gs, CHAIR, 1, -1)
+    # links: U -> exp(t X) U, dL/dt = 2 sum tr(X F)
+    X = np.stack([_local(lat, _su_direction(tuple(reversed(DIMS)) + (N, N), 20 + mu)) for mu in range(4)])
+    pred = 2.0 * lat.allreduce(float(np.sum(np.einsum("mvij,mvji->mv", X, F).real)))
+    h = 1e-5
+    Lp = _loss_and_grads(lat, expm_su(h * X) @ links, C, W, Gs, CHAIR, 1, -1)[0]
+    Lm = _loss_and_grads(lat, expm_su(-h * X) @ links, C, W, Gs, CHAIR, 1, -1)[0]
+    assert abs((Lp - Lm) / (2 * h) - pred) < 1e-7 * max(1.0, abs(pred)), ((Lp - Lm) / (2 * h), pred)
+    # W: dL = sum Re tr(gW dW)
+    dW = _local(lat, random_global(tuple(reversed(DIMS)) + (2, N, N), 30))
+    pred = lat.allreduce(float(np.sum(np.trace(gW @ dW, axis1=-2, axis2=-1).real)))
+    Lp = _loss_and_grads(lat, links, C, W + h * dW, Gs, CHAIR, 1, -1)[0]
+    Lm = _loss_and_grads(lat, links, C, W - h * dW, Gs, CHAIR, 1, -1)[0]
+    assert abs((Lp - Lm) / (2 * h) - pred) < 1e-7 * max(1.0, abs(pred))
+    assert V > 0
+
+
+@pytest.mark.parametrize("N", [2, 3])
+def test_gauge_covariance(N):
+    lat, u, U = _setup(N, None, seed=8)
+    g = gn.GaugeField.random(lat, N, seed=99).sites()[0]          # one random SU(N) matrix per site
+    Ug = U.transform(_omega_field(g))
+    T, Tg = Paths(U), Paths(Ug)
+    for path in (CHAIR, OPEN):
+        P, _ = T.path(path)
+        Pg, _ = Tg.path(path)
+        d = np.zeros(4, dtype=int)
+        for mu, s in path:
+            d[mu] += s
+        g_end = g
+        for mu in range(4):
+            for _ in range(abs(d[mu])):
+                g_end = T.shift(g_end, mu, int(np.sign(d[mu])))
+        assert_close(Pg, g @ P @ dag(g_end), 1e-12, f"path {path}")
+    W = _local(lat, random_global(tuple(reversed(DIMS)) + (3, N, N), 40))
+    Wg = g[:, None] @ W @ dag(g)[:, None]
+    for mu, s in ((0, 1), (3, -1)):
+        out, outg = T.transports(W, mu, s, 3), Tg.transports(Wg, mu, s, 3)
+        for a, b in zip(out, outg):
+            assert_close(b, g[:, None] @ a @ dag(g)[:, None], 1e-12, f"transport ({mu},{s})")
+
+
+def _omega_field(g):
+    """A gauge transformation as the field GaugeField.transform expects (the first link slot holds g)."""
+    class _Om:
+        def sites(self):
+            return g
+    return _Om()
+
+
+def test_bad_paths_are_refused():
+    lat, u, U = _setup(2, None)
+    T = Paths(U)
+    with pytest.raises(ValueError, match="at least one hop"):
+        T.path([])
+    with pytest.raises(ValueError, match="sign \\+1 or -1"):
+        T.path([(0, 2)])
+    with pytest.raises(ValueError, match="not closed"):
+        T.loop(OPEN)
+    with pytest.raises(ValueError, match="need \\(4,"):
+        Paths(lat=lat, links=np.zeros((3, 5, 2, 2), complex))
