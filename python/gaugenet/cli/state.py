@@ -1,7 +1,9 @@
 """The run-state file of a resumable command (generate, hmc): rank 0 reads and writes it, every rank
-gets its content; writes are atomic (temporary file + rename), so a crash never leaves half a state."""
+gets its content; writes are atomic (temporary file, fsync, rename: util/atomic.py), so a crash never leaves half a state."""
 import json
 import os
+
+from ..util.atomic import atomic_write_json
 
 
 def read_state(lat, out, name, marker, what):
@@ -27,7 +29,4 @@ def read_state(lat, out, name, marker, what):
 def write_json(lat, path, data):
     """Write `data` as JSON on rank 0, atomically."""
     if lat.rank == 0:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
+        atomic_write_json(path, data, indent=1)

@@ -66,20 +66,32 @@ def check_unitarity(U, path, tol):
 def temp_name(path):
     """Name of the file that is written and then renamed to `path` (so that a failed write never
     leaves a half-written file under the final name)."""
-    d, b = os.path.split(os.path.abspath(path))
-    return os.path.join(d, f".{b}.gaugenet-part")
+    from ..util.atomic import temp_name as name
+    return name(path)
 
 
 def atomic_write(comm, path, create, write_local):
     """Write a file collectively: rank 0 runs create(tmp) (headers, final size), then every rank in
-    turn runs write_local(tmp) (its own block), then rank 0 renames tmp to path. On any error the
+    turn runs write_local(tmp) (its own block) and fsyncs it (its node's page cache: the ranks may sit
+    on different nodes of a shared file system), then rank 0 renames tmp to path and fsyncs the
+    directory. A kill at any moment leaves the previous file under `path` intact. On any error the
     temporary file is removed and the error is raised on every rank."""
+    from ..util.atomic import fsync_dir, fsync_file
     from .errors import on_root, serialised
     tmp = temp_name(path)
+
+    def write_and_sync(tmp):
+        write_local(tmp)
+        fsync_file(tmp)
+
+    def rename():
+        os.replace(tmp, path)
+        fsync_dir(path)
+
     try:
         on_root(comm, path, lambda: create(tmp), "write")
-        serialised(comm, path, lambda: write_local(tmp))
-        on_root(comm, path, lambda: os.replace(tmp, path), "write")
+        serialised(comm, path, lambda: write_and_sync(tmp))
+        on_root(comm, path, rename, "write")
     except GaugeFileError:
         if comm.Get_rank() == 0 and os.path.exists(tmp):
             os.remove(tmp)

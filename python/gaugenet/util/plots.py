@@ -1,0 +1,286 @@
+"""PNG plots written by the commands next to their outputs (matplotlib, Agg backend: no display needed).
+
+matplotlib is optional (pip install 'gaugenet[plots]'). Without it every plot function logs one line
+saying that plots were skipped and how to install it (once per process) and returns None; nothing
+fails. Every function returns the path written (or None), writes on the calling process only (call it
+on rank 0) and writes atomically (a kill never leaves half a PNG).
+
+Data-level functions (for any command, e.g. hmc):
+
+    plot_series(path, {"label": (x, y), ...}, title=..., xlabel=..., ylabel=..., logy=False)
+    plot_panels(path, [panel, ...], title=...)   # panel: dict(series=..., xlabel, ylabel, logy, title)
+
+Command-level ones: plot_plaquette_log (generate), plot_residuals (solve, mg), plot_training (mg),
+plot_bench (bench), plot_hmc (hmc: plaquette, acceptance, loss, Polyakov loops per trajectory).
+"""
+import io
+import math
+import os
+
+from .atomic import atomic_write_bytes
+from .log import log
+
+INSTALL_HINT = "pip install 'gaugenet[plots]' (or pip install matplotlib)"
+_warned = False
+
+
+def matplotlib_available():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _figure_class():
+    """matplotlib's Figure (used with the Agg canvas, no pyplot state), or None after one log line."""
+    global _warned
+    try:
+        import matplotlib
+        matplotlib.use("Agg", force=False)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        if not _warned:
+            log.info("plots skipped: matplotlib is not installed (%s; --no-plots silences this)", INSTALL_HINT)
+            _warned = True
+        return None
+    return Figure, FigureCanvasAgg
+
+
+def _save(fig, canvas_cls, path):
+    canvas_cls(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+    log.info("plot written to %s", path)
+    return path
+
+
+def _finite(x, y, positive=False):
+    pts = [(a, b) for a, b in zip(x, y) if b is not None and math.isfinite(b) and (b > 0 or not positive)]
+    return [a for a, _ in pts], [b for _, b in pts]
+
+
+def _draw(ax, panel):
+    logy = panel.get("logy", False)
+    n = 0
+    for label, data in panel.get("series", {}).items():
+        x, y = data
+        x, y = _finite(list(x), list(y), positive=logy)
+        if not y:
+            continue
+        style = dict(marker="o", markersize=3) if len(y) < 40 else {}
+        ax.plot(x, y, label=label, linewidth=1.2, **style)
+        n += 1
+    for y, label in panel.get("hlines", []):
+        ax.axhline(y, color="grey", linestyle="--", linewidth=0.8, label=label)
+    if panel.get("vline") is not None:
+        ax.axvline(panel["vline"], color="grey", linestyle=":", linewidth=0.8)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(panel.get("xlabel", ""))
+    ax.set_ylabel(panel.get("ylabel", ""))
+    if panel.get("title"):
+        ax.set_title(panel["title"], fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if n > 1 or panel.get("hlines"):
+        ax.legend(fontsize=8)
+    return n
+
+
+def plot_panels(path, panels, title=None):
+    """Panels stacked vertically in one PNG; returns path, or None when matplotlib is absent or there is
+    nothing to draw."""
+    panels = [p for p in panels if any(len(list(v[1])) for v in p.get("series", {}).values())]
+    if not panels:
+        return None
+    classes = _figure_class()
+    if classes is None:
+        return None
+    Figure, Canvas = classes
+    fig = Figure(figsize=(7.0, 2.8 * len(panels) + 0.4))
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, panel in zip(axes, panels):
+        _draw(ax, panel)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return _save(fig, Canvas, path)
+
+
+def plot_series(path, series, title=None, xlabel="", ylabel="", logy=False):
+    """One panel of lines: series {label: (x, y)}."""
+    return plot_panels(path, [dict(series=series, xlabel=xlabel, ylabel=ylabel, logy=logy)], title=title)
+
+
+# ------------------------------------------------------------------------ generate
+def read_plaquette_log(path):
+    """(sweeps, plaquettes) from a generate plaquette log (comment lines skipped)."""
+    xs, ys = [], []
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if line.startswith("#") or len(fields) != 2:
+                continue
+            xs.append(int(fields[0]))
+            ys.append(float(fields[1]))
+    return xs, ys
+
+
+def plot_plaquette_log(log_path, path, therm=None, title=None):
+    """The plaquette per sweep of a generate run, the end of thermalisation marked."""
+    xs, ys = read_plaquette_log(log_path)
+    panel = dict(series={"plaquette": (xs, ys)}, xlabel="sweep", ylabel="plaquette",
+                 vline=therm if therm and xs and therm <= xs[-1] else None)   # end of thermalisation, dotted
+    return plot_panels(path, [panel], title=title or "generate: plaquette history")
+
+
+# ------------------------------------------------------------------------ solvers
+def plot_residuals(path, records, title=None):
+    """Residual histories of solves: records with 'method' (or 'name') and 'history' (relative
+    residual per iteration); records without a history are left out."""
+    series = {}
+    for r in records:
+        h = r.get("history") or []
+        if len(h):
+            name = r.get("method") or r.get("name") or f"solve {len(series) + 1}"
+            series[name] = (range(1, len(h) + 1), list(h))
+    if not series:
+        return None
+    return plot_series(path, series, title=title or "residual histories", xlabel="iteration",
+                       ylabel="|r|/|b| (solver's estimate)", logy=True)
+
+
+# ------------------------------------------------------------------------ mg training
+def plot_training(path, histories, iterations=None, reference_iterations=None, title=None):
+    """Training cost per step of every stage (histories {stage: [(step, cost, seconds), ...]}) and, when
+    given, the FGMRES iterations of the per-step solves of the multigrid stage ({stage: [(step, its)]})
+    as the iteration gain reference_iterations / iterations (or the iterations themselves without a
+    reference)."""
+    cost = {name: ([h[0] for h in hist], [h[1] for h in hist]) for name, hist in histories.items() if hist}
+    panels = [dict(series=cost, xlabel="training step", ylabel="cost", logy=True, title="training cost")]
+    if iterations:
+        its = {}
+        for name, rows in iterations.items():
+            if not rows:
+                continue
+            x = [r[0] for r in rows]
+            if reference_iterations:
+                its[name] = (x, [reference_iterations / max(1, r[1]) for r in rows])
+            else:
+                its[name] = (x, [r[1] for r in rows])
+        if its:
+            panels.append(dict(series=its, xlabel="training step",
+                               ylabel="iteration gain" if reference_iterations else "FGMRES iterations",
+                               title=("iteration gain over unpreconditioned FGMRES of the per-step solve"
+                                      if reference_iterations else "FGMRES iterations of the per-step solve")))
+    return plot_panels(path, panels, title=title or "mg: training")
+
+
+# ------------------------------------------------------------------------ bench
+def plot_bench(path, report, title=None):
+    """GFLOP/s and roofline fraction of the records of a bench report (horizontal bars, one per record
+    that has them)."""
+    recs = [r for r in report.get("records", []) if isinstance(r, dict) and r.get("gflops") is not None]
+    if not recs:
+        return None
+    classes = _figure_class()
+    if classes is None:
+        return None
+    Figure, Canvas = classes
+
+    def label(r):
+        parts = [str(r.get("name", "?"))]
+        for k in ("precision", "volume", "local_volume", "threads", "nvec", "ranks"):
+            v = r.get(k)
+            if v is not None:
+                parts.append(f"{k}={'x'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}")
+        return " ".join(parts)
+
+    names = [label(r) for r in recs]
+    gf = [float(r["gflops"]) for r in recs]
+    frac_keys = [k for k in ("roofline_fraction", "scattered_read_fraction") if any(r.get(k) is not None
+                                                                                    for r in recs)]
+    ncol = 1 + len(frac_keys)
+    fig = Figure(figsize=(5.0 * ncol, 0.28 * len(recs) + 1.5))
+    axes = fig.subplots(1, ncol, squeeze=False)[0]
+    ypos = list(range(len(recs)))
+    axes[0].barh(ypos, gf, color="tab:blue")
+    axes[0].set_yticks(ypos)
+    axes[0].set_yticklabels(names, fontsize=7)
+    axes[0].invert_yaxis()
+    axes[0].set_xlabel("GFLOP/s")
+    for ax, key in zip(axes[1:], frac_keys):
+        vals = [float(r.get(key)) if r.get(key) is not None else 0.0 for r in recs]
+        ax.barh(ypos, vals, color="tab:orange")
+        ax.set_yticks(ypos)
+        ax.set_yticklabels([])
+        ax.invert_yaxis()
+        ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel(key.replace("_", " "))
+    for ax in axes:
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle(title or "bench: GFLOP/s and roofline fractions", fontsize=11)
+    return _save(fig, Canvas, path)
+
+
+# ------------------------------------------------------------------------ hmc
+def plot_hmc(path, records, title=None):
+    """Per-trajectory histories of an hmc run from its records (dicts, e.g. the lines of DIR/hmc.jsonl):
+    plaquette, acceptance (accepted 0/1 and its running mean; or 'acceptance'), the SLHMC network's loss
+    ('loss'), |dH| ('dH'), and the Polyakov loops ('polyakov' as a number, a complex [re, im] pair or a
+    list of such per direction). Keys that are absent are skipped; the trajectory number is 'trajectory'
+    (else the record's position)."""
+    def col(key):
+        xs, ys = [], []
+        for i, r in enumerate(records):
+            v = r.get(key)
+            if v is None or isinstance(v, (list, dict, str)):
+                continue
+            xs.append(r.get("trajectory", i + 1))
+            ys.append(float(v))
+        return xs, ys
+
+    panels = []
+    x, y = col("plaquette")
+    panels.append(dict(series={"plaquette": (x, y)}, xlabel="trajectory", ylabel="plaquette"))
+    acc = {}
+    x, y = col("accepted")
+    if y:
+        run, tot = [], 0.0
+        for i, v in enumerate(y):
+            tot += v
+            run.append(tot / (i + 1))
+        acc["running acceptance"] = (x, run)
+    x, y = col("acceptance")
+    if y:
+        acc["acceptance"] = (x, y)
+    panels.append(dict(series=acc, xlabel="trajectory", ylabel="acceptance"))
+    x, y = col("loss")
+    panels.append(dict(series={"loss": (x, y)}, xlabel="trajectory", ylabel="loss", logy=True))
+    x, y = col("dH")
+    panels.append(dict(series={"|dH|": (x, [abs(v) for v in y])}, xlabel="trajectory", ylabel="|dH|", logy=True))
+    pol = {}
+    for i, r in enumerate(records):
+        v = r.get("polyakov")
+        if v is None:
+            continue
+        t = r.get("trajectory", i + 1)
+        vals = v if isinstance(v, (list, tuple)) and v and isinstance(v[0], (list, tuple, dict)) else [v]
+        for mu, p in enumerate(vals):
+            if isinstance(p, dict):
+                re = p.get("re", p.get("real"))
+            elif isinstance(p, (list, tuple)):
+                re = p[0]
+            else:
+                re = p
+            if re is None:
+                continue
+            key = f"Re P (mu={mu})" if len(vals) > 1 else "Re P"
+            pol.setdefault(key, ([], []))
+            pol[key][0].append(t)
+            pol[key][1].append(float(re))
+    panels.append(dict(series=pol, xlabel="trajectory", ylabel="Polyakov loop"))
+    return plot_panels(path, panels, title=title or "hmc: histories")
