@@ -78,6 +78,18 @@ def test_galerkin_operator_equals_dense_product():
     assert_close(as_columns(grid.op(c), 1)[:, 0], dense @ as_columns(c, 1)[:, 0], 1e-12, "applied")
 
 
+def test_block_jacobi_inverts_the_coarse_site_blocks():
+    from gaugenet.mg import BlockJacobi
+    lat = gn.Lattice(DIMS)
+    D, grid = problem(lat, nb=4)
+    J = BlockJacobi(grid.op)
+    c = gn.CoarseField.random(grid.lat, grid.n_basis, nvec=2, seed=4)
+    Jc = J(c)
+    V = grid.lat.local_volume
+    back = np.einsum("vij,vrj->vri", grid.op.A[:, 8], Jc.data.reshape(V, 2, -1))
+    assert_close(back, c.data.reshape(V, 2, -1), 1e-12, "A_8 J c")
+
+
 @pytest.mark.parametrize("packed", [False, True])
 def test_smoothers_reduce_the_residual(packed):
     from gaugenet.operators.packed import PackedWilson
@@ -122,7 +134,7 @@ def test_two_level_converges_in_far_fewer_iterations():
     plain = fgmres(D, b, tol=1e-8, maxiter=3000, restart=30, raise_on_fail=False)
     assert plain.converged and plain.iterations > 250
     for settings in (AMGSettings(precision="double"), AMGSettings(), AMGSettings(pre=2, post=2, smoother="gmres"),
-                     AMGSettings(coarse="exact")):
+                     AMGSettings(coarse="exact"), AMGSettings(coarse_precond="none", omega=0.85)):
         mg = ConventionalMG(D, grid, settings)
         r = mg.solve(b, tol=1e-8, maxiter=200, restart=30)
         assert r.converged and r.residual < 1e-8
@@ -155,7 +167,7 @@ def test_same_on_every_process_grid(grid):
     (dict(pre=-1), "pre-smoothing"), (dict(post=1.5), "post-smoothing"), (dict(pre=0, post=0), "at least one"),
     (dict(smoother="jacobi"), "smoother must be"), (dict(omega=2.0), "omega"), (dict(coarse="lu"), "coarse solve"),
     (dict(coarse_tol=0.0), "coarse_tol"), (dict(coarse_tol=1.5), "coarse_tol"), (dict(coarse_maxiter=0), "coarse_maxiter"),
-    (dict(precision="half"), "precision"), (dict(basis="bf16", precision="double"), "bf16"), (dict(basis="int8"), "basis")])
+    (dict(coarse_precond="ilu"), "coarse_precond"), (dict(precision="half"), "precision"), (dict(basis="bf16", precision="double"), "bf16"), (dict(basis="int8"), "basis")])
 def test_bad_settings_name_the_problem(bad, match):
     lat = gn.Lattice(DIMS)
     D, grid = problem(lat)
@@ -166,3 +178,33 @@ def test_bad_settings_name_the_problem(bad, match):
     other = gn.Lattice((4, 4, 4, 4))
     with pytest.raises(ValueError, match="another lattice"):
         two_level(problem(other)[0], grid)
+
+
+def _path(tmp_path, name):
+    return MPI.COMM_WORLD.bcast(str(tmp_path / name) if MPI.COMM_WORLD.Get_rank() == 0 else None, root=0)
+
+
+@pytest.mark.mpi
+def test_mg_command_reports_the_conventional_multigrid(tmp_path, capsys):
+    """`python -m gaugenet mg --baselines ...,amg`: one more non-learned record in the same table and JSON, built
+    from the learned model's blocks and near-null vectors; bad --amg-* settings fail on every rank with the
+    setting named."""
+    import json
+    from gaugenet.cli.main import main
+    out = _path(tmp_path, "mg.json")
+    assert main(["mg", "--quick", "--baselines", "eo-cg,amg", "--amg-post", "3", "--repeat", "2", "--json", out]) == 0
+    MPI.COMM_WORLD.Barrier()
+    with open(out) as f:
+        rep = json.load(f)
+    solves = {r["method"]: r for r in rep["solves"]}
+    assert set(solves) == {"eo-cg", "conventional_mg", "fgmres_high_mode", "fgmres_multigrid"}
+    amg = solves["conventional_mg"]
+    assert amg["converged"] and amg["residual"] < 1e-8 and amg["rounds"] == 2 and len(amg["seconds_all"]) == 2
+    assert amg["settings"]["post"] == 3 and amg["settings"]["precision"] == rep["config"]["precision"]
+    assert amg["levels"] == 2 and amg["setup_seconds"] > 0 and amg["cycle_applications"] == amg["iterations"]
+    assert amg["iterations"] < solves["eo-cg"]["iterations"]
+    capsys.readouterr()
+    for args, msg in ((["--amg-post", "-1"], "post-smoothing"), (["--amg-pre", "0", "--amg-post", "0"], "at least one"),
+                      (["--amg-coarse-tol", "2"], "coarse_tol"), (["--baselines", "amg2"], "unknown baseline 'amg2'")):
+        assert main(["mg", "--quick", "--baselines", "amg"] + args) == 1
+        assert msg in capsys.readouterr().err

@@ -37,6 +37,8 @@ class AMGSettings:
     coarse_tol: float = 0.05      # relative residual of the inner coarse solves
     coarse_maxiter: int = 100
     coarse_restart: int = 30
+    coarse_precond: str = "jacobi"  # right preconditioner of the coarse FGMRES: "jacobi" (inverse coarse site
+                                  # blocks A_8(y)^-1) or "none"
     precision: str = "single"     # precision of the cycle inside the double-precision outer FGMRES
     packed: bool = True           # fine level on the packed layout where it applies
     basis: str = "full"           # "full" or "bf16" (single precision only)
@@ -61,6 +63,9 @@ class AMGSettings:
                              f"got {self.coarse!r}")
         if not 0.0 < self.coarse_tol < 1.0:
             raise ValueError(f"conventional multigrid: coarse_tol must lie in (0, 1), got {self.coarse_tol!r}")
+        if self.coarse_precond not in ("jacobi", "none"):
+            raise ValueError(f"conventional multigrid: coarse_precond must be 'jacobi' or 'none', "
+                             f"got {self.coarse_precond!r}")
         for name in ("coarse_maxiter", "coarse_restart"):
             v = getattr(self, name)
             if int(v) != v or v < 1:
@@ -73,6 +78,20 @@ class AMGSettings:
         if self.basis == "bf16" and self.precision != "single":
             raise ValueError("conventional multigrid: basis='bf16' needs precision='single'")
         return self
+
+
+class BlockJacobi:
+    """c -> A_8(y)^-1 c(y): the inverse of a coarse operator's site blocks (CoarseOperator.A[:, 8]), the
+    right preconditioner of the coarse FGMRES (cheap, local: no communication)."""
+
+    def __init__(self, op):
+        A8 = np.asarray(op.A[:, 8])
+        self.inv = np.linalg.inv(A8.astype(np.complex128)).astype(A8.dtype)
+
+    def __call__(self, c):
+        V = self.inv.shape[0]
+        d = c.data.reshape(V, -1, self.inv.shape[1])
+        return c._new(np.einsum("vij,vrj->vri", self.inv, d).reshape(c.data.shape))
 
 
 class KCycle:
@@ -95,14 +114,18 @@ class KCycle:
             if grid is None:
                 raise ValueError("KCycle: the exact coarse solve needs the level's CoarseGrid")
             self.exact = CoarseSolve(grid)
+        self.jacobi = None
+        if c.coarsest and self.exact is None and s.coarse_precond == "jacobi":
+            self.jacobi = BlockJacobi(c.A)
         self.timers = {"smoother": 0.0, "transfer": 0.0, "coarse": 0.0}
         self.applications = 0
         self.coarse_iterations = 0
+        self.copy_out = True      # False: the result lives in a buffer overwritten by the next application
 
     def coarse_solve(self, c):
         if self.exact is not None:
             return self.exact([], c)
-        M = self.inner
+        M = self.inner if self.inner is not None else self.jacobi
         s = self.settings
         r = fgmres(self.level.coarse.A, c, M=M, tol=s.coarse_tol, maxiter=s.coarse_maxiter, restart=s.coarse_restart,
                    raise_on_fail=False)
@@ -113,8 +136,9 @@ class KCycle:
         T, t = self.timers, time.perf_counter
         self.applications += 1
         t0 = t()
-        x = v.zeros_like()
-        r = v.copy()
+        x, r = self._work(v)
+        x.data[...] = 0
+        r.data[...] = v.data
         if self.pre is not None:
             self.pre(x, r)
         t1 = t()
@@ -127,12 +151,20 @@ class KCycle:
         if self.post is not None:
             apply_into(self.level.A, x, r)      # r = A x
             r.xpay(-1.0, v)                     # r = v - A x
-            self.post(x, r)
+            self.post(x, r, keep_residual=False)
         t5 = t()
         T["smoother"] += (t1 - t0) + (t5 - t4)
         T["transfer"] += (t2 - t1) + (t4 - t3)
         T["coarse"] += t3 - t2
-        return x
+        return x.copy() if self.copy_out else x
+
+    def _work(self, v):
+        """x and r for an application to v, kept between applications (__call__ returns a copy of x unless
+        copy_out is False)."""
+        key = (type(v), v.data.shape, v.data.dtype)
+        if getattr(self, "_key", None) != key:
+            self._x, self._r, self._key = v.zeros_like(), v.copy(), key
+        return self._x, self._r
 
     def reset_timers(self):
         for k in self.timers:
@@ -159,6 +191,7 @@ class ConventionalMG:
         self.D = D
         self.level, self.packed = two_level(D, grid, precision=s.precision, packed=s.packed, basis=s.basis)
         self.cycle = KCycle(self.level, s)
+        self.cycle.copy_out = False       # precondition() copies or converts the result itself
         if self.packed:
             from ..operators.packed import PackedWilson
             self.A = PackedWilson(D)      # the outer operator, in D's precision
@@ -191,7 +224,7 @@ class ConventionalMG:
     def precondition(self, v, out=None):
         u = self.cycle(self._inner_vector(v))
         if out is None:
-            return u if u.data.dtype == v.data.dtype else v._new(u.data.astype(v.data.dtype))
+            return u.copy() if u.data.dtype == v.data.dtype else v._new(u.data.astype(v.data.dtype))
         if self.packed:
             core.convert(u.data, out.data)
         else:

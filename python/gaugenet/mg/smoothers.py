@@ -18,11 +18,17 @@ import numpy as np
 from .._backend import core
 
 
+_WRITES_OUT = {}
+
+
 def apply_into(A, x, out):
     """out = A x, written into the existing vector `out` (through A.apply(x, out=out) where A offers it)."""
-    ap = getattr(A, "apply", None)
-    if callable(ap) and "out" in inspect.signature(ap).parameters:
-        ap(x, out=out)
+    kind = type(A)
+    if kind not in _WRITES_OUT:
+        ap = getattr(A, "apply", None)
+        _WRITES_OUT[kind] = callable(ap) and "out" in inspect.signature(ap).parameters
+    if _WRITES_OUT[kind]:
+        A.apply(x, out=out)
     else:
         out.data[...] = A(x).data
     return out
@@ -55,18 +61,20 @@ class MRSmoother:
         self.A, self.steps, self.omega = A, int(steps), float(omega)
         self._p = None
 
-    def __call__(self, x, r):
+    def __call__(self, x, r, keep_residual=True):
+        """keep_residual=False: r is not needed afterwards (the last update of r is skipped)."""
         if self._p is None or self._p.data.shape != r.data.shape or self._p.data.dtype != r.data.dtype:
             self._p = r.copy()
         p = self._p
-        for _ in range(self.steps):
+        for k in range(self.steps):
             apply_into(self.A, r, p)
             pr, pp = dots(r, [(p, r), (p, p)])
             if pp.real == 0.0:          # r = 0: nothing left to smooth
                 break
             a = self.omega * pr / pp.real
             x.axpy(a, r)
-            r.axpy(-a, p)
+            if keep_residual or k < self.steps - 1:
+                r.axpy(-a, p)
         return x, r
 
 
@@ -78,11 +86,12 @@ class GMRESSmoother:
             raise ValueError(f"GMRES smoother: the number of steps must be a positive integer, got {steps!r}")
         self.A, self.steps = A, int(steps)
 
-    def __call__(self, x, r):
+    def __call__(self, x, r, keep_residual=True):
         from ..solvers import fgmres
         e = fgmres(self.A, r, tol=1e-30, maxiter=self.steps, restart=self.steps, raise_on_fail=False).x
         x.axpy(1.0, e)
-        r.axpy(-1.0, self.A(e))
+        if keep_residual:
+            r.axpy(-1.0, self.A(e))
         return x, r
 
 
