@@ -192,12 +192,16 @@ def test_mg_command_reports_the_conventional_multigrid(tmp_path, capsys):
     import json
     from gaugenet.cli.main import main
     out = _path(tmp_path, "mg.json")
-    assert main(["mg", "--quick", "--baselines", "eo-cg,amg", "--amg-post", "3", "--repeat", "2", "--json", out]) == 0
+    assert main(["mg", "--quick", "--baselines", "eo-cg,amg,amg-exact", "--amg-post", "3", "--repeat", "2",
+                 "--json", out]) == 0
     MPI.COMM_WORLD.Barrier()
     with open(out) as f:
         rep = json.load(f)
     solves = {r["method"]: r for r in rep["solves"]}
-    assert set(solves) == {"eo-cg", "conventional_mg", "fgmres_high_mode", "fgmres_multigrid"}
+    assert set(solves) == {"eo-cg", "conventional_mg", "conventional_mg_exact", "fgmres_high_mode", "fgmres_multigrid"}
+    assert solves["conventional_mg"]["settings"]["coarse"] == "gmres"
+    assert solves["conventional_mg_exact"]["settings"]["coarse"] == "exact"
+    assert solves["conventional_mg_exact"]["coarse_iterations"] == 0 < solves["conventional_mg"]["coarse_iterations"]
     amg = solves["conventional_mg"]
     assert amg["converged"] and amg["residual"] < 1e-8 and amg["rounds"] == 2 and len(amg["seconds_all"]) == 2
     assert amg["settings"]["post"] == 3 and amg["settings"]["precision"] == rep["config"]["precision"]

@@ -66,10 +66,11 @@ def add_arguments(p):
                    help="comma-separated non-learned solvers to compare with (gmres, bicgstab, packed-bicgstab: "
                         "skipped where the local x extent is not a multiple of 8, eo-bicgstab, eo-cg, "
                         "conventional-mg or amg: FGMRES + a conventional aggregation multigrid K-cycle on the learned "
-                        "model's blocks and near-null vectors, settings --amg-*)")
+                        "model's blocks and near-null vectors, settings --amg-*; amg-exact: the same with the exact "
+                        "coarse solve of the learned model)")
     # --- the conventional multigrid baseline (gaugenet.mg, docs/mg.md "Conventional multigrid")
     p.add_argument("--amg-pre", type=int, default=0, help="conventional multigrid: pre-smoothing steps (default 0)")
-    p.add_argument("--amg-post", type=int, default=4, help="conventional multigrid: post-smoothing steps (default 4)")
+    p.add_argument("--amg-post", type=int, default=6, help="conventional multigrid: post-smoothing steps (default 6)")
     p.add_argument("--amg-smoother", choices=("mr", "gmres"), default="mr",
                    help="conventional multigrid: smoother, minimal residual or one GMRES(k) cycle (default mr)")
     p.add_argument("--amg-omega", type=float, default=1.0, help="conventional multigrid: MR relaxation (default 1)")

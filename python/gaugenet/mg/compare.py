@@ -6,8 +6,11 @@ import time
 from ..util.log import log
 from .kcycle import AMGSettings, ConventionalMG
 
-NAMES = ("conventional-mg", "amg")   # accepted in --baselines
-METHOD = "conventional_mg"            # the solve record's method
+# accepted in --baselines: name -> (the solve record's method, coarse solve forced on the --amg-* settings)
+VARIANTS = {"conventional-mg": ("conventional_mg", None), "amg": ("conventional_mg", None),
+            "amg-exact": ("conventional_mg_exact", "exact")}
+NAMES = tuple(VARIANTS)
+METHODS = tuple(sorted({m for m, _ in VARIANTS.values()}))
 
 
 def build(D, grid, settings):
@@ -21,11 +24,18 @@ def build(D, grid, settings):
     return solver, time.perf_counter() - t0
 
 
-def make_run(D, b, grid, cfg, near_null_seconds=None):
-    """A callable that solves D x = b once with FGMRES + conventional multigrid and returns its solve record
-    (compare_solvers' keys, plus setup_seconds, the near-null vectors' time it shares with the learned model,
-    and the per-part seconds of the cycle in this solve)."""
-    settings = AMGSettings(**dict(cfg.amg or {})).check()
+def make_run(D, b, grid, cfg, name="amg", near_null_seconds=None):
+    """A callable that solves D x = b once with FGMRES + conventional multigrid (the baseline `name` of
+    VARIANTS, settings cfg.amg) and returns its solve record (compare_solvers' keys, plus setup_seconds, the
+    near-null vectors' time it shares with the learned model when given, the settings and the per-part seconds
+    of the cycle in this solve)."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown conventional multigrid baseline {name!r}; choose from {', '.join(NAMES)}")
+    METHOD, coarse = VARIANTS[name]
+    kw = dict(cfg.amg or {})
+    if coarse is not None:
+        kw["coarse"] = coarse
+    settings = AMGSettings(**kw).check()
     state = {}
 
     def run():

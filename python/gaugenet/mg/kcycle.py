@@ -30,7 +30,7 @@ COARSE_SOLVERS = ("gmres", "exact")
 @dataclass
 class AMGSettings:
     pre: int = 0                  # pre-smoothing steps
-    post: int = 4                 # post-smoothing steps
+    post: int = 6                 # post-smoothing steps (seed-000 problem: 4 -> 34, 6 -> 27, 8 -> 23 iterations)
     smoother: str = "mr"          # "mr" (minimal residual) or "gmres" (one GMRES(k) cycle)
     omega: float = 1.0            # MR relaxation
     coarse: str = "gmres"         # coarsest-level solve: "gmres" (FGMRES to coarse_tol) or "exact" (dense inverse)

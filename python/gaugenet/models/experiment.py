@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..fields import FermionField
+from ..mg.compare import METHODS as CONVENTIONAL_MG_METHODS
 from ..mg.compare import NAMES as CONVENTIONAL_MG
 from ..mg.compare import make_run as conventional_mg_run
 from ..solvers import fgmres
@@ -209,7 +210,7 @@ def mg_solver(D, model, weights, cfg):
 
 REFERENCE = "fgmres_unpreconditioned"
 ANSWER = "fgmres_multigrid"
-NON_LEARNED = ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab", REFERENCE, "conventional_mg")
+NON_LEARNED = ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab", REFERENCE) + CONVENTIONAL_MG_METHODS
 
 
 def compare_solvers(D, b, model, weights, high, cfg):
@@ -251,7 +252,7 @@ def compare_solvers(D, b, model, weights, high, cfg):
     for m in cfg.baselines:
         # --- the conventional multigrid (gaugenet.mg) on the learned model's blocks and near-null vectors
         if m in CONVENTIONAL_MG:
-            runs.append((conventional_mg_run(D, b, model.grid, cfg), False))
+            runs.append((conventional_mg_run(D, b, model.grid, cfg, m), False))
             continue
         if m == "packed-bicgstab" and not packed_applicable(D):
             log.info("%-22s skipped: needs a host field with a local x extent that is a multiple of 8", m)
