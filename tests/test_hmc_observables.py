@@ -265,6 +265,8 @@ def test_bad_condensate_arguments(tmp_path, capsys):
     from gaugenet.cli.main import main
     assert main(CMD[:-2] + ["--condensate-vectors", "-1", "--out", str(tmp_path / "x")]) == 1
     assert "--condensate-vectors must be 0..1000" in capsys.readouterr().err
+    assert main(CMD + ["--json", str(tmp_path / "nodir" / "s.json"), "--out", str(tmp_path / "y")]) == 1
+    assert "its directory does not exist" in capsys.readouterr().err
     with pytest.raises(ValueError, match="condensate_vectors"):
         Measurements(0.3, 0, condensate_vectors=1.5)
     with pytest.raises(ValueError, match="noise vectors"):

@@ -110,6 +110,8 @@ def _validate(args, dims):
         bad.append("--save-every must be >= 0")
     if not 0 <= args.condensate_vectors <= 1000:
         bad.append(f"--condensate-vectors must be 0..1000, got {args.condensate_vectors}")
+    if args.json is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        bad.append(f"--json {args.json}: its directory does not exist")
     if args.algorithm == "hmc" and args.train:
         bad.append("--train needs --algorithm slhmc")
     rho = _rho(args)
