@@ -175,9 +175,18 @@ def run(args):
     gio = _io_module()
     ckpt_path = os.path.join(out, CHECKPOINT)
 
+    problem = None
     if lat.rank == 0:
-        os.makedirs(out, exist_ok=True)
-    lat.cart.Barrier()
+        try:
+            os.makedirs(out, exist_ok=True)
+            probe = os.path.join(out, f".write-test-{os.getpid()}")
+            with open(probe, "w"):
+                pass
+            os.remove(probe)
+        except OSError as exc:
+            problem = f"generate: cannot write to the output directory {out}: {exc}"
+    problem = lat.cart.bcast(problem, root=0)
+    lat.check(problem is None, problem or "", OSError)
     state = _read_state(lat, out)
 
     if state is not None:

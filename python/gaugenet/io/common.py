@@ -70,6 +70,9 @@ def temp_name(path):
     return name(path)
 
 
+_collective_writes = 0      # atomic_write calls in this process (the step of the fault-injection point)
+
+
 def atomic_write(comm, path, create, write_local):
     """Write a file collectively: rank 0 runs create(tmp) (headers, final size), then every rank in
     turn runs write_local(tmp) (its own block) and fsyncs it (its node's page cache: the ranks may sit
@@ -77,7 +80,10 @@ def atomic_write(comm, path, create, write_local):
     directory. A kill at any moment leaves the previous file under `path` intact. On any error the
     temporary file is removed and the error is raised on every rank."""
     from ..util.atomic import fsync_dir, fsync_file
+    from ..util.signals import inject
     from .errors import on_root, serialised
+    global _collective_writes
+    _collective_writes += 1
     tmp = temp_name(path)
 
     def write_and_sync(tmp):
@@ -91,6 +97,7 @@ def atomic_write(comm, path, create, write_local):
     try:
         on_root(comm, path, lambda: create(tmp), "write")
         serialised(comm, path, lambda: write_and_sync(tmp))
+        inject("io.atomic_write", _collective_writes, comm.Get_rank())   # tests: a kill before the rename
         on_root(comm, path, rename, "write")
     except GaugeFileError:
         if comm.Get_rank() == 0 and os.path.exists(tmp):
