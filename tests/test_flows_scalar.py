@@ -273,3 +273,85 @@ def test_bad_input():
         flow(flow.weights()[:3], np.zeros((1, 4, 4)))
     with pytest.raises(ValueError, match="lambda must be >= 0"):
         Phi4(0.5, -1.0)
+
+
+# ------------------------------------------------------------------------------------------ the command
+_TINY = """# command: flow (test)
+theory = "phi4"
+beta = 0.576
+lambda = 0.5
+L = 4
+scales = "1,2"
+layers = 2
+hidden = 4
+steps = 30
+batch = 64
+samples = 400
+chunk = 200
+ref_sweeps = 400
+ref_therm = 50
+seed = 3
+"""
+
+
+def _toml(tmp_path, text=_TINY):
+    p = os.path.join(str(tmp_path), "phi4.toml")
+    with open(p, "w") as f:
+        f.write(text)
+    return p
+
+
+@pytest.mark.skipif(NRANKS > 1, reason="the command runs on one rank; the refusal is tested below")
+def test_cli_json_and_hdf5(tmp_path):
+    from gaugenet.cli.main import main
+    from gaugenet.flows.model_io import load_flow
+    js, h5 = os.path.join(str(tmp_path), "out.json"), os.path.join(str(tmp_path), "model.h5")
+    assert main(["flow", _toml(tmp_path), "--save", h5, "--json", js]) == 0
+    with open(js) as f:
+        s = json.load(f)
+    for key in ("theory", "beta", "lambda", "lattice", "n_parameters", "ess", "ess_err", "training_seconds",
+                "acceptance", "observables"):
+        assert key in s, key
+    assert s["theory"] == "phi4" and s["lattice"] == [4, 4] and s["beta"] == 0.576 and s["lambda"] == 0.5
+    assert [a["lattice"] for a in s["applied"]] == [[4, 4], [8, 8]]
+    for side in ("flow", "reference"):
+        obs = s["observables"][side]
+        assert set(obs) >= {"m", "abs_m", "chi", "G"} and len(obs["G"]) == 4
+        assert obs["chi"]["error"] > 0 and obs["abs_m"]["tau_int"] >= 0.5 - 1e-9
+    assert 0 < s["ess"] <= 1 and 0 <= s["acceptance"] <= 1 and s["seed_table"]["acceptance_L"] == 0.04
+    assert os.path.exists(os.path.join(str(tmp_path), "out.config.toml"))
+    flow, weights, attrs = load_flow(h5)
+    assert flow.n_parameters == s["n_parameters"] and attrs["theory"] == "phi4" and attrs["beta"] == 0.576
+    # the saved weights continue: a run from them without training reports the loaded model
+    js2 = os.path.join(str(tmp_path), "again.json")
+    assert main(["flow", _toml(tmp_path), "--load", h5, "--steps", "0", "--scales", "2", "--json", js2]) == 0
+    with open(js2) as f:
+        s2 = json.load(f)
+    assert s2["pretrained"] and s2["training"]["steps"] == 0 and s2["applied"][0]["lattice"] == [8, 8]
+
+
+@pytest.mark.skipif(NRANKS > 1, reason="single-rank command")
+@pytest.mark.parametrize("flags,message", [
+    (["--theory", "o3"], "unknown theory 'o3'"),
+    (["--layers", "0"], "coupling layers"),
+    (["--L", "5"], "even lattice extent"),
+    (["--kernel", "2"], "kernel size must be odd"),
+    (["--scales", "1,x"], "--scales"),
+])
+def test_cli_bad_input(tmp_path, capsys, flags, message):
+    from gaugenet.cli.main import main
+    assert main(["flow", _toml(tmp_path)] + flags) == 1
+    err = capsys.readouterr().err
+    assert "gaugenet error" in err and message in err, err
+
+
+@pytest.mark.mpi
+def test_cli_ranks(tmp_path, capsys):
+    """On several ranks the command is refused on every rank (exit 1, no hang); on one rank bad input fails."""
+    from gaugenet.cli.main import main
+    if NRANKS > 1:
+        assert main(["flow", "--steps", "1"]) == 1
+        assert "runs on one MPI rank" in capsys.readouterr().err
+    else:
+        assert main(["flow", "--L", "7"]) == 1
+        assert "even lattice extent" in capsys.readouterr().err
