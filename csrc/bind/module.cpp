@@ -15,6 +15,7 @@ void bind_bench(py::module_ &m);
 void bind_block(py::module_ &m);
 void bind_krylov(py::module_ &m);
 void bind_packed(py::module_ &m);
+void bind_links(py::module_ &m);
 
 #ifndef GN_HAVE_CUDA
 namespace gn {
@@ -52,4 +53,5 @@ PYBIND11_MODULE(_core, m) {
   bind_block(m);
   bind_krylov(m);
   bind_packed(m);
+  bind_links(m);
 }

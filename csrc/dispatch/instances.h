@@ -6,6 +6,8 @@
 #include "kernels/hop.h"
 #include "kernels/stream.h"
 #include "kernels/wilson.h"
+#include "kernels/loops.h"
+#include "kernels/matfield.h"
 #ifndef __CUDACC__
 #include "kernels/hop_grad.h"
 #endif
@@ -16,12 +18,23 @@
   GN_WILSON_T(PFX, EXEC, double) GN_WILSON_T(PFX, EXEC, float)                     \
   PFX template void gn::triad_run<EXEC, double>(const gn::TriadArgs<double> &);    \
   PFX template void gn::triad_run<EXEC, float>(const gn::TriadArgs<float> &);       \
-  GN_BLOCK_T(PFX, EXEC, double) GN_BLOCK_T(PFX, EXEC, float)
+  GN_BLOCK_T(PFX, EXEC, double) GN_BLOCK_T(PFX, EXEC, float)                       \
+  GN_LINKS_T(PFX, EXEC, 2, double) GN_LINKS_T(PFX, EXEC, 3, double)
 
 #define GN_BLOCK_T(PFX, EXEC, T)                                                   \
   PFX template void gn::block_project_run<EXEC, T>(const gn::BlockArgs<T> &);      \
   PFX template void gn::block_promote_run<EXEC, T>(const gn::BlockArgs<T> &);      \
   PFX template void gn::coarse_hop_run<EXEC, T>(const gn::CoarseHopArgs<T> &);
+
+// the link-network core (kernels/loops.h, kernels/matfield.h): double precision, SU(2) and SU(3)
+#define GN_LINKS_T(PFX, EXEC, N, T)                                                \
+  PFX template void gn::staple_lower_run<EXEC, N, T>(const gn::LoopArgs<T> &);     \
+  PFX template void gn::staple_sum_run<EXEC, N, T>(const gn::LoopArgs<T> &);       \
+  PFX template void gn::staple_back_push_run<EXEC, N, T>(const gn::LoopArgs<T> &); \
+  PFX template void gn::staple_back_pull_run<EXEC, N, T>(const gn::LoopArgs<T> &); \
+  PFX template void gn::su_exp_run<EXEC, N, T>(const gn::SuExpArgs<T> &);          \
+  PFX template void gn::exp_update_forward_run<EXEC, N, T>(const gn::ExpUpdateArgs<T> &); \
+  PFX template void gn::exp_update_backward_run<EXEC, N, T>(const gn::ExpUpdateArgs<T> &);
 
 #define GN_HOP_T(PFX, EXEC, T)                                                     \
   PFX template void gn::hop_run<EXEC, 2, 1, T>(const gn::HopArgs<T> &);            \

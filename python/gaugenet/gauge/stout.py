@@ -44,12 +44,18 @@ pi Zt pi^dag transported to the segment start o,
 where P0 is the loop from o, A(i) the transported sum of Zt over the sites after o+i up to o+L-1
 (the rest of this segment and the following ranks' segments, in order) and B(i) the sum over the
 sites of this segment before o+i.
+
+Implementation: the plaquette staples, Omega, the exponential, the pullback, Sigma and the force run on
+the compiled link-network core (gaugenet.links: csrc/kernels/loops.h, matfield.h) over the depth-1 halo;
+the Polyakov-line term (one line product per site and direction) stays in NumPy (gaugenet.links.lines).
+gaugenet.links.reference keeps the former all-NumPy implementation for the tests.
 """
 import numpy as np
 
 from .._backend import to_host
-from .expderiv import SUExp
-from .group import dag, traceless_antihermitian
+from ..links.core import LinkField, exp_update, exp_update_backward
+from ..links.lines import polyakov_backward, polyakov_forward
+from .group import traceless_antihermitian
 
 
 def _as_params(layer):
@@ -61,11 +67,6 @@ def _as_params(layer):
     return StoutLayer(*vals)
 
 
-def _site_links(U):
-    """The local links as a (4, V, N, N) complex128 host array."""
-    return np.ascontiguousarray(to_host(U.sites()).astype(np.complex128))
-
-
 def _field_array(F, U):
     """A force given as a GaugeField-like object or array, as (4, V, N, N) complex128."""
     a = to_host(getattr(F, "data", F)).astype(np.complex128)
@@ -73,7 +74,7 @@ def _field_array(F, U):
     V = U.lat.local_volume
     if a.size != 4 * V * N * N:
         raise ValueError(f"force of shape {a.shape} does not match the gauge field (4 x {U.lat.local_shape} x {N}x{N})")
-    return a.reshape(4, V, N, N)
+    return np.ascontiguousarray(a.reshape(4, V, N, N))
 
 
 def _to_field(U, a):
@@ -85,156 +86,19 @@ def _trace_real(a, b):
     return float(np.sum(a * np.swapaxes(b, -1, -2)).real)
 
 
-# ---------------------------------------------------------------------------------------------------
-# Polyakov lines along one direction, distributed over the ranks along it
-# ---------------------------------------------------------------------------------------------------
-
-class _Line:
-    """Arrays of one direction mu arranged as (l, Vt, N, N): l = local extent along mu, Vt = the
-    other three local extents (C order of the remaining axes)."""
-
-    def __init__(self, lat, mu):
-        self.lat = lat
-        self.mu = mu
-        self.axis = 3 - mu                                  # axis of mu in (t, z, y, x)
-        self.shape = lat.local_shape
-        self.l = self.shape[self.axis]
-        self.nranks = lat.grid[mu]
-        self.r = lat.mpi_coords[mu]
-
-    def to_line(self, a):
-        N = a.shape[-1]
-        b = np.moveaxis(a.reshape(self.shape + (N, N)), self.axis, 0)
-        return np.ascontiguousarray(b).reshape(self.l, -1, N, N)
-
-    def from_line(self, b):
-        N = b.shape[-1]
-        rest = tuple(s for k, s in enumerate(self.shape) if k != self.axis)
-        a = np.moveaxis(b.reshape((self.l,) + rest + (N, N)), 0, self.axis)
-        return np.ascontiguousarray(a).reshape(-1, N, N)
-
-    def allgather(self, a):
-        """(nranks, ...) stack of `a` from the ranks along mu, in coordinate order (a itself on one rank)."""
-        if self.nranks == 1:
-            return a[None]
-        from mpi4py import MPI
-        sub = self.lat.cart.Sub([d == self.mu for d in range(4)])
-        try:
-            if sub.Get_rank() != self.r:
-                raise RuntimeError("stout: the sub-communicator along a direction is not in coordinate order")
-            out = np.empty((self.nranks,) + a.shape, dtype=a.dtype)
-            sub.Allgather([np.ascontiguousarray(a), MPI.C_DOUBLE_COMPLEX], [out, MPI.C_DOUBLE_COMPLEX])
-        finally:
-            sub.Free()
-        return out
-
-
-def _polyakov_forward(lat, links_mu, mu):
-    """P_mu(x) (the full line from x) for the local sites, and the data for the backward pass."""
-    ln = _Line(lat, mu)
-    u = ln.to_line(links_mu)
-    l, Vt, N = u.shape[0], u.shape[1], u.shape[-1]
-    pi = np.empty((l + 1, Vt, N, N), dtype=np.complex128)
-    pi[0] = np.eye(N)
-    for i in range(l):
-        pi[i + 1] = pi[i] @ u[i]
-    segs = ln.allgather(pi[l])
-    P0 = segs[ln.r].copy()                                   # the loop from the first site of this segment
-    for k in range(1, ln.nranks):
-        P0 = P0 @ segs[(ln.r + k) % ln.nranks]
-    pi = pi[:l]
-    P = dag(pi) @ P0[None] @ pi
-    return ln.from_line(P), (ln, pi, segs, P0)
-
-
-def _polyakov_backward(aux, Zt):
-    """U Sigma for the links of the lines, Sigma_(y) = d/dU(y) of sum_x Re tr(W(x) Zt(x) U(x)),
-    W(x) = U(x+mu) ... U(x+(L-1)mu), given Zt(x) (= Z(x) U(x)^dag) on the local sites (V, N, N)."""
-    ln, pi, segs, P0 = aux
-    z = ln.to_line(Zt)
-    zhat = pi @ z @ dag(pi)                                   # transported to the segment start
-    cs = np.cumsum(zhat, axis=0)
-    total = cs[-1]
-    before = cs - zhat                                        # sum over j < i
-    after = total[None] - cs                                  # sum over j > i (this segment)
-    if ln.nranks > 1:
-        totals = ln.allgather(total)
-        K = None
-        other = np.zeros_like(total)
-        for k in range(1, ln.nranks):
-            K = segs[ln.r] if K is None else K @ segs[(ln.r + k - 1) % ln.nranks]
-            other += K @ totals[(ln.r + k) % ln.nranks] @ dag(K)
-        after = after + other[None]
-    USig = dag(pi) @ (after @ P0[None] + P0[None] @ before) @ pi
-    return ln.from_line(USig)
-
-
-# ---------------------------------------------------------------------------------------------------
-# plaquette staples
-# ---------------------------------------------------------------------------------------------------
-
-def _forward_links(U, L):
-    """fw[mu][nu] = U_nu(x + mu) for mu != nu."""
-    return {mu: {nu: U.shift_links(L[nu], mu, +1) for nu in range(4) if nu != mu} for mu in range(4)}
-
-
-def _plaq_staples(U, L, fw, mu, keep):
-    """C^plaq_mu(x) = sum_nu [U_nu(x) U_mu(x+nu) U_nu(x+mu)^dag + U_nu(x-nu)^dag U_mu(x-nu) U_nu(x-nu+mu)].
-    keep[(mu, nu)] receives the partial products U_mu(x+nu) U_nu(x+mu)^dag and U_mu(x) U_nu(x+mu)."""
-    out = None
-    for nu in range(4):
-        if nu == mu:
-            continue
-        vup = fw[nu][mu] @ dag(fw[mu][nu])
-        r = L[mu] @ fw[mu][nu]
-        keep[(mu, nu)] = (vup, r)
-        term = L[nu] @ vup + U.shift_links(dag(L[nu]) @ r, nu, -1)
-        out = term if out is None else out + term
-    return out
-
-
-def _plaq_sigma(U, L, fw, keep, Y):
-    """Sigma (4, V, N, N) with sum_{x,mu} Re tr(dC^plaq_mu(x) Y_mu(x)) = sum_{y,nu} Re tr(dU_nu(y) Sigma_nu(y))."""
-    Sig = np.zeros_like(L)
-    for mu in range(4):
-        Ymu, Umu = Y[mu], L[mu]
-        for nu in range(4):
-            if nu == mu:
-                continue
-            Unu = L[nu]
-            vup, r = keep[(mu, nu)]        # U_mu(x+nu) U_nu(x+mu)^dag,  U_mu(x) U_nu(x+mu)
-            # upper staple U_nu(x) U_mu(x+nu) U_nu(x+mu)^dag, paired with Y_mu(x)
-            t = Ymu @ Unu
-            Sig[nu] += vup @ Ymu                                               # link U_nu(x)
-            Sig[mu] += U.shift_links(dag(fw[mu][nu]) @ t, nu, -1)              # link U_mu(x+nu)
-            at_xmu = dag(t @ fw[nu][mu])                                       # link U_nu(x+mu)
-            # lower staple at z = x - nu: U_nu(z)^dag U_mu(z) U_nu(z+mu), paired with Y_mu(z+nu)
-            Yn = U.shift_links(Ymu, nu, +1)
-            t2 = Yn @ dag(Unu)
-            Sig[nu] += dag(r @ Yn)                                             # link U_nu(z)
-            Sig[mu] += fw[mu][nu] @ t2                                         # link U_mu(z)
-            at_xmu += t2 @ Umu                                                 # link U_nu(z+mu)
-            Sig[nu] += U.shift_links(at_xmu, mu, -1)
-    return Sig
-
-
-# ---------------------------------------------------------------------------------------------------
-# layers
-# ---------------------------------------------------------------------------------------------------
-
 class StoutContext:
     """What one layer's forward pass keeps for its backward pass."""
 
-    def __init__(self, U, links, fw, keep, omega_plaq, omega_poly, poly_aux, rho, exps):
+    def __init__(self, U, field, omega_plaq, omega_poly, poly_aux, rho, omega, Q):
         self.U = U                    # the thin field (GaugeField)
-        self.links = links            # (4, V, N, N) thin links
-        self.fw = fw                  # shifted links U_nu(x + mu)
-        self.keep = keep              # partial staple products per (mu, nu)
+        self.field = field            # links.core.LinkField: thin links (4, V, N, N) with their halo
+        self.links = field.L
         self.omega_plaq = omega_plaq  # C^plaq U^dag (4, V, N, N)
         self.omega_poly = omega_poly  # C^poly U^dag = P^dag (4, V, N, N)
         self.poly_aux = poly_aux      # per direction: line data
         self.rho = rho                # (rho_plaq, rho_poly_t, rho_poly_s) used
-        self.exps = exps              # SUExp of Q (4, V, N, N)
+        self.omega = omega            # the combined Omega
+        self.Q = Q                    # TA(Omega)
 
 
 class StoutLayer:
@@ -257,46 +121,36 @@ class StoutLayer:
         if U.N not in (2, 3):
             raise ValueError(f"stout smearing needs SU(2) or SU(3), got N = {U.N}")
         lat = U.lat
-        L = _site_links(U)
-        fw = _forward_links(U, L)
-        omega_plaq = np.empty_like(L)
+        lf = LinkField(U)
+        L = lf.L
+        omega_plaq = lf.staple_sum("omega")
         omega_poly = np.empty_like(L)
         aux = []
-        keep = {}
         for mu in range(4):
-            omega_plaq[mu] = _plaq_staples(U, L, fw, mu, keep) @ dag(L[mu])
-            P, a = _polyakov_forward(lat, L[mu], mu)
-            omega_poly[mu] = dag(P)
+            P, a = polyakov_forward(lat, L[mu], mu)
+            np.conjugate(np.swapaxes(P, -1, -2), out=omega_poly[mu])
             aux.append(a)
         rho = self.rho.copy()
         omega = rho[0] * omega_plaq
         for mu in range(4):
             omega[mu] += self.rho_poly(mu) * omega_poly[mu]
-        exps = SUExp(traceless_antihermitian(omega))
-        out = _to_field(U, exps.exp @ L)
-        return out, StoutContext(U, L, fw, keep, omega_plaq, omega_poly, aux, rho, exps)
+        Up, Q = exp_update(L, omega)
+        return _to_field(U, Up), StoutContext(U, lf, omega_plaq, omega_poly, aux, rho, omega, Q)
 
     def backward(self, ctx, force):
         """(F, dS/drho): the force on the thin links (GaugeField-shaped su(N) field, same representation
         as `force`, the force on the smeared links) and the derivative of S by (rho_plaq, rho_poly_t, rho_poly_s)."""
-        U, L, e = ctx.U, ctx.links, ctx.exps
-        rho = ctx.rho
+        U, L, rho = ctx.U, ctx.links, ctx.rho
         Fp = _field_array(force, U)
-        eQ = e.exp
-        emQ = dag(eQ)
-        Gamma = e.pullback(emQ @ Fp)                                   # (4, V, N, N) in su(N)
-        omega = rho[0] * ctx.omega_plaq
-        for mu in range(4):
-            omega[mu] += (rho[1] if mu == 3 else rho[2]) * ctx.omega_poly[mu]
-        F = emQ @ Fp @ eQ - Gamma @ omega
-        if rho[0] != 0.0:
-            Y = rho[0] * (dag(L) @ Gamma)
-            F += L @ _plaq_sigma(U, L, ctx.fw, ctx.keep, Y)
+        F0, Gamma, Y = exp_update_backward(L, ctx.omega, ctx.Q, Fp, y_scale=rho[0])
         for mu in range(4):
             rp = rho[1] if mu == 3 else rho[2]
             if rp != 0.0:
-                F[mu] += _polyakov_backward(ctx.poly_aux[mu], -rp * Gamma[mu])
-        F = traceless_antihermitian(F)
+                F0[mu] += polyakov_backward(ctx.poly_aux[mu], -rp * Gamma[mu])
+        if Y is not None:
+            F = ctx.field.staple_backprop(Y, base=F0, ta=True, out=F0)
+        else:
+            F = traceless_antihermitian(F0)
         g = np.array([
             2.0 * _trace_real(ctx.omega_plaq, Gamma),
             2.0 * _trace_real(ctx.omega_poly[3], Gamma[3]),
