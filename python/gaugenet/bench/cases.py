@@ -335,15 +335,22 @@ def stout_cases(U):
         return []
     import gaugenet as gn
     from ..gauge.group import traceless_antihermitian
+    from ..links import plaquette_force
     layer = StoutLayer(rho_plaq=0.1, rho_poly_t=0.05, rho_poly_s=0.02)
     Us, ctx = layer.forward(U)
     force = gn.GaugeField(U.lat, traceless_antihermitian(U.data))  # an su(N)-valued force
     V = U.lat.local_volume
+    fbytes = models.bytes_per_site("stout_forward", "double", U.N)   # reads U, writes the force
     return [
         Case("stout_forward", lambda: layer.forward(U), V, None, models.bytes_per_site("stout_forward", "double", U.N),
              note="plaquette + Polyakov-line staples; flops not modelled"),
         Case("stout_backward", lambda: layer.backward(ctx, force), V, None,
              models.bytes_per_site("stout_backward", "double", U.N), note="thin-link force and dS/drho"),
+        # the yardsticks of issue 18 (a layer's forward + backward <= 1.5 force evaluations; ratios in
+        # bench/stout_cost.py): the NumPy gauge_force and the compiled one on the same staple kernels
+        Case("gauge_force_numpy", lambda: gn.gauge_force(U, 2.0), V, None, fbytes, note="gauge.action.gauge_force"),
+        Case("plaquette_force", lambda: plaquette_force(U, 2.0), V, None, fbytes,
+             note="links.plaquette_force (compiled staples)"),
     ]
 
 
