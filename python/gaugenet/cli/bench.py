@@ -36,6 +36,8 @@ def add_arguments(p):
                    help="print weak/strong scaling tables from reports of runs with different rank counts and exit")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown (as in docs/performance.md)")
     p.add_argument("--show", default=None, metavar="RUN.json", help="print the table of a saved report and exit")
+    p.add_argument("--no-plots", action="store_true",
+                   help="do not plot GFLOP/s and roofline fractions beside --json (FILE.png)")
     p.add_argument("--verbose", action="store_true")
 
 
@@ -43,7 +45,11 @@ def run(args):
     from ..bench.table import format_report, scaling_tables
     if args.show:
         with open(args.show) as f:
-            print(format_report(json.load(f), markdown=args.markdown))
+            report = json.load(f)
+        print(format_report(report, markdown=args.markdown))
+        if not args.no_plots and report.get("results"):
+            from ..util.plots import beside, plot_bench
+            plot_bench(beside(args.show, "bench"), report)   # (re)draw the plot of a saved report
         return 0
     if args.compare:
         reports = []
@@ -79,7 +85,10 @@ def run(args):
     if comm.Get_rank() == 0:
         print(format_report(report, markdown=args.markdown), flush=True)
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=1)
+            from ..util.atomic import atomic_write_json
+            atomic_write_json(args.json, report, indent=1)
             print(f"report written to {args.json}", flush=True)
+            if not args.no_plots:
+                from ..util.plots import beside, plot_bench
+                plot_bench(beside(args.json, "bench"), report)
     return 0

@@ -86,6 +86,8 @@ def add_arguments(p):
     p.add_argument("--precision", choices=("double", "single"), default="double")
     p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt")
     p.add_argument("--json", default=None, help="write the results to this JSON file (rank 0)")
+    p.add_argument("--no-plots", action="store_true",   # plots: util/plots.py, written by _plots below
+                   help="do not write FILE.training.png and FILE.residuals.png beside --json")
     p.add_argument("--verbose", action="store_true")
 
 
@@ -177,12 +179,15 @@ def run(args):
             problem = str(exc)
         lat.check(problem is None, problem or "")
         log.info("starting from the weights in %s (high-mode, %d smoother layers)", args.load, len(init[1]))
-    out = run_experiment(D, cfg, init=init, save=args.save)
+    from ..models.training import TrainingRecorder, recording
+    with recording(TrainingRecorder()) as training:     # per-stage progress and the histories of the plots
+        out = run_experiment(D, cfg, init=init, save=args.save)
     out.update(lattice=list(lat.dims), ranks=lat.size, grid=list(lat.grid), mass=args.mass, csw=args.csw,
                plaquette=gn.plaquette(U))
     if args.json and lat.rank == 0:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1, default=str)
+    _plots(args, out, training, lat)
     print_table(out, cfg)
     mg = next(r for r in out["solves"] if r["method"] == ANSWER)
     if not mg["converged"]:
@@ -190,6 +195,27 @@ def run(args):
         raise NotConvergedError(f"the learned multigrid solve did not converge to {cfg.tol:g} within {cfg.maxiter} "
                                 f"iterations (|r|/|b| = {mg['residual']:.2e}; see the table above)")
     return 0
+
+
+def _plots(args, out, training, lat):
+    """Training cost and iteration gain vs step, residual histories of the compared solvers: PNGs beside
+    --json (rank 0; skipped with --no-plots or without --json)."""
+    if not args.json or args.no_plots or lat.rank != 0:
+        return
+    from ..util.plots import beside, plot_residuals, plot_training
+    # iteration gain per step: iterations the unpreconditioned reference needed to reach the per-step solve's
+    # tolerance (from its residual history, on the comparison source) over the per-step solve's iterations
+    ref = next((r for r in out["solves"] if r["method"] == REFERENCE), None)
+    rows = next(iter(training.solves.values()), [])
+    ref_its = None
+    if ref and ref.get("history") and rows:
+        ref_its = next((i + 1 for i, h in enumerate(ref["history"]) if h < rows[0][3]), len(ref["history"]))
+    plot_training(beside(args.json, "training"), training.histories,
+                  iterations={k: [(s, i) for s, i, _, _ in v] for k, v in training.solves.items()},
+                  reference_iterations=ref_its,
+                  title=f"mg: training on {'x'.join(map(str, lat.dims))}, m={args.mass}")
+    plot_residuals(beside(args.json, "residuals"), out["solves"],
+                   title=f"mg: residual histories, tolerance {args.tol:g}")
 
 
 def print_table(out, cfg):

@@ -10,11 +10,12 @@ conditioned (--lowest-eigenvalue tells how badly: docs/operators.md) that the no
 (BiCGStab, restarted GMRES) stall far above 1e-8; CG on the normal equations converges whenever D is invertible,
 so it is the default method. Compare all methods with --methods at a heavier mass (e.g. --mass -0.5).
 """
-import json
-
 import numpy as np
 
+from ..util.atomic import atomic_write_json
 from ..util.log import log
+from ..util.plots import beside, plot_residuals
+from ..util.progress import solve_progress
 
 
 def add_arguments(p):
@@ -39,7 +40,9 @@ def add_arguments(p):
                         "step): how close the mass is to critical on this field")
     p.add_argument("--precision", choices=("double", "single"), default="double")
     p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt")
-    p.add_argument("--json", default=None, help="write the results to this JSON file (rank 0)")
+    p.add_argument("--json", default=None, help="write the results to this JSON file (rank 0); the residual "
+                   "histories are plotted beside it (FILE.residuals.png)")
+    p.add_argument("--no-plots", action="store_true", help="do not write FILE.residuals.png beside --json")
     p.add_argument("--verbose", action="store_true")
 
 
@@ -81,8 +84,9 @@ def run(args):
              ".".join(map(str, lat.grid)), args.tol)
     out = []
     for m in methods:
-        _, rec = solve_wilson(D, b, m, tol=args.tol, maxiter=args.maxiter, restart=args.restart,
-                              raise_on_fail=False)
+        with solve_progress(args.tol, args.maxiter, desc=m):
+            _, rec = solve_wilson(D, b, m, tol=args.tol, maxiter=args.maxiter, restart=args.restart,
+                                  raise_on_fail=False)
         rec.update(lattice=list(lat.dims), ranks=lat.size, precision=lat.precision, mass=args.mass, csw=args.csw)
         out.append(rec)
         log.info("%-12s %6d iterations %7d D applications %9.3f s   |b - D x|/|b| = %.2e %s", m, rec["iterations"],
@@ -97,8 +101,11 @@ def run(args):
                  "smallest singular value of D %.4e", lam, len(hist),
                  abs(hist[-1] - hist[-2]) / lam if len(hist) > 1 else float("nan"), np.sqrt(lam))
     if args.json and lat.rank == 0:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=1)
+        atomic_write_json(args.json, report, indent=1)
+        if not args.no_plots:
+            plot_residuals(beside(args.json, "residuals"), out,
+                           title=f"solve: Wilson-clover m={args.mass} c_sw={args.csw} on "
+                                 f"{'x'.join(map(str, lat.dims))}, tolerance {args.tol:g}")
     if not all(r["converged"] for r in out):
         from ..solvers import NotConvergedError
         raise NotConvergedError("some solves did not reach the tolerance (see the table above)")

@@ -231,7 +231,7 @@ def compare_solvers(D, b, model, weights, high, cfg):
                      r.residual, layout, "" if r.converged else "  NOT CONVERGED")
             return {"method": name, "iterations": r.iterations, "operator_applications": r.operator_applications,
                     "seconds": r.seconds, "residual": r.residual, "converged": r.converged, "layout": layout,
-                    "maxiter": cfg.maxiter}
+                    "maxiter": cfg.maxiter, "history": [float(h) for h in r.history]}
         runs.append((run, False))
 
     def baseline(m):

@@ -61,5 +61,6 @@ def solve_wilson(D, b, method="eo-bicgstab", tol=1e-8, maxiter=20000, restart=30
     seconds = time.perf_counter() - t0 - setup
     true = (b - D(x)).norm() / b.norm()
     rec = {"method": method, "iterations": r.iterations, "operator_applications": int(apps), "seconds": seconds,
-           "setup_seconds": setup, "residual": true, "converged": bool(true < tol)}
+           "setup_seconds": setup, "residual": true, "converged": bool(true < tol),
+           "history": [float(h) for h in r.history]}   # the solver's relative residual per iteration (plots)
     return x, rec

@@ -31,7 +31,11 @@ class SolverResult:
 
 
 class Monitor:
-    """Shared bookkeeping: iteration count, history, NaN detection, time."""
+    """Shared bookkeeping: iteration count, history, NaN detection, time.
+
+    observer: None, or a callable(monitor, rel) run after every recorded iteration of every solve (a
+    progress display: util.progress.solve_progress sets it for the duration of a command's solves)."""
+    observer = None
 
     def __init__(self, name, bnorm, tol, maxiter):
         if not (tol > 0):
@@ -58,6 +62,8 @@ class Monitor:
                                     f"(NaN/Inf in the operator, preconditioner or source)")
             raise err
         self.history.append(rel)
+        if Monitor.observer is not None:
+            Monitor.observer(self, rel)
         return rel < self.tol
 
     def finish(self, x, true_rel, raise_on_fail):

@@ -24,6 +24,28 @@ INSTALL_HINT = "pip install 'gaugenet[plots]' (or pip install matplotlib)"
 _warned = False
 
 
+def _never_fails(fn):
+    """A plot that cannot be drawn or written (full disk, read-only directory, a matplotlib problem) is a
+    warning, never the end of the run that produced the data."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(path, *a, **kw):
+        try:
+            return fn(path, *a, **kw)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("plot %s not written: %s: %s", path, type(exc).__name__, exc)
+            return None
+    return wrapped
+
+
+def beside(path, tag):
+    """The plot's name next to an output file: 'run/out.json', 'residuals' -> 'run/out.residuals.png'."""
+    path = os.fspath(path)
+    stem = path[:-5] if path.endswith(".json") else path
+    return f"{stem}.{tag}.png"
+
+
 def matplotlib_available():
     try:
         import matplotlib  # noqa: F401
@@ -46,6 +68,13 @@ def _figure_class():
             _warned = True
         return None
     return Figure, FigureCanvasAgg
+
+
+def _new_figure(Figure, size):
+    try:
+        return Figure(figsize=size, layout="constrained")      # titles and labels of stacked panels apart
+    except TypeError:                                          # matplotlib < 3.5
+        return Figure(figsize=size, constrained_layout=True)
 
 
 def _save(fig, canvas_cls, path):
@@ -81,16 +110,19 @@ def _draw(ax, panel):
         ax.axvline(panel["vline"], color="grey", linestyle=":", linewidth=0.8)
     if logy:
         ax.set_yscale("log")
+    if panel.get("logx"):
+        ax.set_xscale("log")
     ax.set_xlabel(panel.get("xlabel", ""))
     ax.set_ylabel(panel.get("ylabel", ""))
     if panel.get("title"):
         ax.set_title(panel["title"], fontsize=10)
     ax.grid(True, alpha=0.3)
     if n > 1 or panel.get("hlines"):
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8 if n < 8 else 6, ncol=1 if n < 12 else 2)
     return n
 
 
+@_never_fails
 def plot_panels(path, panels, title=None):
     """Panels stacked vertically in one PNG; returns path, or None when matplotlib is absent or there is
     nothing to draw."""
@@ -101,7 +133,7 @@ def plot_panels(path, panels, title=None):
     if classes is None:
         return None
     Figure, Canvas = classes
-    fig = Figure(figsize=(7.0, 2.8 * len(panels) + 0.4))
+    fig = _new_figure(Figure, (7.0, 2.8 * len(panels) + 0.4))
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, panel in zip(axes, panels):
         _draw(ax, panel)
@@ -110,6 +142,7 @@ def plot_panels(path, panels, title=None):
     return _save(fig, Canvas, path)
 
 
+@_never_fails
 def plot_series(path, series, title=None, xlabel="", ylabel="", logy=False):
     """One panel of lines: series {label: (x, y)}."""
     return plot_panels(path, [dict(series=series, xlabel=xlabel, ylabel=ylabel, logy=logy)], title=title)
@@ -129,6 +162,7 @@ def read_plaquette_log(path):
     return xs, ys
 
 
+@_never_fails
 def plot_plaquette_log(log_path, path, therm=None, title=None):
     """The plaquette per sweep of a generate run, the end of thermalisation marked."""
     xs, ys = read_plaquette_log(log_path)
@@ -138,6 +172,7 @@ def plot_plaquette_log(log_path, path, therm=None, title=None):
 
 
 # ------------------------------------------------------------------------ solvers
+@_never_fails
 def plot_residuals(path, records, title=None):
     """Residual histories of solves: records with 'method' (or 'name') and 'history' (relative
     residual per iteration); records without a history are left out."""
@@ -154,6 +189,7 @@ def plot_residuals(path, records, title=None):
 
 
 # ------------------------------------------------------------------------ mg training
+@_never_fails
 def plot_training(path, histories, iterations=None, reference_iterations=None, title=None):
     """Training cost per step of every stage (histories {stage: [(step, cost, seconds), ...]}) and, when
     given, the FGMRES iterations of the per-step solves of the multigrid stage ({stage: [(step, its)]})
@@ -174,59 +210,71 @@ def plot_training(path, histories, iterations=None, reference_iterations=None, t
         if its:
             panels.append(dict(series=its, xlabel="training step",
                                ylabel="iteration gain" if reference_iterations else "FGMRES iterations",
-                               title=("iteration gain over unpreconditioned FGMRES of the per-step solve"
+                               title=(f"iteration gain of the per-step solve (unpreconditioned FGMRES: "
+                                      f"{reference_iterations} iterations to the same tolerance)"
                                       if reference_iterations else "FGMRES iterations of the per-step solve")))
     return plot_panels(path, panels, title=title or "mg: training")
 
 
 # ------------------------------------------------------------------------ bench
-def plot_bench(path, report, title=None):
-    """GFLOP/s and roofline fraction of the records of a bench report (horizontal bars, one per record
-    that has them)."""
-    recs = [r for r in report.get("records", []) if isinstance(r, dict) and r.get("gflops") is not None]
+def _sites(vol):
+    try:
+        n = 1
+        for v in str(vol).split("."):
+            n *= int(v)
+        return n
+    except ValueError:
+        return None
+
+
+def bench_series(report, key):
+    """{label: (local sites, values)} of the weak-scaling single-rhs records of a bench report ('results')
+    at the largest thread count, one series per kernel variant and precision."""
+    recs = [r for r in report.get("results", []) if isinstance(r, dict) and r.get(key) is not None
+            and r.get("gflops") is not None and r.get("scaling", "weak") == "weak" and r.get("nvec", 1) == 1]
     if not recs:
-        return None
-    classes = _figure_class()
-    if classes is None:
-        return None
-    Figure, Canvas = classes
+        return {}
+    tmax = max(int(r.get("threads") or 1) for r in recs)
+    series = {}
+    for r in recs:
+        if int(r.get("threads") or 1) != tmax:
+            continue
+        x = _sites(r.get("local_volume"))
+        if x is None:
+            continue
+        label = f"{r.get('kernel', '?')} {r.get('precision', '')}"
+        if r.get("mode", "normal") != "normal":
+            label += f" {r['mode']}"
+        if r.get("layout", "site") != "site":
+            label += f" {r['layout']}"
+        if r.get("link_rows") == 2:
+            label += " 2row"
+        xs, ys = series.setdefault(label, ([], []))
+        xs.append(x)
+        ys.append(float(r[key]))
+    for label, (xs, ys) in series.items():
+        order = sorted(range(len(xs)), key=xs.__getitem__)
+        series[label] = ([xs[i] for i in order], [ys[i] for i in order])
+    return series
 
-    def label(r):
-        parts = [str(r.get("name", "?"))]
-        for k in ("precision", "volume", "local_volume", "threads", "nvec", "ranks"):
-            v = r.get(k)
-            if v is not None:
-                parts.append(f"{k}={'x'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}")
-        return " ".join(parts)
 
-    names = [label(r) for r in recs]
-    gf = [float(r["gflops"]) for r in recs]
-    frac_keys = [k for k in ("roofline_fraction", "scattered_read_fraction") if any(r.get(k) is not None
-                                                                                    for r in recs)]
-    ncol = 1 + len(frac_keys)
-    fig = Figure(figsize=(5.0 * ncol, 0.28 * len(recs) + 1.5))
-    axes = fig.subplots(1, ncol, squeeze=False)[0]
-    ypos = list(range(len(recs)))
-    axes[0].barh(ypos, gf, color="tab:blue")
-    axes[0].set_yticks(ypos)
-    axes[0].set_yticklabels(names, fontsize=7)
-    axes[0].invert_yaxis()
-    axes[0].set_xlabel("GFLOP/s")
-    for ax, key in zip(axes[1:], frac_keys):
-        vals = [float(r.get(key)) if r.get(key) is not None else 0.0 for r in recs]
-        ax.barh(ypos, vals, color="tab:orange")
-        ax.set_yticks(ypos)
-        ax.set_yticklabels([])
-        ax.invert_yaxis()
-        ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xlabel(key.replace("_", " "))
-    for ax in axes:
-        ax.grid(True, axis="x", alpha=0.3)
-    fig.suptitle(title or "bench: GFLOP/s and roofline fractions", fontsize=11)
-    return _save(fig, Canvas, path)
+@_never_fails
+def plot_bench(path, report, title=None):
+    """GFLOP/s, fraction of the STREAM-triad roofline and of the scattered-read ceiling against the local
+    volume for every kernel of a bench report (weak-scaling, one right-hand side, most threads)."""
+    panels = [dict(series=bench_series(report, "gflops"), xlabel="local sites per rank", ylabel="GFLOP/s",
+                   logx=True, title="GFLOP/s"),
+              dict(series=bench_series(report, "roofline_fraction"), xlabel="local sites per rank",
+                   ylabel="fraction of triad", logx=True, title="roofline fraction (STREAM triad)",
+                   hlines=[(1.0, "triad")]),
+              dict(series=bench_series(report, "scattered_read_fraction"), xlabel="local sites per rank",
+                   ylabel="fraction", logx=True, title="fraction of the scattered-read ceiling",
+                   hlines=[(1.0, "scattered read")])]
+    return plot_panels(path, panels, title=title or f"bench: {report.get('ranks', '?')} rank(s)")
 
 
 # ------------------------------------------------------------------------ hmc
+@_never_fails
 def plot_hmc(path, records, title=None):
     """Per-trajectory histories of an hmc run from its records (dicts, e.g. the lines of DIR/hmc.jsonl):
     plaquette, acceptance (accepted 0/1 and its running mean; or 'acceptance'), the SLHMC network's loss

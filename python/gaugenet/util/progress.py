@@ -16,7 +16,8 @@ Three modes, chosen once per loop:
 GAUGENET_PROGRESS=bar|log|off overrides the choice (bar still needs tqdm).
 
 ResidualProgress shows an iterative solve: the fraction done is how far log(residual) has come from 1
-towards log(tolerance), and the iteration count against the cap.
+towards log(tolerance), and the iteration count against the cap; `with solve_progress(tol, maxiter):`
+attaches one to the solve run inside the block.
 """
 import contextlib
 import math
@@ -130,8 +131,8 @@ class Progress:
             pct = self._pct()
             step = self.every_percent
             crossed = step > 0 and math.floor(pct / step) > math.floor(self._last_pct / step)
-            if crossed or now - self._last_t >= self.every_seconds or (self.n >= self.total and
-                                                                       self._last_pct < 100.0):
+            finished = self.n >= self.total and self._last_pct < 100.0 and self.lines > 0
+            if crossed or now - self._last_t >= self.every_seconds or finished:
                 log.info("%s", self.line())
                 self.lines += 1
                 self._last_t, self._last_pct = now, pct
@@ -175,7 +176,7 @@ class ResidualProgress(Progress):
         return min(1.0, max(0.0, f))
 
     def update_residual(self, iteration, rel):
-        target = int(self.SCALE * self.fraction(rel))
+        target = int(round(self.SCALE * self.fraction(rel)))
         self.info.update(iteration=f"{iteration}/{self.maxiter}", residual=f"{rel:.2e}")
         # progress never moves backwards (a residual that rises again keeps the bar where it was)
         self.update(max(0, target - self.n), **{})
@@ -183,3 +184,27 @@ class ResidualProgress(Progress):
     def line(self):
         extra = "".join(f"; {k} {v}" for k, v in self.info.items())
         return f"{self.desc}: {self._pct():5.1f}% of the way to |r|/|b| = {self.tol:.1e}{extra}"
+
+
+@contextlib.contextmanager
+def solve_progress(tol, maxiter, desc="solve", every_seconds=30.0, mode=None):
+    """Progress of the iterative solve run inside the block (the first solver that reports an iteration:
+    solves nested in its preconditioner are not followed). In log mode a line every `every_seconds`
+    (30 s) only, so short solves print nothing. Uses gaugenet.solvers.result.Monitor.observer."""
+    from ..solvers.result import Monitor
+    bar = ResidualProgress(tol, maxiter, desc=desc, every_percent=0, every_seconds=every_seconds, mode=mode)
+    followed = []
+
+    def observe(monitor, rel):
+        if not followed:
+            followed.append(monitor)
+        if monitor is followed[0]:
+            bar.update_residual(len(monitor.history), rel)
+
+    previous = Monitor.observer
+    Monitor.observer = observe if bar.mode != "off" else previous
+    try:
+        yield bar
+    finally:
+        Monitor.observer = previous
+        bar.close()
