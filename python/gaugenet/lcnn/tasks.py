@@ -1,0 +1,228 @@
+"""Task 1 of issue 23: regression of Wilson loops with an L-CNN (the seed's "L-CNNs generate Wilson loops", in 4D).
+
+Target per site x (shared/CONVENTIONS.md "Wilson loops"): the mean over the six planes mu < nu of
+w^(m x n)(x) = (1/N) Re tr W^(m x n)_{x,mu nu}, averaged over both orientations (m along mu, and m along nu)
+when m != n. Data: quenched heat-bath ensembles (gauge.heatbath.QuenchedUpdater) at several beta; training with
+Adam (models/optim.py) on the normalised mean squared error, full batch.
+"""
+import time
+
+import numpy as np
+
+from ..gauge.heatbath import QuenchedUpdater
+from ..links.paths import Paths
+from ..models.optim import Adam
+from .compose import Sequence, Parallel, predict
+from .layers import Identity, LBilin, LConv, Plaq, Trace, PLANES
+from .model_io import parse_network
+
+# the smallest networks found to reach the goal (docs/lcnn.md); {N} is not needed: channels count planes
+DEFAULT_NETWORKS = {
+    "1x1": "plaq; trace 12",
+    "1x2": "plaq; conv 12 12 2 +id; bilin 12 12 1; trace 1",
+    "2x2": "plaq; conv 12 12 2 +id; bilin 12 12 6; conv 6 6 2 +id; bilin 6 6 1; trace 1",
+    "2x3": "plaq; conv 12 12 2 +id; bilin 12 12 12; conv 12 12 2 +id; bilin 12 12 12; conv 12 12 2 +id; "
+           "bilin 12 12 1; trace 1",
+}
+
+
+def parse_loop(text):
+    """'2x3' -> (2, 3)."""
+    try:
+        m, n = (int(x) for x in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"loop must be MxN with positive integers (e.g. 2x2), got {text!r}")
+    if m < 1 or n < 1:
+        raise ValueError(f"loop must be MxN with positive integers (e.g. 2x2), got {text!r}")
+    return m, n
+
+
+def _rect(mu, nu, m, n):
+    return [(mu, 1)] * m + [(nu, 1)] * n + [(mu, -1)] * m + [(nu, -1)] * n
+
+
+def wilson_loop_target_local(T, m, n):
+    """The per-site target on the local sites (V,) from a Paths T."""
+    N = T.N
+    acc = np.zeros(T.V)
+    count = 0
+    for mu, nu in PLANES:
+        shapes = [(m, n)] if m == n else [(m, n), (n, m)]
+        for a, b in shapes:
+            P, _ = T.loop(_rect(mu, nu, a, b))
+            acc += np.trace(P, axis1=-2, axis2=-1).real / N
+            count += 1
+    return acc / count
+
+
+def wilson_loop_target(U, m, n):
+    """The per-site m x n Wilson-loop target as a global array (Lt, Lz, Ly, Lx) on every rank."""
+    for mu in range(4):
+        if max(m, n) >= U.lat.dims[mu]:
+            raise ValueError(f"a {m}x{n} loop does not fit the lattice {tuple(U.lat.dims)} (extent {U.lat.dims[mu]} "
+                             f"along direction {mu}: the loop would wrap around)")
+    t = wilson_loop_target_local(Paths(U), m, n)
+    return U.lat.gather_global(t.reshape(U.lat.local_shape))
+
+
+def exact_rectangle_weights(N):
+    """A network and weights that give the 1x2 target exactly: R = (T_mu P_{mu nu}) P_{mu nu} for the 12
+    plaquette channels (each rectangle with its long side along the plaquette's first direction)."""
+    net = Sequence(Plaq(), Parallel(LConv(12, 12, 2), Identity(12)), LBilin(12, 12, 1), Trace(1), N=N)
+    w = np.zeros((12, 12, 9), dtype=np.complex128)
+    for p, (mu, nu) in enumerate(PLANES):
+        w[p, p, 1 + 2 * mu] = 1.0          # T_(mu,+) of P_{mu nu}
+        w[6 + p, 6 + p, 1 + 2 * nu] = 1.0  # T_(nu,+) of P_{nu mu}
+    a = np.zeros((1, 25, 25), dtype=np.complex128)
+    for j in range(12):
+        a[0, j, j] = 1.0
+    c = np.zeros((1, 2))
+    c[0, 0] = 1.0 / (12 * N)
+    return net, [w, a, c, np.zeros(1)]
+
+
+# ---------------------------------------------------------------------------------------------- data
+def parse_volume(text):
+    """'8' -> (8, 8, 8, 8); '4.4.4.8' -> (4, 4, 4, 8) (Lx.Ly.Lz.Lt)."""
+    parts = str(text).strip().split(".")
+    try:
+        d = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"a volume is L or Lx.Ly.Lz.Lt, got {text!r}")
+    if len(d) == 1:
+        d = d * 4
+    if len(d) != 4 or min(d) < 2:
+        raise ValueError(f"a volume is L or Lx.Ly.Lz.Lt with extents >= 2, got {text!r}")
+    return d
+
+
+def ensemble(dims, N, betas, count, sweeps, sep, seed, mpi=None, log=None):
+    """`count` quenched configurations on `dims`, cycling through `betas`: for each beta its own chain
+    (cold start, `sweeps` heat-bath + overrelaxation sweeps, then one configuration every `sep` sweeps).
+    Returns a list of (beta, GaugeField)."""
+    import gaugenet as gn
+    lat = gn.Lattice(dims, mpi=mpi)
+    per = [count // len(betas) + (1 if i < count % len(betas) else 0) for i in range(len(betas))]
+    out = []
+    for i, (beta, k) in enumerate(zip(betas, per)):
+        if k == 0:
+            continue
+        U = gn.GaugeField.unit(lat, N)
+        up = QuenchedUpdater(beta, seed=seed + 1000 * i + 7 * sum(dims), or_steps=1)
+        up.run(U, 0, sweeps)
+        done = sweeps
+        for j in range(k):
+            if j:
+                up.run(U, done, sep)
+                done += sep
+            out.append((beta, gn.GaugeField(lat, U.data.copy())))
+        if log:
+            log(f"ensemble {'x'.join(map(str, dims))} SU({N}) beta {beta}: {k} configuration(s)")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- training
+def train(model, weights, samples, steps, lr=0.01, lr_final=1e-4, log=None, log_every=50):
+    """Full-batch Adam on the normalised MSE (MSE / variance of the targets over all training sites).
+    samples: list of (Paths, target (V,)). Returns (weights, loss curve [(step, nmse)])."""
+    lat = samples[0][0].lat
+    n_sites = lat.allreduce(sum(t.size for _, t in samples))
+    mean = lat.allreduce(sum(float(t.sum()) for _, t in samples)) / n_sites
+    var = lat.allreduce(sum(float(((t - mean) ** 2).sum()) for _, t in samples)) / n_sites
+    if not var > 0:
+        raise ValueError("the training targets have zero variance (unit configurations?)")
+    # start the read-out bias at the mean of the targets
+    if isinstance(model.layers[-1], Trace) and steps > 0:
+        weights[-1][...] = mean - _mean_output(model, weights, samples, n_sites) + weights[-1]
+    opt = Adam(alpha=lr, beta1=0.9, beta2=0.999)
+    curve = []
+    decay = (lr_final / lr) ** (1.0 / max(steps - 1, 1))
+    for step in range(steps):
+        opt.alpha = lr * decay ** step
+        loss = 0.0
+        gsum = None
+        for T, t in samples:
+            _, y, ctx = model.forward(weights, T, None, True)
+            d = y[:, 0] - t
+            loss += float((d * d).sum())
+            G = (2.0 / (n_sites * var)) * d[:, None]
+            grads, _, _ = model.vjp(weights, ctx, G, None)
+            gsum = grads if gsum is None else [a + b for a, b in zip(gsum, grads)]
+        loss = lat.allreduce(loss) / (n_sites * var)
+        curve.append((step, loss))
+        if log and (step % log_every == 0 or step == steps - 1):
+            log(f"step {step:5d}  train nmse {loss:.3e}  lr {opt.alpha:.2e}")
+        opt.step(weights, gsum)
+    return weights, curve
+
+
+def _mean_output(model, weights, samples, n_sites):
+    lat = samples[0][0].lat
+    s = 0.0
+    for T, _ in samples:
+        _, y, _ = model.forward(weights, T, None, False)
+        s += float(y[:, 0].sum())
+    return lat.allreduce(s) / n_sites
+
+
+def nmse(model, weights, configs, m, n):
+    """MSE / variance of the target over all sites of the configurations (global arrays)."""
+    ys, ts = [], []
+    for U in configs:
+        ys.append(predict(model, weights, U).ravel())
+        ts.append(wilson_loop_target(U, m, n).ravel())
+    y, t = np.concatenate(ys), np.concatenate(ts)
+    return float(np.mean((y - t) ** 2) / np.var(t))
+
+
+def gauge_invariance_error(model, weights, U, seed=12345):
+    """max |f(U^g) - f(U)| / max |f(U)| for a random gauge transformation g."""
+    import gaugenet as gn
+    g = gn.GaugeField.random(U.lat, U.N, seed=seed)
+
+    class _Om:
+        def sites(self):
+            return g.sites()[0]
+    y = predict(model, weights, U)
+    yg = predict(model, weights, U.transform(_Om()))
+    return float(np.abs(yg - y).max() / np.abs(y).max())
+
+
+def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_volumes, test_configs, sweeps,
+                     sep, seed, steps, lr, lr_final, init=None, mpi=None, log=None, log_every=50):
+    """Train on train_volume, test on every test volume; returns (model, weights, summary dict, loss curve)."""
+    from .model_io import load_model
+    m, n = parse_loop(loop)
+    if init:
+        model, weights = load_model(init, N=N)
+    else:
+        model = parse_network(network or DEFAULT_NETWORKS.get(f"{m}x{n}") or DEFAULT_NETWORKS["2x3"], N=N)
+        weights = model.weights(seed=seed)
+    if not model.scalar_out or model.c_out != 1:
+        raise ValueError("the Wilson-loop network must end in a Trace layer with one output per site")
+    vols = [tuple(train_volume)] + [tuple(v) for v in test_volumes]
+    for dims in vols:
+        if max(m, n) >= min(dims):
+            raise ValueError(f"a {m}x{n} loop does not fit the lattice {dims} (it would wrap around)")
+    train_set = ensemble(train_volume, N, betas, train_configs, sweeps, sep, seed, mpi, log)
+    for _, U in train_set:
+        model.check_lattice(U.lat)
+    samples = [(Paths(U), wilson_loop_target_local(Paths(U), m, n)) for _, U in train_set]
+    t0 = time.time()
+    weights, curve = train(model, weights, samples, steps, lr, lr_final, log, log_every)
+    seconds = time.time() - t0
+    tests = []
+    gi = 0.0
+    for k, dims in enumerate(test_volumes):
+        cfgs = [U for _, U in ensemble(dims, N, betas, test_configs, sweeps, sep, seed + 5000 + 31 * k, mpi, log)]
+        model.check_lattice(cfgs[0].lat)
+        e = nmse(model, weights, cfgs, m, n)
+        gi = max(gi, gauge_invariance_error(model, weights, cfgs[0]))
+        tests.append({"volume": list(dims), "nmse": e})
+        if log:
+            log(f"test {'x'.join(map(str, dims))}: nmse {e:.3e} ({len(cfgs)} configuration(s))")
+    summary = {"task": "wilson-loops", "loop": f"{m}x{n}", "N": int(N), "n_weights": int(model.n_weights),
+               "network": network or None, "train_volume": list(train_volume), "train_configs": len(train_set),
+               "betas": list(betas), "steps": int(steps), "final_train_nmse": curve[-1][1] if curve else None,
+               "test": tests, "gauge_invariance_error": gi, "training_seconds": seconds}
+    return model, weights, summary, curve
