@@ -212,3 +212,68 @@ def test_mg_command_reports_the_conventional_multigrid(tmp_path, capsys):
                       (["--amg-coarse-tol", "2"], "coarse_tol"), (["--baselines", "amg2"], "unknown baseline 'amg2'")):
         assert main(["mg", "--quick", "--baselines", "amg"] + args) == 1
         assert msg in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ three levels
+CBLOCK = (1, 1, 1, 2)        # coarse 2^3 x 4 -> 2^3 x 2
+
+
+def test_third_grid_galerkin_and_orthonormality():
+    from gaugenet.mg import CoarseGridOf, coarse_near_null
+    lat = gn.Lattice(DIMS)
+    D, grid = problem(lat, nb=4)
+    g2 = CoarseGridOf(grid.op, CBLOCK, coarse_near_null(grid.op, 3, maxiter=20))
+    E, nc = coarse_units(g2)
+    PE = g2.prolong(E)
+    P = as_columns(PE, nc)
+    assert_close(P.conj().T @ P, np.eye(nc), 1e-13, "P~^dag P~")
+    dense = P.conj().T @ as_columns(grid.op(PE), nc)      # P~^dag D~ P~ assembled densely
+    assert_close(as_columns(g2.op(E), nc), dense, 1e-12, "Galerkin of the coarse stencil")
+    with pytest.raises(ValueError, match="linearly dependent"):
+        two = coarse_near_null(grid.op, 1, maxiter=5)
+        CoarseGridOf(grid.op, CBLOCK, gn.CoarseField(grid.lat, np.concatenate([two.data, two.data], axis=-2)))
+
+
+def _three_level_problem(lat):
+    from gaugenet.gauge.heatbath import QuenchedUpdater
+    U = gn.GaugeField.unit(lat, 3)
+    QuenchedUpdater(6.0, seed=3, or_steps=1).run(U, 0, 10)
+    D = gn.WilsonClover(U, mass=-0.45, csw=1.0)
+    vecs, _ = near_null_vectors(D, 8, seed=2, tol=1e-3, maxiter=60)
+    return D, CoarseGrid(D, BLOCK, vecs)
+
+
+def test_three_levels_converge():
+    lat = gn.Lattice(DIMS)
+    D, grid = _three_level_problem(lat)
+    b = gn.FermionField.random(lat, 3, seed=11)
+    two = ConventionalMG(D, grid, AMGSettings(post=4)).solve(b, tol=1e-8, maxiter=200)
+    for coarse in ("gmres", "exact"):
+        mg = ConventionalMG(D, grid, AMGSettings(levels=3, coarse_block=CBLOCK, coarse_basis=6, coarse=coarse,
+                                                 post=4))
+        r = mg.solve(b, tol=1e-8, maxiter=200)
+        assert r.converged and (b - D(r.x)).norm() / b.norm() < 1e-8
+        assert mg.levels == 3 and r.iterations <= two.iterations + 3, (r.iterations, two.iterations)
+        rec = mg.record()
+        assert rec["levels"] == 3 and rec["coarse_cycle"]["applications"] == rec["coarse_iterations"] > 0
+    with pytest.raises(ValueError, match="coarse_block"):
+        ConventionalMG(D, grid, AMGSettings(levels=3, coarse_block=(2, 2, 0, 2)))
+    with pytest.raises(ValueError, match="levels"):
+        ConventionalMG(D, grid, AMGSettings(levels=4))
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", [g for g in grids(DIMS) if g is None or
+                                  all((DIMS[m] // BLOCK[m]) % (g[m] * CBLOCK[m]) == 0 for m in range(4))])
+def test_three_levels_same_on_every_process_grid(grid):
+    u = random_su_global(DIMS, 3, seed=21)
+    out = []
+    for lat in (gn.Lattice(DIMS, mpi=grid), gn.Lattice(DIMS, comm=MPI.COMM_SELF)):
+        D, cg = problem(lat, mass=-0.5, u=u)
+        b = gn.FermionField.random(lat, 3, seed=22)
+        s = AMGSettings(precision="double", levels=3, coarse_block=CBLOCK, coarse_basis=4)
+        r = ConventionalMG(D, cg, s).solve(b, tol=1e-10, maxiter=200)
+        out.append((r.iterations, np.array(r.history), r.x.to_numpy()))
+    assert out[0][0] == out[1][0]
+    assert_close(out[0][1], out[1][1], 1e-8, "residual history")
+    assert_close(out[0][2], out[1][2], 1e-9, "solution")

@@ -21,7 +21,7 @@ from .._backend import core
 from ..fields import FermionField
 from ..solvers import fgmres
 from ..util.memory import aligned_empty
-from .level import PRECISIONS, two_level
+from .level import PRECISIONS, three_level, two_level
 from .smoothers import SMOOTHERS, apply_into, make_smoother
 
 COARSE_SOLVERS = ("gmres", "exact")
@@ -42,6 +42,9 @@ class AMGSettings:
     precision: str = "single"     # precision of the cycle inside the double-precision outer FGMRES
     packed: bool = True           # fine level on the packed layout where it applies
     basis: str = "full"           # "full" or "bf16" (single precision only)
+    levels: int = 2               # 2, or 3: a third grid below the coarse one (mg.level.three_level)
+    coarse_block: tuple = (2, 2, 2, 2)   # third grid: coarse sites per block
+    coarse_basis: int = 24        # third grid: near-null vectors of the coarse operator
 
     def check(self):
         """ValueError naming the first bad setting."""
@@ -75,6 +78,15 @@ class AMGSettings:
                              f"got {self.precision!r}")
         if self.basis not in ("full", "bf16"):
             raise ValueError(f"conventional multigrid: basis must be 'full' or 'bf16', got {self.basis!r}")
+        if self.levels not in (2, 3):
+            raise ValueError(f"conventional multigrid: levels must be 2 or 3, got {self.levels!r}")
+        if self.levels == 3:
+            cb = tuple(self.coarse_block)
+            if len(cb) != 4 or any(int(b) != b or b < 1 for b in cb):
+                raise ValueError(f"conventional multigrid: coarse_block must be four positive integers, got {cb!r}")
+            if int(self.coarse_basis) != self.coarse_basis or self.coarse_basis < 1:
+                raise ValueError(f"conventional multigrid: coarse_basis must be a positive integer, "
+                                 f"got {self.coarse_basis!r}")
         if self.basis == "bf16" and self.precision != "single":
             raise ValueError("conventional multigrid: basis='bf16' needs precision='single'")
         return self
@@ -176,7 +188,8 @@ class KCycle:
 
 class ConventionalMG:
     """FGMRES (double precision) preconditioned by the K-cycle of a non-learned aggregation multigrid on the
-    blocks, basis and Galerkin operator of a models.multigrid.CoarseGrid (two levels).
+    blocks, basis and Galerkin operator of a models.multigrid.CoarseGrid (two levels; settings.levels = 3 adds a
+    third grid built from near-null vectors of the coarse operator, mg.level.three_level).
 
     ConventionalMG(D, grid, settings).solve(b, tol=..., maxiter=..., restart=..., raise_on_fail=...) returns a
     SolverResult with x a FermionField (seconds: the whole solve, layout conversion included);
@@ -189,7 +202,11 @@ class ConventionalMG:
             settings = AMGSettings(**settings)
         self.settings = s = (settings or AMGSettings()).check()
         self.D = D
-        self.level, self.packed = two_level(D, grid, precision=s.precision, packed=s.packed, basis=s.basis)
+        if s.levels == 3:
+            self.level, self.packed, self.grid3 = three_level(D, grid, tuple(s.coarse_block), s.coarse_basis,
+                                                              precision=s.precision, packed=s.packed, basis=s.basis)
+        else:
+            self.level, self.packed = two_level(D, grid, precision=s.precision, packed=s.packed, basis=s.basis)
         self.cycle = KCycle(self.level, s)
         self.cycle.copy_out = False       # precondition() copies or converts the result itself
         if self.packed:
@@ -199,6 +216,8 @@ class ConventionalMG:
             self.A = D
         if self.cycle.exact is not None:
             self.cycle.exact.prepare(self.level.A.U.dtype if self.packed else self.level.A.lat.complex_dtype)
+        if s.levels == 3 and self.cycle.inner.exact is not None:
+            self.cycle.inner.exact.prepare(self.level.coarse.A.lat.complex_dtype)
         self._buf = None
         self.setup_seconds = time.perf_counter() - t0
 
@@ -242,8 +261,13 @@ class ConventionalMG:
         return r
 
     def record(self):
-        """The settings and the per-part seconds and counts accumulated since the last reset_timers()."""
+        """The settings and the per-part seconds and counts accumulated since the last reset_timers() (for three
+        levels also those of the coarse level's cycle, `coarse_cycle`)."""
         c = self.cycle
-        return {"settings": asdict(self.settings), "levels": self.levels, "layout": "packed" if self.packed else
+        extra = {}
+        if c.inner is not None:
+            extra["coarse_cycle"] = {"applications": c.inner.applications,
+                                     "coarse_iterations": c.inner.coarse_iterations, "seconds": dict(c.inner.timers)}
+        return {**extra, "settings": asdict(self.settings), "levels": self.levels, "layout": "packed" if self.packed else
                 "ordinary", "cycle_applications": c.applications, "coarse_iterations": c.coarse_iterations,
                 "cycle_seconds": dict(c.timers)}

@@ -103,3 +103,24 @@ def two_level(D, grid, precision="single", packed=True, basis="full"):
         A = PackedWilson(Dp)
         return Level(A, Transfer(blocking, B, packer=A), coarse, grid=grid), True
     return Level(Dp, Transfer(blocking, B), coarse, grid=grid), False
+
+
+def three_level(D, grid, block, n_basis, precision="single", packed=True, basis="full", seed=29, nn_tol=1e-3,
+                nn_maxiter=200):
+    """two_level plus a third grid: n_basis near-null vectors of the Galerkin operator of `grid` (GMRES on
+    D~ u = 0 from random vectors, mg.coarse_level.coarse_near_null), blocked by `block` coarse sites, and their
+    Galerkin operator D~~ (mg.coarse_level.CoarseGridOf). Returns (finest Level, packed, the third grid)."""
+    from .coarse_level import CoarseBlocking, CoarseGridOf, coarse_near_null
+    fine, is_packed = two_level(D, grid, precision=precision, packed=packed, basis=basis)
+    grid2 = CoarseGridOf(grid.op, block, coarse_near_null(grid.op, n_basis, seed=seed, tol=nn_tol,
+                                                          maxiter=nn_maxiter))
+    mid = fine.coarse
+    if mid.A is grid.op:                         # the cycle runs in the grid's precision
+        blocking, B, op = grid2.blocking, grid2.basis, grid2.op
+    else:
+        lat = mid.A.lat
+        blocking = CoarseBlocking(lat, block)
+        B = type(grid2.basis)(lat, np.ascontiguousarray(grid2.basis.data.astype(lat.complex_dtype)))
+        op = CoarseOperator(blocking.coarse, grid2.op.A)
+    fine.coarse = Level(mid.A, Transfer(blocking, B), Level(op, depth=2), depth=1, grid=grid2)
+    return fine, is_packed, grid2
