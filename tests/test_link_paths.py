@@ -181,3 +181,39 @@ def test_bad_paths_are_refused():
         T.loop(OPEN)
     with pytest.raises(ValueError, match="need \\(4,"):
         Paths(lat=lat, links=np.zeros((3, 5, 2, 2), complex))
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("N", [2, 3])
+def test_link_transport_builds_rectangle_staples(N):
+    """k link transports of U_mu along (nu, s) equal the 1 x k staple path; its VJP by finite differences."""
+    grid = grids(DIMS)[-1]
+    lat, u, U = _setup(N, grid, seed=12)
+    T = Paths(U)
+    mu, nu, sg = 0, 3, -1
+    A = [T.U[mu]]
+    for k in range(1, 3):
+        A.append(T.link_transport(A[-1], mu, nu, sg))
+        P, _ = T.path([(nu, sg)] * k + [(mu, 1)] + [(nu, -sg)] * k)
+        assert_close(A[-1], P, 1e-13, f"k = {k}")
+    # L = sum Re tr(C B), B = link_transport(W): cotangents of W and of the links against finite differences
+    C = _local(lat, random_global(tuple(reversed(DIMS)) + (2, N, N), 50))
+    W = _local(lat, random_global(tuple(reversed(DIMS)) + (2, N, N), 51))
+    links = U.sites().astype(np.complex128)
+
+    def loss(links, W):
+        Tl = Paths(lat=lat, links=links)
+        B = Tl.link_transport(W, mu, nu, sg)
+        return lat.allreduce(float(np.sum(np.trace(C @ B, axis1=-2, axis2=-1).real)))
+    Sigma = T.zeros_sigma()
+    gW = T.link_transport_vjp(W, mu, nu, sg, C, Sigma)
+    F = T.force(Sigma)
+    h = 1e-5
+    X = np.stack([_local(lat, _su_direction(tuple(reversed(DIMS)) + (N, N), 60 + m)) for m in range(4)])
+    pred = 2.0 * lat.allreduce(float(np.sum(np.einsum("mvij,mvji->mv", X, F).real)))
+    fd = (loss(expm_su(h * X) @ links, W) - loss(expm_su(-h * X) @ links, W)) / (2 * h)
+    assert abs(fd - pred) < 1e-7 * max(1.0, abs(pred)), (fd, pred)
+    dW = _local(lat, random_global(tuple(reversed(DIMS)) + (2, N, N), 70))
+    pred = lat.allreduce(float(np.sum(np.trace(gW @ dW, axis1=-2, axis2=-1).real)))
+    fd = (loss(links, W + h * dW) - loss(links, W - h * dW)) / (2 * h)
+    assert abs(fd - pred) < 1e-7 * max(1.0, abs(pred)), (fd, pred)

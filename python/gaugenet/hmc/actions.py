@@ -56,7 +56,7 @@ class SmearedPseudofermionAction(PseudofermionAction):
 
     def __init__(self, pf: StaggeredPseudofermion, network: StoutNetwork):
         super().__init__(pf)
-        if not isinstance(network, StoutNetwork):
+        if not hasattr(network, "backward"):          # per-layer stout weights; else any link network
             network = StoutNetwork(network)
         self.network = network
 

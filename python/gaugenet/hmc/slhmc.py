@@ -26,11 +26,18 @@ from .momenta import draw_momenta, kinetic_energy
 SEED002_LAYERS = 2
 
 
-def make_network(rho):
-    """A StoutNetwork from a flat list of 3 * n_layers weights, a list of per-layer triples, or a network."""
-    if isinstance(rho, StoutNetwork):
+def make_network(rho, network="stout"):
+    """The MD action's link network. network "stout" (seed 002): a StoutNetwork from a flat list of 3 * n_layers
+    weights (default two layers of zeros) or per-layer triples; any other spec ("cask", "stout,cask:2", ...:
+    covnet.LinkNetwork) takes its flat weights (default zeros). An existing network is used as it is."""
+    from ..covnet import LinkNetwork
+    if isinstance(rho, (StoutNetwork, LinkNetwork)):
         return rho
-    a = np.asarray(rho, dtype=np.float64)
+    if network != "stout":
+        net = LinkNetwork(network)
+        net.params = np.zeros(net.n_weights) if rho is None else rho
+        return net
+    a = np.asarray(np.zeros(3 * SEED002_LAYERS) if rho is None else rho, dtype=np.float64)
     if a.size == 0 or a.size % 3:
         raise ValueError(f"SLHMC: the stout weights must be 3 per layer (rho_plaq, rho_poly_t, rho_poly_s), "
                          f"got {a.size} values")
@@ -42,15 +49,16 @@ def make_network(rho):
 class SLHMC(HMC):
     """HMC whose molecular dynamics integrates S_theta (module docstring); Metropolis with the target H.
 
-    rho: initial stout weights (default: two layers of zeros, i.e. thin links at mass m_h)."""
+    rho: initial network weights (default zeros: for the stout network two layers, i.e. thin links at mass m_h);
+    network: "stout" (seed 002) or a covnet.LinkNetwork spec such as "cask" (seed 004)."""
 
     name = "slhmc"
 
     def __init__(self, beta, mass, m_h, rho=None, n_steps=10, tau=1.0, integrator="omelyan", seed=0,
-                 cg_tol=1e-10, action_tol=1e-12, maxiter=5000, unitarity_tol=1e-10):
+                 cg_tol=1e-10, action_tol=1e-12, maxiter=5000, unitarity_tol=1e-10, network="stout"):
         super().__init__(beta, mass, n_steps=n_steps, tau=tau, integrator=integrator, seed=seed, cg_tol=cg_tol,
                          action_tol=action_tol, maxiter=maxiter, unitarity_tol=unitarity_tol)
-        self.network = make_network(np.zeros(3 * SEED002_LAYERS) if rho is None else rho)
+        self.network = make_network(rho, network)
         self.md_fermion = SmearedPseudofermionAction(
             StaggeredPseudofermion(m_h, tol=cg_tol, action_tol=action_tol, maxiter=maxiter), self.network)
         self._md = Hamiltonian([self.gauge, self.md_fermion])
@@ -67,7 +75,7 @@ class SLHMC(HMC):
     def params(self, v):
         v = np.asarray(v, dtype=np.float64)
         if v.size != self.network.params.size or not np.all(np.isfinite(v)):
-            raise ValueError(f"SLHMC: need {self.network.params.size} finite stout weights, got {v.ravel().tolist()}")
+            raise ValueError(f"SLHMC: need {self.network.params.size} finite network weights, got {v.ravel().tolist()}")
         self.network.params = v
 
     def md_hamiltonian_change(self, U, traj):

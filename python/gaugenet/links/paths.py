@@ -140,6 +140,62 @@ class Paths:
         self._add_link_cotangent(Sigma, mu, s, K)
         return self.shift(dag(H) @ G @ H, mu, -s)
 
+    def link_transport(self, A, mu, nu, s):
+        """B(x) = H(x) A(x + h) H(x + mu)^dag with H the hop link of (nu, s): moves a link-like field A
+        (V, ..., N, N), transforming as A(x) -> g(x) A(x) g(x + mu)^dag, one hop along (nu, s) while keeping its
+        end points x and x + mu joined. Starting from A = U_mu and applying it k times gives the 1 x k rectangle
+        staple [(nu, s)^k, (mu, +1), (nu, -s)^k] in k steps instead of 2k + 1 hops."""
+        H = self.hop_link(nu, s)
+        K = self.shift(H, mu, +1)
+        return _mid(H, A) @ self.shift(A, nu, s) @ dag(_mid(K, A))
+
+    def link_transport_vjp(self, A, mu, nu, s, G, Sigma):
+        """Cotangent of A for the output cotangent G of link_transport(A, mu, nu, s); links into Sigma."""
+        Hs = self.hop_link(nu, s)
+        H = _mid(Hs, A)
+        K = _mid(self.shift(Hs, mu, +1), A)
+        As = self.shift(A, nu, s)
+        # dB = dH As K^dag + H dAs K^dag + H As dK^dag
+        cH = As @ dag(K) @ G
+        cK = dag(As) @ dag(H) @ dag(G)
+        flat = (cH.shape[0], -1) + cH.shape[-2:]
+        cH = cH.reshape(flat).sum(axis=1) + self.shift(cK.reshape(flat).sum(axis=1), mu, -1)   # K(x) = H(x + mu)
+        self._add_link_cotangent(Sigma, nu, s, cH)
+        return self.shift(dag(K) @ G @ H, nu, -s)
+
+    # ------------------------------------------------------------------ many link transports at once
+    def _stack_hops(self, combos):
+        """(H, K) stacked (V, n, N, N): H_(nu,s)(x) and H_(nu,s)(x + mu) for each (mu, nu, s) of combos."""
+        key = ("stack", tuple(combos))
+        if key not in self._back:
+            H = np.stack([self.hop_link(nu, s) for mu, nu, s in combos], axis=1)
+            K = np.stack([self.shift(self.hop_link(nu, s), mu, +1) for mu, nu, s in combos], axis=1)
+            self._back[key] = (H, K)
+        return self._back[key]
+
+    def _shift_channels(self, A, dirs):
+        """A(x + d_c) channel by channel for A (V, n, N, N) and one direction (nu, s) per channel."""
+        out = np.empty_like(A)
+        for c, (nu, s) in enumerate(dirs):
+            out[:, c] = self.shift(A[:, c], nu, s)
+        return out
+
+    def link_transports(self, A, combos):
+        """link_transport of channel c of A (V, n, N, N) along its own (mu, nu, s) = combos[c], with the matrix
+        products of all channels batched (the form the CASK staples use: all 24 (mu, nu, s) at once)."""
+        H, K = self._stack_hops(combos)
+        return H @ self._shift_channels(A, [(nu, s) for _, nu, s in combos]) @ dag(K)
+
+    def link_transports_vjp(self, A, combos, G, Sigma):
+        """Cotangent of A (V, n, N, N) for the output cotangent G of link_transports(A, combos); links into Sigma."""
+        H, K = self._stack_hops(combos)
+        As = self._shift_channels(A, [(nu, s) for _, nu, s in combos])
+        cH = As @ dag(K) @ G
+        cK = dag(As) @ dag(H) @ dag(G)
+        for c, (mu, nu, s) in enumerate(combos):
+            self._add_link_cotangent(Sigma, nu, s, cH[:, c] + self.shift(cK[:, c], mu, -1))
+        return self._shift_channels(dag(K) @ G @ H, [(nu, -s) for _, nu, s in combos])
+
     def transports(self, W, mu, s, K):
         """[W, T W, T^2 W, ..., T^(K-1) W]: straight covariant transports of 0 .. K-1 hops along (mu, s)."""
         out = [W]
