@@ -209,7 +209,10 @@ def test_mg_command_reports_the_conventional_multigrid(tmp_path, capsys):
     assert amg["iterations"] < solves["eo-cg"]["iterations"]
     capsys.readouterr()
     for args, msg in ((["--amg-post", "-1"], "post-smoothing"), (["--amg-pre", "0", "--amg-post", "0"], "at least one"),
-                      (["--amg-coarse-tol", "2"], "coarse_tol"), (["--baselines", "amg2"], "unknown baseline 'amg2'")):
+                      (["--amg-coarse-tol", "2"], "coarse_tol"), (["--baselines", "amg2"], "unknown baseline 'amg2'"),
+                      (["--amg-levels", "4"], "levels must be 2 or 3"),
+                      (["--amg-levels", "3", "--amg-coarse-block", "3.1.1.1"], "block size 3"),
+                      (["--amg-coarse-block", "2.2"], "--amg-coarse-block must be")):
         assert main(["mg", "--quick", "--baselines", "amg"] + args) == 1
         assert msg in capsys.readouterr().err
 

@@ -79,6 +79,13 @@ def add_arguments(p):
                         "dense solve the learned model uses")
     p.add_argument("--amg-coarse-tol", type=float, default=0.05,
                    help="conventional multigrid: relative residual of the coarse FGMRES solve (default 0.05)")
+    p.add_argument("--amg-levels", type=int, default=2,
+                   help="conventional multigrid: 2 levels, or 3 (a third grid from near-null vectors of the coarse "
+                        "operator; --amg-coarse-block, --amg-coarse-basis)")
+    p.add_argument("--amg-coarse-block", default="1.1.1.2",
+                   help="conventional multigrid, 3 levels: coarse sites per block bx.by.bz.bt (default 1.1.1.2)")
+    p.add_argument("--amg-coarse-basis", type=int, default=24,
+                   help="conventional multigrid, 3 levels: near-null vectors of the coarse operator (default 24)")
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds of timed solves, every method once per round in turn; the reported seconds are the "
                         "medians (default 1)")
@@ -127,8 +134,15 @@ def config_from_args(args):
                    **smoother_args(args), tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()), repeat=args.repeat,
                    maxiter=args.maxiter, reference_maxiter=args.reference_maxiter)
+    try:
+        cblock = tuple(int(v) for v in args.amg_coarse_block.split("."))
+    except ValueError:
+        cblock = ()
+    if len(cblock) != 4:
+        raise _arg_error(f"--amg-coarse-block must be bx.by.bz.bt (four integers), got {args.amg_coarse_block!r}")
     cfg.amg = dict(pre=args.amg_pre, post=args.amg_post, smoother=args.amg_smoother, omega=args.amg_omega,
-                   coarse=args.amg_coarse, coarse_tol=args.amg_coarse_tol, precision=cfg.precision)
+                   coarse=args.amg_coarse, coarse_tol=args.amg_coarse_tol, precision=cfg.precision,
+                   levels=args.amg_levels, coarse_block=cblock, coarse_basis=args.amg_coarse_basis)
     from ..mg import AMGSettings
     try:
         AMGSettings(**cfg.amg).check()
@@ -164,6 +178,8 @@ def run(args):
     lat = U.lat
     from ..coarse import Blocking
     Blocking(lat, cfg.block)          # a block size that does not fit fails here, before any training
+    if cfg.amg.get("levels") == 3 and set(cfg.baselines) & set(CONVENTIONAL_MG):   # and so does the third grid's
+        Blocking(Blocking(lat, cfg.block).coarse, cfg.amg["coarse_block"])
     phases = (0, 0, 0, np.pi) if args.antiperiodic_t else (0, 0, 0, 0)
     D = gn.WilsonClover(U, mass=args.mass, csw=args.csw, boundary_phases=phases)
     log.info("seed-000 multigrid: Wilson-clover m=%g c_sw=%g on %s, %d ranks (grid %s), blocks %s, %d vectors, "
