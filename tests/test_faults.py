@@ -367,3 +367,38 @@ def test_atomic_open_keeps_the_old_file(tmp_path):
         with atomic_open(path, "a"):
             pass
     assert np.array_equal(json.loads(path.read_text())["a"], 1)
+
+
+def _mg(args, **env):
+    cmd = [sys.executable, "-m", "gaugenet", "mg", "--quick"] + args
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=_env(**env))
+
+
+def test_mg_training_stopped_and_resumed_bitwise(tmp_path):
+    """mg --json F.json: SIGTERM during the multigrid training stage (after the high-mode stage finished)
+    checkpoints the training loops in F.checkpoint/ and exits 75; the rerun restores the finished loop and
+    the interrupted one and ends with the same training costs, solver iterations and residual histories,
+    bitwise, as the uninterrupted run; the checkpoints are removed at the end."""
+    full, part = str(tmp_path / "full.json"), str(tmp_path / "part.json")
+    r = _mg(["--json", full])
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = _mg(["--json", part], GAUGENET_FAULT="train.multigrid:at=2:action=term")
+    assert r.returncode == 75, r.stdout + r.stderr
+    assert "training multigrid.1 stopped by SIGTERM after step 2 of 3" in r.stdout, r.stdout
+    assert "rerun the same command" in r.stdout
+    ck = str(tmp_path / "part.checkpoint")
+    assert sorted(os.listdir(ck)) == ["train_high-mode.1.json", "train_high-mode.1.step000020.rank0.npz",
+                                      "train_multigrid.1.json", "train_multigrid.1.step000002.rank0.npz"]
+    r = _mg(["--json", part])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "training high-mode.1: continuing from the checkpoint of step 20/20" in r.stdout
+    assert "training multigrid.1: continuing from the checkpoint of step 2/3" in r.stdout
+    assert not os.path.exists(ck)
+    a, b = json.load(open(full)), json.load(open(part))
+    for sa, sb in zip(a["setup"], b["setup"]):
+        assert sa["stage"] == sb["stage"]
+        for k in ("cost_first", "cost_last", "steps", "null_residual_max"):
+            assert sa.get(k) == sb.get(k), (sa["stage"], k)
+    for ra, rb in zip(a["solves"], b["solves"]):
+        assert (ra["method"], ra["iterations"], ra["residual"], ra["history"]) == \
+            (rb["method"], rb["iterations"], rb["residual"], rb["history"])

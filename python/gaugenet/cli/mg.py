@@ -195,9 +195,26 @@ def run(args):
             problem = str(exc)
         lat.check(problem is None, problem or "")
         log.info("starting from the weights in %s (high-mode, %d smoother layers)", args.load, len(init[1]))
-    from ..models.training import TrainingRecorder, recording
-    with recording(TrainingRecorder()) as training:     # per-stage progress and the histories of the plots
-        out = run_experiment(D, cfg, init=init, save=args.save)
+    # --- progress, histories for the plots, and (with --json F.json) checkpoints of the training loops in
+    # F.checkpoint/ on SIGTERM/SIGUSR1 and every 25 steps: a rerun continues (models/training.py, docs/cli.md)
+    import contextlib
+    from ..models.training import TrainingCheckpoint, TrainingInterrupted, TrainingRecorder, recording
+    from ..util.signals import GracefulStop
+    with contextlib.ExitStack() as stack:
+        ck = None
+        if args.json:
+            stop = stack.enter_context(GracefulStop())
+            stem = args.json[:-5] if args.json.endswith(".json") else args.json
+            ck = TrainingCheckpoint(stem + ".checkpoint", lat.cart, stop=stop)
+        training = stack.enter_context(recording(TrainingRecorder(checkpoint=ck)))
+        try:
+            out = run_experiment(D, cfg, init=init, save=args.save)
+        except TrainingInterrupted as exc:
+            log.warning("%s; exit status %d (interrupted, resumable). To continue: rerun the same command (same "
+                        "--json)", exc, exc.exit_status)
+            return exc.exit_status
+    if ck is not None:
+        ck.clear()
     out.update(lattice=list(lat.dims), ranks=lat.size, grid=list(lat.grid), mass=args.mass, csw=args.csw,
                plaquette=gn.plaquette(U))
     if args.json and lat.rank == 0:

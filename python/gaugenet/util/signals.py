@@ -107,18 +107,18 @@ def _parse_fault(text):
         key, _, value = p.partition("=")
         if key not in ("rank", "at", "action") or not value:
             raise ValueError(f"GAUGENET_FAULT={text!r}: unknown item {p!r} (use POINT[:rank=R][:at=STEP]"
-                             f"[:action=raise|kill])")
+                             f"[:action=raise|kill|term])")
         spec[key] = value if key == "action" else int(value)
-    if spec["action"] not in ("raise", "kill"):
-        raise ValueError(f"GAUGENET_FAULT={text!r}: action must be raise or kill")
+    if spec["action"] not in ("raise", "kill", "term"):
+        raise ValueError(f"GAUGENET_FAULT={text!r}: action must be raise, kill or term")
     return spec
 
 
 def inject(point, step, rank):
     """Fail on purpose when GAUGENET_FAULT names this point (and rank and step, where given).
-    POINT[:rank=R][:at=STEP][:action=raise|kill]; raise: InjectedFault on that rank only (the others
+    POINT[:rank=R][:at=STEP][:action=raise|kill|term]; raise: InjectedFault on that rank only (the others
     carry on into the next collective: the error path must still end the job); kill: SIGKILL to this
-    process. Does nothing when the variable is unset."""
+    process; term: SIGTERM to this process (then carries on, as after a real signal). Does nothing when the variable is unset."""
     text = os.environ.get("GAUGENET_FAULT")
     if not text:
         return
@@ -128,5 +128,8 @@ def inject(point, step, rank):
         return
     if spec["action"] == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if spec["action"] == "term":             # as the batch system would, at a known moment
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     log.debug("injecting a fault at %s step %s on rank %d", point, step, rank)
     raise InjectedFault(f"fault injected at {point} step {step} on rank {rank} (GAUGENET_FAULT={text})")
