@@ -345,7 +345,7 @@ def _run_cli(args, nranks=1, timeout=240):
 def test_cli_small_run_and_errors(tmp_path):
     cfg = tmp_path / "t.toml"
     cfg.write_text('task = "wilson-loops"\nloop = "1x1"\nN = 2\nbetas = "2.2,2.4"\ntrain_configs = 2\n'
-                   'test_volumes = "4,6.6.6.6"\ntest_configs = 1\nsweeps = 3\nsep = 1\nsteps = 150\n'
+                   'test_volumes = "4,6.6.6.6"\ntest_configs = 1\nsweeps = 3\nsep = 1\nsteps = 3\n'
                    'network = "plaq; trace 12"\nlr = 0.05\n')
     out = tmp_path / "o.json"
     model = tmp_path / "m.h5"

@@ -28,6 +28,7 @@ def _optional_commands():
         ("mg", "gaugenet.cli.mg", "train the gauge-equivariant multigrid preconditioner and compare FGMRES solves"),
         ("hmc", "gaugenet.cli.hmc", "HMC / self-learning HMC with Nf = 4 staggered quarks (seed 002)"),
         ("info", "gaugenet.cli.info", "version and build: SIMD, OpenMP, MPI, CUDA, HDF5, numpy"),
+        ("lcnn", "gaugenet.cli.lcnn", "L-CNN (seed 001): Wilson-loop regression with lattice gauge equivariant layers"),
         ("flow", "gaugenet.cli.flow", "normalizing flow for 2D phi^4: train, ESS, independence Metropolis (seed 003)"),
     ]:
         try:

@@ -122,23 +122,25 @@ def ensemble(dims, N, betas, count, sweeps, sep, seed, mpi=None, log=None):
 
 
 # ---------------------------------------------------------------------------------------------- training
-def train(model, weights, samples, steps, lr=0.01, lr_final=1e-4, log=None, log_every=50):
+def train(model, weights, samples, steps, lr=0.01, lr_final=1e-4, log=None, log_every=50, refit_every=25):
     """Full-batch Adam on the normalised MSE (MSE / variance of the targets over all training sites).
-    samples: list of (Paths, target (V,)). Returns (weights, loss curve [(step, nmse)])."""
+    samples: list of (Paths, target (V,)). Every `refit_every` steps (and at the end) the linear read-out of the
+    final Trace layer is set to its least-squares optimum for the current features (it enters linearly), so the
+    gradient steps only have to shape the features. Returns (weights, loss curve [(step, nmse)])."""
     lat = samples[0][0].lat
     n_sites = lat.allreduce(sum(t.size for _, t in samples))
     mean = lat.allreduce(sum(float(t.sum()) for _, t in samples)) / n_sites
     var = lat.allreduce(sum(float(((t - mean) ** 2).sum()) for _, t in samples)) / n_sites
     if not var > 0:
         raise ValueError("the training targets have zero variance (unit configurations?)")
-    # start the read-out bias at the mean of the targets
-    if isinstance(model.layers[-1], Trace) and steps > 0:
-        weights[-1][...] = mean - _mean_output(model, weights, samples, n_sites) + weights[-1]
+    refit = isinstance(model.layers[-1], Trace) and model.layers[-1].reduce is None and refit_every > 0
     opt = Adam(alpha=lr, beta1=0.9, beta2=0.999)
     curve = []
     decay = (lr_final / lr) ** (1.0 / max(steps - 1, 1))
     for step in range(steps):
         opt.alpha = lr * decay ** step
+        if refit and step % refit_every == 0:
+            fit_readout(model, weights, samples)
         loss = 0.0
         gsum = None
         for T, t in samples:
@@ -153,16 +155,45 @@ def train(model, weights, samples, steps, lr=0.01, lr_final=1e-4, log=None, log_
         if log and (step % log_every == 0 or step == steps - 1):
             log(f"step {step:5d}  train nmse {loss:.3e}  lr {opt.alpha:.2e}")
         opt.step(weights, gsum)
+    if refit and steps > 0:
+        fit_readout(model, weights, samples)
+        curve.append((steps, _loss(model, weights, samples, n_sites, var)))
+        if log:
+            log(f"final read-out fit: train nmse {curve[-1][1]:.3e}")
     return weights, curve
 
 
-def _mean_output(model, weights, samples, n_sites):
+def _loss(model, weights, samples, n_sites, var):
     lat = samples[0][0].lat
     s = 0.0
-    for T, _ in samples:
+    for T, t in samples:
         _, y, _ = model.forward(weights, T, None, False)
-        s += float(y[:, 0].sum())
-    return lat.allreduce(s) / n_sites
+        s += float(((y[:, 0] - t) ** 2).sum())
+    return lat.allreduce(s) / (n_sites * var)
+
+
+def fit_readout(model, weights, samples, ridge=1e-12):
+    """Set the read-out (c, bias) of the model's final Trace layer (one output, no reduction) to the
+    least-squares fit of the targets over all training sites (normal equations summed over ranks)."""
+    head = Sequence(*model.layers[:-1])
+    k = len(head.weight_shapes)
+    tr = model.layers[-1]
+    lat = samples[0][0].lat
+    nf = 2 * tr.c_in + 1
+    A = np.zeros((nf, nf))
+    b = np.zeros(nf)
+    for T, t in samples:
+        _, W, _ = head.forward(weights[:k], T, None, False)
+        z = np.trace(W, axis1=-2, axis2=-1)
+        f = np.concatenate([z.real, z.imag, np.ones((z.shape[0], 1))], axis=1)
+        A += f.T @ f
+        b += f.T @ t
+    A, b = lat.allreduce(A), lat.allreduce(b)
+    scale = np.sqrt(np.maximum(np.diag(A), 1e-300))
+    As = A / np.outer(scale, scale) + ridge * np.eye(nf)
+    x = np.linalg.lstsq(As, b / scale, rcond=1e-13)[0] / scale
+    weights[k][0, :] = x[:-1]
+    weights[k + 1][0] = x[-1]
 
 
 def nmse(model, weights, configs, m, n):

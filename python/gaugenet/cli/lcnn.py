@@ -1,0 +1,110 @@
+"""`python -m gaugenet lcnn [CONFIG.toml] [--save model.h5] [--json out.json]`: L-CNN tasks of seed 001.
+
+Task `wilson-loops` (issue 23, Task 1): an L-CNN (gaugenet.lcnn) regresses the per-site m x n Wilson-loop
+target (mean over the six planes of (1/N) Re tr of the loop with corner x, both orientations averaged when
+m != n) on quenched heat-bath configurations at several beta; it is trained on --train-volume and tested with
+the same weights on every --test-volumes entry (normalised MSE per volume), and the gauge invariance of the
+predictions is measured under a random gauge transformation. --network gives the layers in the text form of
+lcnn/model_io.py (default: the smallest network found for the loop, docs/lcnn.md). The summary (rank 0)
+holds task, loop, N, n_weights, train_volume, test [{volume, nmse}], gauge_invariance_error,
+training_seconds; --json writes it, --save the model (HDF5), --init starts from a saved model.
+"""
+import json
+import math
+
+from ..util.log import log
+
+
+def add_arguments(p):
+    p.add_argument("--task", choices=("wilson-loops",), default="wilson-loops",
+                   help="the task (wilson-loops: Wilson-loop regression)")
+    p.add_argument("--loop", default="2x2", help="the Wilson loop MxN of the target (default 2x2)")
+    p.add_argument("--N", type=int, default=3, choices=(2, 3), help="gauge group SU(N) (default 3)")
+    p.add_argument("--betas", default="5.6,5.8,6.0,6.2,6.4",
+                   help="comma-separated couplings of the ensembles (default 5.6,5.8,6.0,6.2,6.4)")
+    p.add_argument("--train-volume", default="4", help="training lattice L or Lx.Ly.Lz.Lt (default 4)")
+    p.add_argument("--train-configs", type=int, default=10, help="training configurations (default 10)")
+    p.add_argument("--test-volumes", default="4,8,12,16",
+                   help="comma-separated test lattices, each L or Lx.Ly.Lz.Lt (default 4,8,12,16)")
+    p.add_argument("--test-configs", type=int, default=2, help="test configurations per volume (default 2)")
+    p.add_argument("--sweeps", type=int, default=20, help="thermalisation sweeps per chain (default 20)")
+    p.add_argument("--sep", type=int, default=5, help="sweeps between configurations of a chain (default 5)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the chains and of the initial weights")
+    p.add_argument("--network", default=None, help="the layers, e.g. 'plaq; conv 12 12 2 +id; bilin 12 12 1; "
+                                                    "trace 1' (default: chosen by --loop)")
+    p.add_argument("--steps", type=int, default=1500, help="Adam steps (full batch; default 1500)")
+    p.add_argument("--lr", type=float, default=0.01, help="initial Adam step size (default 0.01)")
+    p.add_argument("--lr-final", type=float, default=1e-4, help="final step size (exponential decay; default 1e-4)")
+    p.add_argument("--log-every", type=int, default=50, help="log the training loss every this many steps")
+    p.add_argument("--init", default=None, metavar="MODEL.h5", help="start from a saved model")
+    p.add_argument("--save", default=None, metavar="MODEL.h5", help="write the trained model (HDF5)")
+    p.add_argument("--json", default=None, metavar="FILE.json", help="write the summary as JSON (rank 0)")
+    p.add_argument("--curve", default=None, metavar="FILE", help="write the loss curve (step, train nmse)")
+    p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt (default: chosen from the rank count)")
+    p.add_argument("--verbose", action="store_true")
+
+
+def _error(msg):
+    e = ValueError(msg)
+    e.collective = True       # every rank checks the same arguments
+    return e
+
+
+def run(args):
+    from mpi4py import MPI
+
+    from ..lcnn.model_io import parse_network, save_model
+    from ..lcnn.tasks import parse_loop, parse_volume, wilson_loop_task
+    from .config import write_atomic
+
+    try:
+        m, n = parse_loop(args.loop)
+        betas = [float(b) for b in str(args.betas).split(",") if b.strip()]
+        train_volume = parse_volume(args.train_volume)
+        test_volumes = [parse_volume(v) for v in str(args.test_volumes).split(",") if v.strip()]
+        mpi = tuple(int(x) for x in args.mpi.split(".")) if args.mpi else None
+        if not betas or any(not b > 0 for b in betas):
+            raise ValueError(f"--betas: positive couplings needed, got {args.betas!r}")
+        if not test_volumes:
+            raise ValueError("--test-volumes: give at least one volume")
+        for name in ("train_configs", "test_configs"):
+            if getattr(args, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if args.steps < 0 or args.sweeps < 0 or args.sep < 1:
+            raise ValueError("--steps and --sweeps must be >= 0 and --sep >= 1")
+        if not (args.lr > 0 and args.lr_final > 0):
+            raise ValueError("--lr and --lr-final must be positive")
+        if args.network is not None:
+            parse_network(args.network, N=args.N)          # unknown layers / channel mismatches, before any work
+    except ValueError as exc:
+        raise _error(f"lcnn: {exc}") from None
+
+    try:
+        model, weights, summary, curve = wilson_loop_task(
+            args.network, f"{m}x{n}", args.N, betas, train_volume, args.train_configs, test_volumes,
+            args.test_configs, args.sweeps, args.sep, args.seed, args.steps, args.lr, args.lr_final,
+            init=args.init, mpi=mpi, log=log.info, log_every=max(1, args.log_every))
+    except ValueError as exc:
+        raise _error(f"lcnn: {exc}") from None
+    summary["network"] = args.network or summary.get("network")
+    summary["ranks"] = MPI.COMM_WORLD.Get_size()
+    rank0 = MPI.COMM_WORLD.Get_rank() == 0
+    lines = [f"lcnn {summary['task']} loop {summary['loop']} SU({args.N}): {summary['n_weights']} real weights, "
+             f"trained {summary['training_seconds']:.1f} s on {'x'.join(map(str, train_volume))} "
+             f"(final train nmse {summary['final_train_nmse']:.3e})" if curve else
+             f"lcnn {summary['task']} loop {summary['loop']} SU({args.N}): {summary['n_weights']} real weights"]
+    for t in summary["test"]:
+        lines.append(f"  test {'x'.join(map(str, t['volume']))}: nmse {t['nmse']:.3e}")
+    lines.append(f"  gauge invariance error {summary['gauge_invariance_error']:.2e}")
+    log.info("\n".join(lines))
+    if args.save:
+        save_model(args.save, model, weights, meta={k: summary[k] for k in ("task", "loop", "train_volume")})
+        log.info("model saved to %s", args.save)
+    if rank0 and args.json:
+        write_atomic(args.json, json.dumps(summary, indent=1) + "\n")
+        log.info("summary written to %s", args.json)
+    if rank0 and args.curve:
+        write_atomic(args.curve, "".join(f"{s} {v:.6e}\n" for s, v in curve))
+    if any(not math.isfinite(t["nmse"]) for t in summary["test"]):
+        raise _error("lcnn: the network's predictions are not finite (diverging training: lower --lr)")
+    return 0
