@@ -90,10 +90,11 @@ def test_tanh_and_cnn_gradients():
         _fd_layer(net, x, rng, lambda y: c2, lambda y: float(np.sum(c2 * y)))
 
 
-def test_coupling_layer_gradients_and_inverse():
+@pytest.mark.parametrize("z2", [False, True])
+def test_coupling_layer_gradients_and_inverse(z2):
     rng = np.random.default_rng(3)
     for parity in (0, 1):
-        lay = AffineCoupling(parity, hidden=3, kernel=3)
+        lay = AffineCoupling(parity, hidden=3, kernel=3, z2=z2)
         x = rng.standard_normal((2, 4, 4))
         cy, cl = rng.standard_normal(x.shape), rng.standard_normal(2)
         cost = lambda out: float(np.sum(cy * out[0]) + np.sum(cl * out[1]))  # noqa: E731
@@ -111,9 +112,10 @@ def _trained_like_weights(flow, rng, scale=0.4):
     return [w + scale * rng.standard_normal(w.shape) for w in flow.weights(seed=7)]
 
 
-def test_flow_gradients_logdet_inverse():
+@pytest.mark.parametrize("z2", [False, True])
+def test_flow_gradients_logdet_inverse(z2):
     rng = np.random.default_rng(4)
-    flow = Flow(n_layers=3, hidden=4, kernel=3)
+    flow = Flow(n_layers=3, hidden=4, kernel=3, z2=z2)
     w = _trained_like_weights(flow, rng)
     z = rng.standard_normal((2, 4, 4))
     cy, cl = rng.standard_normal(z.shape), rng.standard_normal(2)
@@ -151,10 +153,11 @@ def test_flow_gradients_logdet_inverse():
     assert np.allclose(lq, flow.log_prior(z) - logdet, atol=1e-12)
 
 
-def test_kl_cost_gradient_finite_differences():
+@pytest.mark.parametrize("z2", [False, True])
+def test_kl_cost_gradient_finite_differences(z2):
     """The KL cost C on a fixed batch: backprop gradient against central differences of C (4 x 4)."""
     rng = np.random.default_rng(5)
-    flow = Flow(n_layers=2, hidden=3, kernel=3)
+    flow = Flow(n_layers=2, hidden=3, kernel=3, z2=z2)
     th = Phi4(0.55, 0.5)
     w = _trained_like_weights(flow, rng, 0.3)
     z = rng.standard_normal((8, 4, 4))
@@ -184,6 +187,19 @@ def test_translation_equivariance_and_larger_lattice():
         a = flow(w, np.roll(z8, shift, axis=(1, 2)))[0]
         b = np.roll(flow(w, z8)[0], shift, axis=(1, 2))
         assert np.abs(a - b).max() < 1e-12
+
+
+def test_z2_equivariance():
+    """z2 layers: f(-z) = -f(z) with the same log-det, so q(-phi) = q(phi); plain layers are not odd."""
+    rng = np.random.default_rng(8)
+    z = rng.standard_normal((3, 6, 6))
+    flow = Flow(n_layers=3, hidden=4, kernel=3, z2=True)
+    w = _trained_like_weights(flow, rng)
+    (p1, l1), (p2, l2) = flow(w, z), flow(w, -z)
+    assert np.abs(p1 + p2).max() < 1e-12 and np.abs(l1 - l2).max() < 1e-12
+    plain = Flow(n_layers=3, hidden=4, kernel=3)
+    wp = _trained_like_weights(plain, rng)
+    assert np.abs(plain(wp, z)[0] + plain(wp, -z)[0]).max() > 1e-3
 
 
 # ------------------------------------------------------------------------------------------ ESS, reweighting
@@ -284,6 +300,7 @@ L = 4
 scales = "1,2"
 layers = 2
 hidden = 4
+z2 = true
 steps = 30
 batch = 64
 samples = 400
@@ -322,6 +339,7 @@ def test_cli_json_and_hdf5(tmp_path):
     assert os.path.exists(os.path.join(str(tmp_path), "out.config.toml"))
     flow, weights, attrs = load_flow(h5)
     assert flow.n_parameters == s["n_parameters"] and attrs["theory"] == "phi4" and attrs["beta"] == 0.576
+    assert flow.z2 and s["architecture"]["z2_equivariant"]
     # the saved weights continue: a run from them without training reports the loaded model
     js2 = os.path.join(str(tmp_path), "again.json")
     assert main(["flow", _toml(tmp_path), "--load", h5, "--steps", "0", "--scales", "2", "--json", js2]) == 0

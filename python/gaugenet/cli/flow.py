@@ -44,6 +44,8 @@ def add_arguments(p):
     p.add_argument("--hidden", type=int, default=8, help="hidden channels of each CNN (default 8)")
     p.add_argument("--kernel", type=int, default=3, help="odd kernel size of the convolutions (default 3)")
     p.add_argument("--depth", type=int, default=2, help="convolutions per CNN (default 2)")
+    p.add_argument("--z2", action="store_true",
+                   help="Z2-equivariant coupling layers (s even, t odd in the passive field: q(-phi) = q(phi))")
     p.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
     p.add_argument("--batch", type=int, default=256, help="prior samples per training step (default 256)")
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
@@ -63,7 +65,7 @@ def add_arguments(p):
 
 def _config(args):
     return {"theory": args.theory, "beta": args.beta, "lam": getattr(args, "lambda"), "L": args.L, "scales": _scales(args.scales),
-            "layers": args.layers, "hidden": args.hidden, "kernel": args.kernel, "depth": args.depth,
+            "layers": args.layers, "hidden": args.hidden, "kernel": args.kernel, "depth": args.depth, "z2": args.z2,
             "steps": args.steps, "batch": args.batch, "lr": args.lr, "samples": args.samples,
             "chunk": max(int(args.chunk), 1), "ref_sweeps": args.ref_sweeps, "ref_therm": args.ref_therm,
             "ref_delta": args.ref_delta, "seed": args.seed}

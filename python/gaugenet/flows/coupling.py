@@ -11,6 +11,13 @@ read on the active sites. The inverse is x_A = (y_A - t(y_P)) * exp(-s(y_P)). La
 so two layers move every site. The checkerboard needs even extents; the CNN is translation equivariant
 and the masks are invariant under even shifts, so a flow trained on L x L applies to 2L x 2L unchanged.
 
+With z2=True the layer is equivariant under phi -> -phi: the CNN is evaluated on x_P and on -x_P and
+
+    s = (s(x_P) + s(-x_P)) / 2   (even),      t = (t(x_P) - t(-x_P)) / 2   (odd),
+
+so y(-x) = -y(x) and a flow of such layers maps the symmetric prior to a Z2-symmetric model density, like
+the phi^4 target (a reverse-KL fit cannot then collapse onto one sign of the magnetisation).
+
 Protocol (gaugenet.ml.layer, on real arrays with a batch axis): a coupling layer maps a field x[b, x0, x1]
 to the pair (y, logdet[b]); for the cost C = sum(left_y * y) + sum(left_logdet * logdet),
 
@@ -54,10 +61,11 @@ def checkerboard(l0, l1, parity):
 class AffineCoupling:
     """One affine coupling layer: sites of parity `parity` are active (module docstring)."""
 
-    def __init__(self, parity, hidden=8, kernel=3, depth=2):
+    def __init__(self, parity, hidden=8, kernel=3, depth=2, z2=False):
         if parity not in (0, 1):
             raise ValueError(f"AffineCoupling: parity must be 0 or 1, got {parity!r}")
         self.parity = parity
+        self.z2 = bool(z2)
         self.net = CNN(1, 2, hidden, kernel, depth)
 
     @property
@@ -75,11 +83,29 @@ class AffineCoupling:
         l0, l1 = check_lattice(np.shape(x), "AffineCoupling")
         return checkerboard(l0, l1, self.parity), checkerboard(l0, l1, 1 - self.parity)
 
+    def _scale_shift(self, weights, xp):
+        """(s, t, trace) of the passive field xp[b, L0, L1]."""
+        if not self.z2:
+            st, tr = self.net.forward_trace(weights, xp[:, None])
+            return st[:, 0], st[:, 1], tr
+        b = xp.shape[0]
+        st, tr = self.net.forward_trace(weights, np.concatenate([xp, -xp])[:, None])
+        return 0.5 * (st[:b, 0] + st[b:, 0]), 0.5 * (st[:b, 1] - st[b:, 1]), tr
+
+    def _scale_shift_backward(self, weights, tr, ds, dt):
+        """[dW..., d/dxp] of sum(ds * s + dt * t)."""
+        if not self.z2:
+            g = self.net.backward(weights, tr, np.stack([ds, dt], axis=1))
+            return g[:-1] + [g[-1][:, 0]]
+        left = 0.5 * np.concatenate([np.stack([ds, dt], axis=1), np.stack([ds, -dt], axis=1)])
+        g = self.net.backward(weights, tr, left)
+        b = ds.shape[0]
+        return g[:-1] + [g[-1][:b, 0] - g[-1][b:, 0]]
+
     def forward_trace(self, weights, x):
         x = np.asarray(x, dtype=np.float64)
         ma, mp = self._masks(x)
-        st, net_trace = self.net.forward_trace(weights, (x * mp)[:, None])
-        s, t = st[:, 0], st[:, 1]
+        s, t, net_trace = self._scale_shift(weights, x * mp)
         es = np.exp(s)
         y = mp * x + ma * (x * es + t)
         logdet = (ma * s).sum(axis=(1, 2))
@@ -94,8 +120,8 @@ class AffineCoupling:
         ll = np.zeros(x.shape[0]) if ll is None else np.asarray(ll, dtype=np.float64).reshape(x.shape[0])
         ds = ma * (ly * x * es + ll[:, None, None])
         dt = ma * ly
-        g = self.net.backward(weights, net_trace, np.stack([ds, dt], axis=1))
-        dx = mp * ly + ma * ly * es + mp * g[-1][:, 0]
+        g = self._scale_shift_backward(weights, net_trace, ds, dt)
+        dx = mp * ly + ma * ly * es + mp * g[-1]
         return g[:-1] + [dx]
 
     def __call__(self, weights, x):
@@ -109,8 +135,7 @@ class AffineCoupling:
         """(x, logdet of the forward map at x) with y = layer(x)."""
         y = np.asarray(y, dtype=np.float64)
         ma, mp = self._masks(y)
-        st = self.net(weights, (y * mp)[:, None])
-        s, t = st[:, 0], st[:, 1]
+        s, t, _ = self._scale_shift(weights, y * mp)
         x = mp * y + ma * (y - t) * np.exp(-s)
         return x, (ma * s).sum(axis=(1, 2))
 
@@ -121,11 +146,12 @@ class Flow:
 
     f(weights, z) -> (phi, log det f*(z)); the model density is log q(phi) = log r(z) - log det f*(z)."""
 
-    def __init__(self, n_layers=4, hidden=8, kernel=3, depth=2):
+    def __init__(self, n_layers=4, hidden=8, kernel=3, depth=2, z2=False):
         if isinstance(n_layers, bool) or not isinstance(n_layers, (int, np.integer)) or n_layers < 1:
             raise ValueError(f"Flow: the number of coupling layers must be an integer >= 1, got {n_layers!r}")
-        self.layers = [AffineCoupling(i % 2, hidden, kernel, depth) for i in range(n_layers)]
+        self.layers = [AffineCoupling(i % 2, hidden, kernel, depth, z2) for i in range(n_layers)]
         self.n_layers, self.hidden, self.kernel, self.depth = int(n_layers), hidden, kernel, depth
+        self.z2 = bool(z2)
 
     @property
     def weight_shapes(self):

@@ -109,7 +109,7 @@ def run_experiment(cfg, log=None, model=None):
     L = int(cfg["L"])
     rng = np.random.default_rng(cfg["seed"])
     if model is None:
-        flow = Flow(cfg["layers"], cfg["hidden"], cfg["kernel"], cfg["depth"])
+        flow = Flow(cfg["layers"], cfg["hidden"], cfg["kernel"], cfg["depth"], cfg.get("z2", False))
         weights = flow.weights(seed=cfg["seed"])
     else:
         flow, weights = model
@@ -125,7 +125,7 @@ def run_experiment(cfg, log=None, model=None):
         "theory": theory.name, "beta": theory.beta, "lambda": theory.lam, "kappa": theory.kappa,
         "lattice": [L, L], "n_parameters": int(flow.n_parameters),
         "architecture": {"coupling_layers": flow.n_layers, "hidden": flow.hidden, "kernel": flow.kernel,
-                         "depth": flow.depth, "masks": "checkerboard, alternating parity",
+                         "depth": flow.depth, "z2_equivariant": flow.z2, "masks": "checkerboard, alternating parity",
                          "prior": "standard normal"},
         "training": {"steps": hist["steps"], "batch": cfg["batch"], "lr": cfg["lr"],
                      "final_kl_cost": float(np.mean(hist["cost"][-tail:])) if hist["steps"] else None,

@@ -18,6 +18,7 @@ def save_flow(path, flow, weights, theory, lattice, extra=None):
         f.attrs["trained_lattice"] = np.asarray(lattice, dtype=np.int64)
         for k in ("n_layers", "hidden", "kernel", "depth"):
             f.attrs[k] = int(getattr(flow, k))
+        f.attrs["z2"] = bool(flow.z2)
         f.attrs["n_parameters"] = int(flow.n_parameters)
         for k, v in (extra or {}).items():
             f.attrs[k] = v
@@ -43,7 +44,8 @@ def load_flow(path):
         if attrs.get("format") != FORMAT:
             raise ValueError(f"{path} is not a gaugenet flow model (format {attrs.get('format')!r}, expected "
                              f"{FORMAT!r})")
-        flow = Flow(int(attrs["n_layers"]), int(attrs["hidden"]), int(attrs["kernel"]), int(attrs["depth"]))
+        flow = Flow(int(attrs["n_layers"]), int(attrs["hidden"]), int(attrs["kernel"]), int(attrs["depth"]),
+                    bool(attrs.get("z2", False)))
         names = sorted(f["weights"].keys())
         weights = [np.array(f["weights"][n]) for n in names]
     flow.split(weights)   # shape check against the architecture
