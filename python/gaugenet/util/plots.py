@@ -228,7 +228,7 @@ def _sites(vol):
 
 
 def bench_series(report, key):
-    """{label: (local sites, values)} of the weak-scaling single-rhs records of a bench report ('results')
+    """{label: (local sites ascending, values)} of the weak-scaling single-rhs records of a bench report ('results')
     at the largest thread count, one series per kernel variant and precision."""
     recs = [r for r in report.get("results", []) if isinstance(r, dict) and r.get(key) is not None
             and r.get("gflops") is not None and r.get("scaling", "weak") == "weak" and r.get("nvec", 1) == 1]
@@ -260,17 +260,45 @@ def bench_series(report, key):
 
 @_never_fails
 def plot_bench(path, report, title=None):
-    """GFLOP/s, fraction of the STREAM-triad roofline and of the scattered-read ceiling against the local
-    volume for every kernel of a bench report (weak-scaling, one right-hand side, most threads)."""
-    panels = [dict(series=bench_series(report, "gflops"), xlabel="local sites per rank", ylabel="GFLOP/s",
-                   logx=True, title="GFLOP/s"),
-              dict(series=bench_series(report, "roofline_fraction"), xlabel="local sites per rank",
-                   ylabel="fraction of triad", logx=True, title="roofline fraction (STREAM triad)",
-                   hlines=[(1.0, "triad")]),
-              dict(series=bench_series(report, "scattered_read_fraction"), xlabel="local sites per rank",
-                   ylabel="fraction", logx=True, title="fraction of the scattered-read ceiling",
-                   hlines=[(1.0, "scattered read")])]
-    return plot_panels(path, panels, title=title or f"bench: {report.get('ranks', '?')} rank(s)")
+    """Horizontal bars, one row per kernel variant and precision (weak scaling, one right-hand side, most
+    threads) at its largest local volume: GFLOP/s, fraction of the STREAM-triad roofline, fraction of the
+    scattered-read ceiling (dashed line: 1)."""
+    keys = ("gflops", "roofline_fraction", "scattered_read_fraction")
+    per = {k: bench_series(report, k) for k in keys}
+    labels = list(per["gflops"])
+    if not labels:
+        return None
+    classes = _figure_class()
+    if classes is None:
+        return None
+    Figure, Canvas = classes
+    sizes = {lab: per["gflops"][lab][0][-1] for lab in labels}     # the largest local volume of each row
+    one_size = len(set(sizes.values())) == 1
+    names = [lab if one_size else f"{lab} ({sizes[lab]} sites)" for lab in labels]
+
+    def at_largest(key, lab):
+        xs, ys = per[key].get(lab, ([], []))
+        return ys[xs.index(sizes[lab])] if sizes[lab] in xs else 0.0
+
+    cols = [k for k in keys if per[k]]
+    fig = _new_figure(Figure, (4.0 * len(cols) + 2.5, 0.22 * len(labels) + 1.4))
+    axes = fig.subplots(1, len(cols), squeeze=False, sharey=True)[0]
+    ypos = list(range(len(labels)))
+    colours = {"gflops": "tab:blue", "roofline_fraction": "tab:orange", "scattered_read_fraction": "tab:green"}
+    xlabels = {"gflops": "GFLOP/s", "roofline_fraction": "fraction of the STREAM triad",
+               "scattered_read_fraction": "fraction of the scattered read"}
+    for ax, key in zip(axes, cols):
+        ax.barh(ypos, [at_largest(key, lab) for lab in labels], color=colours[key])
+        if key != "gflops":
+            ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel(xlabels[key])
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(ypos)
+    axes[0].set_yticklabels(names, fontsize=7)
+    axes[0].invert_yaxis()
+    where = f", local volume {next(iter(sizes.values()))} sites" if one_size else ""
+    fig.suptitle(title or f"bench: {report.get('ranks', '?')} rank(s){where}", fontsize=11)
+    return _save(fig, Canvas, path)
 
 
 # ------------------------------------------------------------------------ hmc
