@@ -231,10 +231,15 @@ def test_plot_functions_write_pngs(tmp_path, logs):
              "loss": 1.0 / t, "polyakov": [[0.01 * t, 0.0], [0.02, 0.01], [0.0, 0.0], [0.03, -0.01]]}
             for t in range(1, 21)]
     assert _is_png(plots.plot_hmc(tmp_path / "hmc.png", traj))
+    # the records as cli/hmc.py writes them to DIR/hmc.jsonl
+    jsonl = [{"traj": t, "accepted": t % 4 != 0, "dH": 0.2, "plaquette": 0.6, "polyakov_loop_x": 0.01 * t,
+              "polyakov_loop_x_im": 0.0, "polyakov_loop_t": -0.02 * t, "chiral_condensate": 0.4,
+              **({"loss": 2.0 / t} if t < 10 else {})} for t in range(1, 30)]
+    assert _is_png(plots.plot_hmc(tmp_path / "hmc2.png", jsonl))
     assert _is_png(plots.plot_series(tmp_path / "one.png", {"x^2": (range(5), [k * k for k in range(5)])}))
     assert plots.plot_residuals(tmp_path / "none.png", [{"method": "x"}]) is None    # nothing to draw
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".gaugenet-part")]
-    assert logs.getvalue().count("plot written to") == 6
+    assert logs.getvalue().count("plot written to") == 7
 
 
 @needs_mpl

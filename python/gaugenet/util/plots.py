@@ -304,24 +304,26 @@ def plot_bench(path, report, title=None):
 # ------------------------------------------------------------------------ hmc
 @_never_fails
 def plot_hmc(path, records, title=None):
-    """Per-trajectory histories of an hmc run from its records (dicts, e.g. the lines of DIR/hmc.jsonl):
-    plaquette, acceptance (accepted 0/1 and its running mean; or 'acceptance'), the SLHMC network's loss
-    ('loss'), |dH| ('dH'), and the Polyakov loops ('polyakov' as a number, a complex [re, im] pair or a
-    list of such per direction). Keys that are absent are skipped; the trajectory number is 'trajectory'
-    (else the record's position)."""
+    """Per-trajectory histories of an hmc run from its records (the dicts of DIR/hmc.jsonl, as
+    cli/hmc.py writes them): plaquette; acceptance (the running mean of 'accepted', or 'acceptance');
+    the SLHMC network's 'loss' (training trajectories); |dH|; the Polyakov loops ('polyakov_loop_x' ..
+    'polyakov_loop_t', real parts; or 'polyakov' as a number, [re, im] or a list of those per direction);
+    the chiral condensate. Keys that are absent are skipped; the trajectory number is 'traj' or
+    'trajectory' (else the record's position)."""
+    def traj(i, r):
+        return r.get("traj", r.get("trajectory", i + 1))
+
     def col(key):
         xs, ys = [], []
         for i, r in enumerate(records):
             v = r.get(key)
             if v is None or isinstance(v, (list, dict, str)):
                 continue
-            xs.append(r.get("trajectory", i + 1))
+            xs.append(traj(i, r))
             ys.append(float(v))
         return xs, ys
 
-    panels = []
-    x, y = col("plaquette")
-    panels.append(dict(series={"plaquette": (x, y)}, xlabel="trajectory", ylabel="plaquette"))
+    panels = [dict(series={"plaquette": col("plaquette")}, xlabel="trajectory", ylabel="plaquette")]
     acc = {}
     x, y = col("accepted")
     if y:
@@ -334,29 +336,23 @@ def plot_hmc(path, records, title=None):
     if y:
         acc["acceptance"] = (x, y)
     panels.append(dict(series=acc, xlabel="trajectory", ylabel="acceptance"))
-    x, y = col("loss")
-    panels.append(dict(series={"loss": (x, y)}, xlabel="trajectory", ylabel="loss", logy=True))
+    panels.append(dict(series={"loss": col("loss")}, xlabel="trajectory", ylabel="loss", logy=True))
     x, y = col("dH")
     panels.append(dict(series={"|dH|": (x, [abs(v) for v in y])}, xlabel="trajectory", ylabel="|dH|", logy=True))
-    pol = {}
+    pol = {f"Re P_{d}": col(f"polyakov_loop_{d}") for d in "xyzt"}
     for i, r in enumerate(records):
         v = r.get("polyakov")
         if v is None:
             continue
-        t = r.get("trajectory", i + 1)
         vals = v if isinstance(v, (list, tuple)) and v and isinstance(v[0], (list, tuple, dict)) else [v]
         for mu, p in enumerate(vals):
-            if isinstance(p, dict):
-                re = p.get("re", p.get("real"))
-            elif isinstance(p, (list, tuple)):
-                re = p[0]
-            else:
-                re = p
+            re = p.get("re", p.get("real")) if isinstance(p, dict) else p[0] if isinstance(p, (list, tuple)) else p
             if re is None:
                 continue
-            key = f"Re P (mu={mu})" if len(vals) > 1 else "Re P"
-            pol.setdefault(key, ([], []))
-            pol[key][0].append(t)
-            pol[key][1].append(float(re))
+            xs, ys = pol.setdefault(f"Re P (mu={mu})" if len(vals) > 1 else "Re P", ([], []))
+            xs.append(traj(i, r))
+            ys.append(float(re))
     panels.append(dict(series=pol, xlabel="trajectory", ylabel="Polyakov loop"))
+    panels.append(dict(series={"chiral condensate": col("chiral_condensate")}, xlabel="trajectory",
+                       ylabel="chiral condensate"))
     return plot_panels(path, panels, title=title or "hmc: histories")
