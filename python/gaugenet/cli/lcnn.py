@@ -32,7 +32,10 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=1, help="seed of the chains and of the initial weights")
     p.add_argument("--network", default=None, help="the layers, e.g. 'plaq; conv 12 12 2 +id; bilin 12 12 1; "
                                                     "trace 1' (default: chosen by --loop)")
-    p.add_argument("--steps", type=int, default=1500, help="Adam steps (full batch; default 1500)")
+    p.add_argument("--optimizer", choices=("adam", "als"), default="adam",
+                   help="adam (any network) or als: alternating exact least squares of the conv and bilinear "
+                        "weights (one-block networks: source; conv +id; bilin ... 1; trace 1)")
+    p.add_argument("--steps", type=int, default=1500, help="Adam steps or ALS iterations (default 1500)")
     p.add_argument("--lr", type=float, default=0.01, help="initial Adam step size (default 0.01)")
     p.add_argument("--lr-final", type=float, default=1e-4, help="final step size (exponential decay; default 1e-4)")
     p.add_argument("--log-every", type=int, default=50, help="log the training loss every this many steps")
@@ -83,7 +86,7 @@ def run(args):
         model, weights, summary, curve = wilson_loop_task(
             args.network, f"{m}x{n}", args.N, betas, train_volume, args.train_configs, test_volumes,
             args.test_configs, args.sweeps, args.sep, args.seed, args.steps, args.lr, args.lr_final,
-            init=args.init, mpi=mpi, log=log.info, log_every=max(1, args.log_every))
+            init=args.init, mpi=mpi, log=log.info, log_every=max(1, args.log_every), optimizer=args.optimizer)
     except ValueError as exc:
         raise _error(f"lcnn: {exc}") from None
     summary["network"] = args.network or summary.get("network")

@@ -13,7 +13,7 @@ from ..gauge.heatbath import QuenchedUpdater
 from ..links.paths import Paths
 from ..models.optim import Adam
 from .compose import Sequence, Parallel, predict
-from .layers import Identity, LBilin, LConv, Plaq, Trace, PLANES
+from .layers import DIRECTIONS as DIRECTIONS_, Identity, LBilin, LConv, Plaq, Trace, PLANES
 from .model_io import parse_network
 
 # the smallest networks found to reach the goal (docs/lcnn.md); {N} is not needed: channels count planes
@@ -220,7 +220,8 @@ def gauge_invariance_error(model, weights, U, seed=12345):
 
 
 def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_volumes, test_configs, sweeps,
-                     sep, seed, steps, lr, lr_final, init=None, mpi=None, log=None, log_every=50):
+                     sep, seed, steps, lr, lr_final, init=None, mpi=None, log=None, log_every=50,
+                     optimizer="adam"):
     """Train on train_volume, test on every test volume; returns (model, weights, summary dict, loss curve)."""
     from .model_io import load_model
     m, n = parse_loop(loop)
@@ -239,8 +240,15 @@ def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_
     for _, U in train_set:
         model.check_lattice(U.lat)
     samples = [(Paths(U), wilson_loop_target_local(Paths(U), m, n)) for _, U in train_set]
+    if optimizer not in ("adam", "als"):
+        raise ValueError(f"unknown optimizer {optimizer!r} (known: adam, als)")
+    if optimizer == "als":
+        _one_block(model)
     t0 = time.time()
-    weights, curve = train(model, weights, samples, steps, lr, lr_final, log, log_every)
+    if optimizer == "als":
+        weights, curve = als_train(model, weights, samples, steps, log=log)
+    else:
+        weights, curve = train(model, weights, samples, steps, lr, lr_final, log, log_every)
     seconds = time.time() - t0
     tests = []
     gi = 0.0
@@ -254,6 +262,85 @@ def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_
             log(f"test {'x'.join(map(str, dims))}: nmse {e:.3e} ({len(cfgs)} configuration(s))")
     summary = {"task": "wilson-loops", "loop": f"{m}x{n}", "N": int(N), "n_weights": int(model.n_weights),
                "network": network or None, "train_volume": list(train_volume), "train_configs": len(train_set),
-               "betas": list(betas), "steps": int(steps), "final_train_nmse": curve[-1][1] if curve else None,
+               "betas": list(betas), "optimizer": optimizer, "steps": int(steps), "final_train_nmse": curve[-1][1] if curve else None,
                "test": tests, "gauge_invariance_error": gi, "training_seconds": seconds}
     return model, weights, summary, curve
+
+
+# ---------------------------------------------------------------------------------------------- alternating least squares
+def _one_block(model):
+    """(source, conv) if the model is source -> Parallel(LConv, Identity) -> LBilin(., ., 1) -> Trace(1)."""
+    L = model.layers
+    ok = (len(L) == 4 and L[0].c_in is None and isinstance(L[1], Parallel) and len(L[1].branches) == 2
+          and isinstance(L[1].branches[0], LConv) and isinstance(L[1].branches[1], Identity)
+          and not L[1].branches[0].unit and isinstance(L[2], LBilin) and L[2].c_out == 1
+          and L[2].c_left == L[1].branches[0].c_out and isinstance(L[3], Trace) and L[3].c_out == 1
+          and L[3].reduce is None)
+    if not ok:
+        raise ValueError("optimizer 'als' needs a one-block network: source; conv CIN COUT K +id; bilin COUT CIN 1; "
+                         "trace 1")
+    return L[0], L[1].branches[0]
+
+
+def _lstsq(rows, ts, lat, ridge):
+    A = lat.allreduce(sum(f.T @ f for f in rows))
+    b = lat.allreduce(sum(f.T @ t for f, t in zip(rows, ts)))
+    s = np.sqrt(np.maximum(np.diag(A), 1e-300))
+    return np.linalg.solve(A / np.outer(s, s) + ridge * np.eye(len(b)), b / s) / s
+
+
+def als_train(model, weights, samples, iters, ridge=1e-10, log=None):
+    """Alternating least squares for a one-block network (`_one_block`): the output
+    y = Re tr(sum_jk a_jk A_j B_k) + bias is linear in the bilinear weights a for fixed conv weights w and linear
+    in w for fixed a, so each half-step is an exact (ridge-regularised) linear least-squares fit over all training
+    sites. The read-out is fixed to Re tr of the single channel (c = (1, 0)); the bias is fitted.
+    Returns (weights, curve [(iteration, train nmse)])."""
+    src, conv = _one_block(model)
+    lat = samples[0][0].lat
+    n_sites = lat.allreduce(sum(t.size for _, t in samples))
+    mean = lat.allreduce(sum(float(t.sum()) for _, t in samples)) / n_sites
+    var = lat.allreduce(sum(float(((t - mean) ** 2).sum()) for _, t in samples)) / n_sites
+    weights[-2][...] = np.array([[1.0, 0.0]])
+    ci, co, K = conv.c_in, conv.c_out, conv.K
+    no = conv.n_offsets
+    # the transported inputs X (V, c_in, n_offsets, N, N) and the right factors B per sample (fixed)
+    data = []
+    for T, t in samples:
+        _, Win, _ = src.forward([], T, None, False)
+        X = [Win]
+        for d, (mu, s) in enumerate(DIRECTIONS_):
+            X += T.transports(Win, mu, s, K)[1:]
+        X = np.stack(X, axis=2)                          # offset order of LConv: 0, then d (K-1) + k - 1
+        data.append((X, LBilin._augment(Win), t))
+    curve = []
+    for it in range(iters):
+        w, a = weights[0], weights[1]
+        # 1) a for fixed w: features Re/Im tr(A_j B_k)
+        rows = []
+        for X, B, t in data:
+            A = LBilin._augment(np.einsum("jlo,vloab->vjab", w, X))
+            z = np.einsum("vjab,vkba->vjk", A, B).reshape(len(t), -1)
+            rows.append(np.concatenate([z.real, -z.imag, np.ones((len(t), 1))], axis=1))
+        x = _lstsq(rows, [t for _, _, t in data], lat, ridge)
+        n = a[0].size
+        a[0] = (x[:n] + 1j * x[n:2 * n]).reshape(a[0].shape)
+        weights[-1][0] = x[-1]
+        # 2) w for fixed a: y = Re sum_jlo [w tr(X_lo M_j) + conj(w) tr(X_lo^dag M_(co+j))] + Re tr(M_unit) + bias
+        rows, ts = [], []
+        for X, B, t in data:
+            M = np.einsum("jk,vkab->vjab", a[0], B)
+            z1 = np.einsum("vloab,vjba->vjlo", X, M[:, :co])
+            z2 = np.einsum("vloba,vjba->vjlo", np.conj(X), M[:, co:2 * co])
+            const = np.trace(M[:, 2 * co], axis1=-2, axis2=-1).real
+            z1, z2 = z1.reshape(len(t), -1), z2.reshape(len(t), -1)
+            rows.append(np.concatenate([z1.real + z2.real, -z1.imag + z2.imag, np.ones((len(t), 1))], axis=1))
+            ts.append(t - const)
+        x = _lstsq(rows, ts, lat, ridge)
+        n = w.size
+        weights[0][...] = (x[:n] + 1j * x[n:2 * n]).reshape(w.shape)
+        weights[-1][0] = x[-1]
+        loss = _loss(model, weights, samples, n_sites, var)
+        curve.append((it, loss))
+        if log:
+            log(f"als iteration {it:3d}  train nmse {loss:.3e}")
+    return weights, curve
