@@ -8,6 +8,7 @@ import gaugenet as gn
 from gaugenet.gauge.action import gauge_force, wilson_action
 from gaugenet.gauge.expderiv import expm_su
 from gaugenet.gauge.group import dag, traceless_antihermitian
+from gaugenet.links import paths as paths_module
 from gaugenet.links.paths import Paths
 
 from conftest import assert_close, grids, random_global, random_su_global
@@ -217,3 +218,104 @@ def test_link_transport_builds_rectangle_staples(N):
     pred = lat.allreduce(float(np.sum(np.trace(gW @ dW, axis1=-2, axis2=-1).real)))
     fd = (loss(links, W + h * dW) - loss(links, W - h * dW)) / (2 * h)
     assert abs(fd - pred) < 1e-7 * max(1.0, abs(pred)), (fd, pred)
+
+
+# ---------------------------------------------------------------------- compiled kernels against NumPy
+needs_kernels = pytest.mark.skipif(not paths_module.HAVE_KERNELS,
+                                   reason="the built module lacks the transport kernels (kernels/transport.h)")
+COMBOS = [(mu, nu, sg) for mu in range(4) for nu in range(4) if nu != mu for sg in (1, -1)]
+
+
+def _pair(U):
+    """(compiled Paths, NumPy-reference Paths) of the same links."""
+    T, R = Paths(U), Paths(U)
+    R.compiled = False
+    assert T.compiled
+    return T, R
+
+
+@needs_kernels
+@pytest.mark.mpi
+@pytest.mark.parametrize("N", [2, 3])
+def test_compiled_path_products_and_transports_equal_numpy(N):
+    """path/path_vjp, transport(s)/vjp compiled against the NumPy bodies on every process grid (1e-13)."""
+    sh = tuple(reversed(DIMS))
+    for grid in grids(DIMS):
+        lat, u, U = _setup(N, grid, seed=21)
+        T, R = _pair(U)
+        G = _local(lat, random_global(sh + (N, N), 22))
+        for path in (RECT, CHAIR, OPEN, [(2, -1)], [(3, 1)] * 3):
+            P, c = T.path(path)
+            Pr, cr = R.path(path)
+            assert_close(P, Pr, 1e-13, f"path {path} grid {grid}")
+            S, Sr = T.zeros_sigma(), R.zeros_sigma()
+            S += 0.5                                   # accumulates into what is there
+            Sr += 0.5
+            T.path_vjp(c, G, S)
+            R.path_vjp(cr, G, Sr)
+            assert_close(S, Sr, 1e-13, f"path_vjp {path} grid {grid}")
+        W = _local(lat, random_global(sh + (2, 3, N, N), 23))
+        Gw = [_local(lat, random_global(sh + (2, 3, N, N), 24 + k)) for k in range(3)]
+        for mu, s in ((0, 1), (1, -1), (3, -1)):
+            out, outr = T.transports(W, mu, s, 3), R.transports(W, mu, s, 3)
+            for k in range(3):
+                assert_close(out[k], outr[k], 1e-13, f"transports {k} ({mu},{s}) grid {grid}")
+            S, Sr = T.zeros_sigma(), R.zeros_sigma()
+            g = T.transports_vjp(out, mu, s, [Gw[0], None, Gw[2]], S)
+            gr = R.transports_vjp(outr, mu, s, [Gw[0], None, Gw[2]], Sr)
+            assert_close(g, gr, 1e-13, f"transports_vjp W ({mu},{s}) grid {grid}")
+            assert_close(S, Sr, 1e-13, f"transports_vjp links ({mu},{s}) grid {grid}")
+            S, Sr = T.zeros_sigma(), R.zeros_sigma()
+            g, gr = T.transport_vjp(W, mu, s, Gw[1], S), R.transport_vjp(W, mu, s, Gw[1], Sr)
+            assert_close(g, gr, 1e-13, f"transport_vjp W ({mu},{s}) grid {grid}")
+            assert_close(S, Sr, 1e-13, f"transport_vjp links ({mu},{s}) grid {grid}")
+
+
+@needs_kernels
+@pytest.mark.mpi
+@pytest.mark.parametrize("N", [2, 3])
+def test_compiled_link_transports_equal_numpy(N):
+    """link_transport(s) and their VJPs compiled against the NumPy bodies on every process grid (1e-13)."""
+    sh = tuple(reversed(DIMS))
+    for grid in grids(DIMS):
+        lat, u, U = _setup(N, grid, seed=31)
+        T, R = _pair(U)
+        A = _local(lat, random_global(sh + (len(COMBOS), N, N), 32))
+        G = _local(lat, random_global(sh + (len(COMBOS), N, N), 33))
+        B, Br = T.link_transports(A, COMBOS), R.link_transports(A, COMBOS)
+        assert_close(B, Br, 1e-13, f"link_transports grid {grid}")
+        S, Sr = T.zeros_sigma(), R.zeros_sigma()
+        g, gr = T.link_transports_vjp(A, COMBOS, G, S), R.link_transports_vjp(A, COMBOS, G, Sr)
+        assert_close(g, gr, 1e-13, f"link_transports_vjp A grid {grid}")
+        assert_close(S, Sr, 1e-13, f"link_transports_vjp links grid {grid}")
+        for mu, nu, s in ((0, 3, -1), (2, 1, 1)):
+            X = A[:, :2]
+            assert_close(T.link_transport(X, mu, nu, s), R.link_transport(X, mu, nu, s), 1e-13,
+                         f"link_transport ({mu},{nu},{s}) grid {grid}")
+            S, Sr = T.zeros_sigma(), R.zeros_sigma()
+            g = T.link_transport_vjp(X, mu, nu, s, G[:, :2], S)
+            gr = R.link_transport_vjp(X, mu, nu, s, G[:, :2], Sr)
+            assert_close(g, gr, 1e-13, f"link_transport_vjp A ({mu},{nu},{s}) grid {grid}")
+            assert_close(S, Sr, 1e-13, f"link_transport_vjp links ({mu},{nu},{s}) grid {grid}")
+
+
+@needs_kernels
+def test_compiled_kernels_refuse_bad_input():
+    lat, u, U = _setup(2, None)
+    T = Paths(U)
+    A = np.zeros((lat.local_volume, len(COMBOS), 2, 2), complex)
+    with pytest.raises(ValueError, match="n = len\\(combos\\)"):
+        T.link_transports(A[:, :5], COMBOS)
+    with pytest.raises(ValueError, match="s = \\+-1"):
+        T.link_transports(A[:, :1], [(0, 1, 2)])
+    with pytest.raises(ValueError, match="site-major field"):
+        T.transport(np.zeros((lat.local_volume, 3, 3), complex), 0, 1)
+    Hf, Hh = T._hop_links()
+    bad = np.array([[8, 0]], dtype=np.int32)
+    with pytest.raises(ValueError, match="hop 8"):
+        paths_module.core.transport_forward(Hf, Hh, A[:, :1].copy(), None, bad, T.halo.nbr, A[:, :1].copy(),
+                                            T.V, T.halo.Vh, 2)
+    bad = np.array([[0, 3]], dtype=np.int32)
+    with pytest.raises(ValueError, match="right factor 3"):
+        paths_module.core.transport_forward(Hf, Hh, A[:, :1].copy(), None, bad, T.halo.nbr, A[:, :1].copy(),
+                                            T.V, T.halo.Vh, 2)

@@ -183,6 +183,133 @@ void exp_update_backward(py::object U, py::object Omega, py::object Q, py::objec
   if (n == 0) return;
   GN_LINK_CALL(exp_update_backward_run, a, dev, N);
 }
+
+// ---- covariant transports of channels (kernels/transport.h) ----------------------------------------
+// chan (n, 2) int32: hop k in 0..7 and right factor r in {2 mu (mu in 0..3), -1, -2}; checked on the host
+int check_chan(const Buf &chan, const char *who) {
+  require(chan.kind == Kind::i32, std::string(who) + ": chan must be int32");
+  require(chan.nbytes % 8 == 0 && chan.nbytes > 0, std::string(who) + ": chan must be (n, 2) with n >= 1");
+  const int64_t n = chan.nbytes / 8;
+  require(n < (int64_t(1) << 30), std::string(who) + ": too many channels");
+  if (!chan.device) {
+    const int32_t *c = chan.as<const int32_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t k = c[2 * i], r = c[2 * i + 1];
+      require(k >= 0 && k < 8, std::string(who) + ": channel " + std::to_string(i) + " has hop " + std::to_string(k) +
+                                   ", need 0..7 (2 mu + (s < 0))");
+      require(r == -1 || r == -2 || (r >= 0 && r <= 6 && r % 2 == 0),
+              std::string(who) + ": channel " + std::to_string(i) + " has right factor " + std::to_string(r) +
+                  ", need 2 mu, -1 (same site) or -2 (none)");
+    }
+  }
+  return (int)n;
+}
+
+TransportArgs<double> transport_args(const Buf &H, const Buf &Hh, const Buf &A, const Buf &Ah, const Buf &chan,
+                                      const Buf &nbr, int64_t V, int64_t Vh, int N, const char *who) {
+  require(V > 0, std::string(who) + ": V must be positive");
+  require(Vh >= 0, std::string(who) + ": Vh must be >= 0");
+  require(nbr.kind == Kind::i32, std::string(who) + ": neighbour table must be int32");
+  require_size(nbr, V * 8 * 4, "nbr");
+  const int n = check_chan(chan, who);
+  const int64_t m = (int64_t)N * N * 16;
+  require(H.nbytes == V * 8 * m, std::string(who) + ": hop links must be (V, 8, N, N)");
+  require(Vh == 0 || Hh.present, std::string(who) + ": halo sites exist but no hop-link halo given");
+  require_size(Hh, Vh * 8 * m, "H_halo");
+  if (A.present) {
+    require(A.nbytes == V * n * m, std::string(who) + ": A must be (V, n, N, N) with n the number of channels");
+    require(Vh == 0 || Ah.present, std::string(who) + ": halo sites exist but no halo of A given");
+    require_size(Ah, Vh * n * m, "A_halo");
+  }
+  TransportArgs<double> a{};
+  a.H = H.as<const cx<double>>();
+  a.Hh = Hh.present ? Hh.as<const cx<double>>() : nullptr;
+  a.A = A.present ? A.as<const cx<double>>() : nullptr;
+  a.Ah = Ah.present ? Ah.as<const cx<double>>() : nullptr;
+  a.chan = chan.as<const int32_t>();
+  a.nbr = nbr.as<const int32_t>();
+  a.V = V;
+  a.Vh = Vh;
+  a.n = n;
+  return a;
+}
+
+void transport_forward(py::object H, py::object Hh, py::object A, py::object Ah, py::object chan, py::object nbr,
+                       py::object out, int64_t V, int64_t Vh, int N) {
+  check_N(N, "transport_forward");
+  Buf h = arg(H, false, "H"), hh = arg(Hh, false, "H_halo", true), x = arg(A, false, "A"),
+      xh = arg(Ah, false, "A_halo", true), c = arg(chan, false, "chan"), nb = arg(nbr, false, "nbr"),
+      o = arg(out, true, "out");
+  bool dev = same_device({&h, &hh, &x, &xh, &c, &nb, &o});
+  check_c128({&h, &hh, &x, &xh, &o}, "transport_forward");
+  TransportArgs<double> a = transport_args(h, hh, x, xh, c, nb, V, Vh, N, "transport_forward");
+  require(o.nbytes == x.nbytes, "transport_forward: out must have the shape of A");
+  a.out = o.as<cx<double>>();
+  GN_LINK_CALL(transport_fwd_run, a, dev, N);
+}
+
+void transport_vjp_push(py::object H, py::object Hh, py::object A, py::object Ah, py::object G, py::object chan,
+                        py::object nbr, py::object buf, py::object loc, int64_t V, int64_t Vh, int N) {
+  check_N(N, "transport_vjp_push");
+  Buf h = arg(H, false, "H"), hh = arg(Hh, false, "H_halo", true), x = arg(A, false, "A"),
+      xh = arg(Ah, false, "A_halo", true), g = arg(G, false, "G"), c = arg(chan, false, "chan"),
+      nb = arg(nbr, false, "nbr"), b = arg(buf, true, "buf"), l = arg(loc, true, "loc");
+  bool dev = same_device({&h, &hh, &x, &xh, &g, &c, &nb, &b, &l});
+  check_c128({&h, &hh, &x, &xh, &g, &b, &l}, "transport_vjp_push");
+  TransportArgs<double> a = transport_args(h, hh, x, xh, c, nb, V, Vh, N, "transport_vjp_push");
+  require(g.nbytes == x.nbytes, "transport_vjp_push: G must have the shape of A");
+  require(b.nbytes == 2 * x.nbytes, "transport_vjp_push: buf must be (V, n, 2, N, N)");
+  require(l.nbytes == x.nbytes, "transport_vjp_push: loc must have the shape of A");
+  a.G = g.as<const cx<double>>();
+  a.out = b.as<cx<double>>();
+  a.out2 = l.as<cx<double>>();
+  GN_LINK_CALL(transport_vjp_push_run, a, dev, N);
+}
+
+void transport_vjp_pull(py::object H, py::object buf, py::object bufh, py::object loc, py::object chan,
+                        py::object nbr, py::object gA, py::object sh, int64_t V, int64_t Vh, int N) {
+  check_N(N, "transport_vjp_pull");
+  Buf h = arg(H, false, "H"), b = arg(buf, false, "buf"), bh = arg(bufh, false, "buf_halo", true),
+      l = arg(loc, false, "loc"), c = arg(chan, false, "chan"), nb = arg(nbr, false, "nbr"),
+      ga = arg(gA, true, "gA"), s = arg(sh, true, "sh");
+  bool dev = same_device({&h, &b, &bh, &l, &c, &nb, &ga, &s});
+  check_c128({&h, &b, &bh, &l, &ga, &s}, "transport_vjp_pull");
+  Buf none;
+  TransportArgs<double> a = transport_args(h, none, none, none, c, nb, V, 0, N, "transport_vjp_pull");
+  a.Vh = Vh;
+  const int64_t m = (int64_t)N * N * 16;
+  require(b.nbytes == 2 * V * a.n * m, "transport_vjp_pull: buf must be (V, n, 2, N, N)");
+  require(Vh >= 0 && (Vh == 0 || bh.present), "transport_vjp_pull: halo sites exist but no buffer halo given");
+  require_size(bh, 2 * Vh * a.n * m, "buf_halo");
+  require(l.nbytes == V * a.n * m, "transport_vjp_pull: loc must be (V, n, N, N)");
+  require(ga.nbytes == V * a.n * m, "transport_vjp_pull: gA must be (V, n, N, N)");
+  require(s.nbytes == V * 8 * m, "transport_vjp_pull: sh must be (V, 8, N, N)");
+  a.buf = b.as<const cx<double>>();
+  a.bufh = bh.present ? bh.as<const cx<double>>() : nullptr;
+  a.loc = l.as<const cx<double>>();
+  a.out = ga.as<cx<double>>();
+  a.sh = s.as<cx<double>>();
+  GN_LINK_CALL(transport_vjp_pull_run, a, dev, N);
+}
+
+void hop_sigma(py::object sh, py::object shh, py::object nbr, py::object sigma, int64_t V, int64_t Vh, int N) {
+  check_N(N, "hop_sigma");
+  Buf s = arg(sh, false, "sh"), sx = arg(shh, false, "sh_halo", true), nb = arg(nbr, false, "nbr"),
+      o = arg(sigma, true, "sigma");
+  bool dev = same_device({&s, &sx, &nb, &o});
+  check_c128({&s, &sx, &o}, "hop_sigma");
+  require(V > 0 && Vh >= 0, "hop_sigma: V must be positive and Vh >= 0");
+  require(nb.kind == Kind::i32, "hop_sigma: neighbour table must be int32");
+  require_size(nb, V * 8 * 4, "nbr");
+  const int64_t m = (int64_t)N * N * 16;
+  require(s.nbytes == V * 8 * m, "hop_sigma: sh must be (V, 8, N, N)");
+  require(Vh == 0 || sx.present, "hop_sigma: halo sites exist but no halo of sh given");
+  require_size(sx, Vh * 8 * m, "sh_halo");
+  require(o.nbytes == 4 * V * m, "hop_sigma: sigma must be (4, V, N, N)");
+  HopSigmaArgs<double> a{s.as<const cx<double>>(), sx.present ? sx.as<const cx<double>>() : nullptr,
+                         o.as<cx<double>>(), nb.as<const int32_t>(), V, Vh};
+  GN_LINK_CALL(hop_sigma_run, a, dev, N);
+}
 }  // namespace
 
 void bind_links(py::module_ &m) {
@@ -205,4 +332,17 @@ void bind_links(py::module_ &m) {
   m.def("exp_update_backward", &exp_update_backward, py::arg("U"), py::arg("Omega"), py::arg("Q"), py::arg("Fp"),
         py::arg("F0"), py::arg("Gamma"), py::arg("Y"), py::arg("y_scale"), py::arg("N"),
         "Gamma = pullback(exp(-Q) F'), F0 = exp(-Q) F' exp(Q) - Gamma Omega, Y = y_scale U^dag Gamma per link");
+  m.def("transport_forward", &transport_forward, py::arg("H"), py::arg("H_halo"), py::arg("A"), py::arg("A_halo"),
+        py::arg("chan"), py::arg("nbr"), py::arg("out"), py::arg("V"), py::arg("Vh"), py::arg("N"),
+        "B[x, c] = H(x) A[x + h, c] (K(x)^dag | H(x)^dag | 1) per channel (kernels/transport.h); H the hop links "
+        "(V, 8, N, N), chan (n, 2) = (hop, right factor)");
+  m.def("transport_vjp_push", &transport_vjp_push, py::arg("H"), py::arg("H_halo"), py::arg("A"), py::arg("A_halo"),
+        py::arg("G"), py::arg("chan"), py::arg("nbr"), py::arg("buf"), py::arg("loc"), py::arg("V"), py::arg("Vh"),
+        py::arg("N"), "pass 1 of the transport VJP: buf (V, n, 2, N, N) to exchange, loc (V, n, N, N)");
+  m.def("transport_vjp_pull", &transport_vjp_pull, py::arg("H"), py::arg("buf"), py::arg("buf_halo"), py::arg("loc"),
+        py::arg("chan"), py::arg("nbr"), py::arg("gA"), py::arg("sh"), py::arg("V"), py::arg("Vh"), py::arg("N"),
+        "pass 2: gA (V, n, N, N) the cotangent of A; sh (V, 8, N, N) += the hop-link cotangent");
+  m.def("hop_sigma", &hop_sigma, py::arg("sh"), py::arg("sh_halo"), py::arg("nbr"), py::arg("sigma"), py::arg("V"),
+        py::arg("Vh"), py::arg("N"),
+        "sigma_mu(z) += sh[z, 2 mu] + sh[z + mu, 2 mu + 1]^dag: hop-link cotangent to link cotangent (4, V, N, N)");
 }

@@ -8,6 +8,7 @@
 #include "kernels/wilson.h"
 #include "kernels/loops.h"
 #include "kernels/matfield.h"
+#include "kernels/transport.h"
 #ifndef __CUDACC__
 #include "kernels/hop_grad.h"
 #endif
@@ -26,7 +27,7 @@
   PFX template void gn::block_promote_run<EXEC, T>(const gn::BlockArgs<T> &);      \
   PFX template void gn::coarse_hop_run<EXEC, T>(const gn::CoarseHopArgs<T> &);
 
-// the link-network core (kernels/loops.h, kernels/matfield.h): double precision, SU(2) and SU(3)
+// the link-network core (kernels/loops.h, kernels/matfield.h, kernels/transport.h): double precision, SU(2) and SU(3)
 #define GN_LINKS_T(PFX, EXEC, N, T)                                                \
   PFX template void gn::staple_lower_run<EXEC, N, T>(const gn::LoopArgs<T> &);     \
   PFX template void gn::staple_sum_run<EXEC, N, T>(const gn::LoopArgs<T> &);       \
@@ -34,7 +35,11 @@
   PFX template void gn::staple_back_pull_run<EXEC, N, T>(const gn::LoopArgs<T> &); \
   PFX template void gn::su_exp_run<EXEC, N, T>(const gn::SuExpArgs<T> &);          \
   PFX template void gn::exp_update_forward_run<EXEC, N, T>(const gn::ExpUpdateArgs<T> &); \
-  PFX template void gn::exp_update_backward_run<EXEC, N, T>(const gn::ExpUpdateArgs<T> &);
+  PFX template void gn::exp_update_backward_run<EXEC, N, T>(const gn::ExpUpdateArgs<T> &); \
+  PFX template void gn::transport_fwd_run<EXEC, N, T>(const gn::TransportArgs<T> &);       \
+  PFX template void gn::transport_vjp_push_run<EXEC, N, T>(const gn::TransportArgs<T> &);  \
+  PFX template void gn::transport_vjp_pull_run<EXEC, N, T>(const gn::TransportArgs<T> &);  \
+  PFX template void gn::hop_sigma_run<EXEC, N, T>(const gn::HopSigmaArgs<T> &);
 
 #define GN_HOP_T(PFX, EXEC, T)                                                     \
   PFX template void gn::hop_run<EXEC, 2, 1, T>(const gn::HopArgs<T> &);            \

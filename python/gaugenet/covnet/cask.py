@@ -28,9 +28,9 @@ chain rule, the three stout maps by their own backward passes (force representat
 """
 import numpy as np
 
-from ..gauge.expderiv import SUExp
 from ..gauge.group import dag, traceless_antihermitian
 from ..gauge.stout import StoutLayer
+from ..links.core import exp_pullback, exp_update, expm
 from ..links.paths import Paths
 
 N_STOUT = 3
@@ -53,34 +53,36 @@ def staple_paths(mu, s):
 
 
 COMBOS = [(mu, nu, sg) for mu in range(4) for nu in range(4) if nu != mu for sg in (1, -1)]   # 24 channels
+_MUS = np.array([mu for mu, _, _ in COMBOS])
 
 
 class _Staples:
     """C^s_mu for s = 1..S of one field, with what the backward pass needs. The 1 x s staple along (nu, sigma)
-    is the link U_mu moved s times by Paths.link_transports, all 24 (mu, nu, sigma) at once (S steps)."""
+    is the link U_mu moved s times by Paths.link_transports, all 24 (mu, nu, sigma) at once (S steps; compiled
+    kernels, links/paths.py). COMBOS is mu-major, six channels per mu, so the sums over (nu, sigma) are sums
+    over one axis of length 6."""
 
     def __init__(self, paths: Paths, S):
         self.paths, self.S = paths, S
         U = paths.U
-        A = [np.ascontiguousarray(np.stack([U[mu] for mu, _, _ in COMBOS], axis=1))]     # (V, 24, N, N)
-        C = np.zeros((S, 4) + U.shape[1:], dtype=np.complex128)
+        V, N = paths.V, paths.N
+        A = [np.ascontiguousarray(U[_MUS].transpose(1, 0, 2, 3))]                      # (V, 24, N, N)
+        C = np.empty((S, 4) + U.shape[1:], dtype=np.complex128)
         for s in range(1, S + 1):
             A.append(paths.link_transports(A[-1], COMBOS))
-            for c, (mu, _, _) in enumerate(COMBOS):
-                C[s - 1, mu] += A[-1][:, c]
+            C[s - 1] = A[-1].reshape(V, 4, 6, N, N).sum(axis=2).transpose(1, 0, 2, 3)
         self.A, self.C = A, C
 
     def vjp(self, G, Sigma):
         """Accumulate the link cotangent of sum Re tr(G[s-1, mu] dC^s_mu) into Sigma."""
-        mus = [mu for mu, _, _ in COMBOS]
+        V, N = self.paths.V, self.paths.N
         acc = None
         for s in range(self.S, 0, -1):          # cotangent of A[s] = G[s-1] (per channel) + what A[s+1] passed down
-            g = np.ascontiguousarray(G[s - 1][mus].transpose(1, 0, 2, 3))
+            g = np.ascontiguousarray(G[s - 1][_MUS].transpose(1, 0, 2, 3))
             if acc is not None:
-                g = g + acc
+                g += acc
             acc = self.paths.link_transports_vjp(self.A[s - 1], COMBOS, g, Sigma)
-        for c, mu in enumerate(mus):             # A[0] = U_mu
-            Sigma[mu] += acc[:, c]
+        Sigma += acc.reshape(V, 4, 6, N, N).sum(axis=2).transpose(1, 0, 2, 3)   # A[0] = U_mu
 
 
 def _force_field(U_field, L, Sigma):
@@ -161,9 +163,8 @@ class CaskLayer:
         a = e / e.sum(axis=0, keepdims=True)
         c = self.rho[:, None, None] * a                                                                # (S, 4, V)
         omega = np.einsum("smv,smvij->mvij", c, ctx.CV.C) @ dag(ctx.LV)
-        E = SUExp(traceless_antihermitian(omega))
-        ctx.q, ctx.a, ctx.c, ctx.omega, ctx.E, ctx.norm = q, a, c, omega, E, norm
-        out = E.exp @ ctx.LV
+        out, Q = exp_update(ctx.LV, omega)            # exp(TA(Omega)) U^V, compiled (links.core)
+        ctx.q, ctx.a, ctx.c, ctx.omega, ctx.Q, ctx.Lout, ctx.norm = q, a, c, omega, Q, out, norm
         return UV._new(UV.xp.asarray(out.astype(UV.data.dtype).reshape(UV.data.shape))), ctx
 
     def backward(self, ctx, force):
@@ -171,11 +172,11 @@ class CaskLayer:
         representation, like `force` on the output links) and the gradient of the weights (flat)."""
         S, lat = self.S, ctx.U.lat
         L, LQ, LK, LV = ctx.L, ctx.LQ, ctx.LK, ctx.LV
-        Lout = ctx.E.exp @ LV
+        Lout = ctx.Lout
         F = np.asarray(getattr(force, "sites", lambda: force)()).reshape(L.shape).astype(np.complex128)
         Sig_out = 2.0 * dag(Lout) @ F                        # cotangent of U' (Re tr(dU' Sigma'))
-        Gam = ctx.E.pullback(LV @ Sig_out)                   # cotangent of Q = TA(Omega), and of Omega
-        SigV = Sig_out @ ctx.E.exp                           # U' = exp(Q) U^V: the U^V part
+        Gam = exp_pullback(ctx.Q, LV @ Sig_out)              # cotangent of Q = TA(Omega), and of Omega
+        SigV = Sig_out @ expm(ctx.Q)                         # U' = exp(Q) U^V: the U^V part
         # Omega = sum_s c_s C^s[U^V] U^V^dag
         Csum = np.einsum("smv,smvij->mvij", ctx.c, ctx.CV.C)
         SigV += dag(Gam @ Csum)                              # from dU^V^dag

@@ -1,0 +1,179 @@
+// Covariant one-hop transports of matrix fields with many channels, and their vector-Jacobian products:
+// the compiled primitives of python/gaugenet/links/paths.py (CASK's rectangle staples, the L-CNN's
+// L-Conv and path products, learned flows).
+//
+// Hop links: a site-major field Hop (V, 8, N, N) with halo (Vh, 8, N, N), hop k = 2 nu + (s < 0):
+//   Hop[x, 2 nu] = U_nu(x),  Hop[x, 2 nu + 1] = U_nu(x - nu)^dag,
+// so that column k of the one-hop neighbour table nbr (V, 8) (2 mu: x + mu, 2 mu + 1: x - mu) is the
+// site x + h of hop k, and column k ^ 1 is x - h.
+//
+// A field A (V, n, N, N) with halo (Vh, n, N, N) carries n channels; channel c has a descriptor
+// chan[c] = (k, r): its hop k and its right factor r:
+//   r = 2 mu (>= 0): B(x) = H(x) A(x + h) K(x)^dag with K(x) = H(x + mu)     (link transport: A a link-like
+//                    field joining x and x + mu, moved one hop while its end points stay joined)
+//   r = -1:          B(x) = H(x) A(x + h) H(x)^dag                          (transport of a site field)
+//   r = -2:          B(x) = H(x) A(x + h)                                    (one step of a path product)
+// with H(x) = Hop[x, k].
+//
+// Vector-Jacobian products (pairing sum Re tr(G dB)), in two passes with one exchange in between:
+//   pass 1 at (x, c): buf[x, c, 0] = M = K^dag G H (the cotangent of A(x + h); H^dag G H for r = -1,
+//                     G H for r = -2), buf[x, c, 1] = As^dag H^dag G^dag (r >= 0: the cotangent of
+//                     K(x) = H(x + mu), which belongs to the hop link at x + mu), loc[x, c] = the cotangent
+//                     of H(x) that stays at x: As K^dag G (r >= 0), As H^dag G + As^dag H^dag G^dag (r = -1),
+//                     As G (r = -2); As = A(x + h).
+//   Python exchanges buf's halo;
+//   pass 2 at (y, k): for every channel c of hop k: gA[y, c] = buf[y - h, c, 0];
+//                     sh[y, k] += loc[y, c] + buf[y - mu, c, 1] (the last for r >= 0).
+// sh (V, 8, N, N) is the cotangent of the hop links, accumulated over any number of calls; HopSigma
+// turns it into the link cotangent Sigma (4, V, N, N) (sum Re tr(dU Sigma)):
+//   Sigma_mu(z) += sh[z, 2 mu] + sh[z + mu, 2 mu + 1]^dag      (Hop[x, 2 mu + 1] = U_mu(x - mu)^dag)
+// after one more exchange of sh's halo. Every item writes only its own entries: no atomics, race-free on
+// both backends.
+#pragma once
+#include "core/backend.h"
+#include "kernels/matfield.h"
+
+namespace gn {
+
+template <class T>
+struct TransportArgs {
+  const cx<T> *H, *Hh;       // hop links (V, 8, N, N), halo (Vh, 8, N, N) or nullptr
+  const cx<T> *A, *Ah;       // channels (V, n, N, N), halo (Vh, n, N, N) or nullptr
+  const cx<T> *G;            // vjp pass 1: output cotangent (V, n, N, N)
+  const cx<T> *buf, *bufh;   // vjp pass 2: pass-1 buffer (V, n, 2, N, N), halo (Vh, n, 2, N, N)
+  const cx<T> *loc;          // vjp pass 2: pass-1 local hop cotangents (V, n, N, N)
+  cx<T> *out;                // forward: B (V, n, N, N); pass 1: buf; pass 2: cotangent of A (V, n, N, N)
+  cx<T> *out2;               // pass 1: loc (V, n, N, N)
+  cx<T> *sh;                 // pass 2: hop cotangent (V, 8, N, N), accumulated
+  const int32_t *chan;       // (n, 2): hop k, right factor r
+  const int32_t *nbr;        // (V, 8)
+  int64_t V, Vh;
+  int n;
+
+  template <int N>
+  GN_HD const cx<T> *hop(int k, int64_t s) const {
+    return s < V ? H + (s * 8 + k) * N * N : Hh + ((s - V) * 8 + k) * N * N;
+  }
+  template <int N>
+  GN_HD const cx<T> *field(int c, int64_t s) const {
+    return s < V ? A + (s * n + c) * N * N : Ah + ((s - V) * n + c) * N * N;
+  }
+  template <int N>
+  GN_HD const cx<T> *bufat(int c, int j, int64_t s) const {
+    return s < V ? buf + ((s * n + c) * 2 + j) * N * N : bufh + (((s - V) * n + c) * 2 + j) * N * N;
+  }
+};
+
+// forward, one item per (site, channel)
+template <int N, class T>
+struct TransportFwd {
+  TransportArgs<T> a;
+  GN_HD void operator()(int64_t i) const {
+    const int64_t x = i / a.n;
+    const int c = (int)(i - x * a.n);
+    const int k = a.chan[2 * c], r = a.chan[2 * c + 1];
+    const int32_t *nb = a.nbr + x * 8;
+    const Mat<N, T> H = mload<N, T>(a.template hop<N>(k, x));
+    Mat<N, T> B = mm(H, mload<N, T>(a.template field<N>(c, nb[k])));
+    if (r == -1) B = mmd(B, H);
+    else if (r >= 0) B = mmd(B, mload<N, T>(a.template hop<N>(k, nb[r])));
+    mstore(B, a.out + i * N * N);
+  }
+};
+
+// vjp pass 1, one item per (site, channel)
+template <int N, class T>
+struct TransportVjpPush {
+  TransportArgs<T> a;
+  GN_HD void operator()(int64_t i) const {
+    const int64_t x = i / a.n;
+    const int c = (int)(i - x * a.n);
+    const int k = a.chan[2 * c], r = a.chan[2 * c + 1];
+    const int32_t *nb = a.nbr + x * 8;
+    const Mat<N, T> H = mload<N, T>(a.template hop<N>(k, x));
+    const Mat<N, T> As = mload<N, T>(a.template field<N>(c, nb[k]));
+    const Mat<N, T> G = mload<N, T>(a.G + i * N * N);
+    cx<T> *b0 = a.out + (i * 2) * N * N, *b1 = b0 + N * N;
+    const Mat<N, T> GH = mm(G, H);
+    if (r == -2) {
+      mstore(GH, b0);
+      mstore(mzero<N, T>(), b1);
+      mstore(mm(As, G), a.out2 + i * N * N);
+      return;
+    }
+    const Mat<N, T> K = r == -1 ? H : mload<N, T>(a.template hop<N>(k, nb[r]));
+    mstore(mdm(K, GH), b0);                                   // K^dag G H
+    const Mat<N, T> far = mdm(mm(H, As), mdag(G));            // As^dag H^dag G^dag = (H As)^dag G^dag
+    Mat<N, T> near = mm(mmd(As, K), G);                       // As K^dag G
+    if (r == -1) {
+      madd(near, far);
+      mstore(mzero<N, T>(), b1);
+    } else {
+      mstore(far, b1);
+    }
+    mstore(near, a.out2 + i * N * N);
+  }
+};
+
+// vjp pass 2, one item per (site, hop)
+template <int N, class T>
+struct TransportVjpPull {
+  TransportArgs<T> a;
+  GN_HD void operator()(int64_t i) const {
+    const int64_t y = i / 8;
+    const int k = (int)(i - y * 8);
+    const int32_t *nb = a.nbr + y * 8;
+    bool any = false;
+    Mat<N, T> S = mzero<N, T>();
+    for (int c = 0; c < a.n; ++c) {
+      if (a.chan[2 * c] != k) continue;
+      any = true;
+      const int r = a.chan[2 * c + 1];
+      mstore(mload<N, T>(a.template bufat<N>(c, 0, nb[k ^ 1])), a.out + (y * a.n + c) * N * N);
+      madd(S, mload<N, T>(a.loc + (y * a.n + c) * N * N));
+      if (r >= 0) madd(S, mload<N, T>(a.template bufat<N>(c, 1, nb[r + 1])));
+    }
+    if (any) {
+      cx<T> *o = a.sh + i * N * N;
+      Mat<N, T> R = mload<N, T>(o);
+      madd(R, S);
+      mstore(R, o);
+    }
+  }
+};
+
+// hop cotangent -> link cotangent, one item per (link direction, site): Sigma (4, V, N, N) accumulated
+template <class T>
+struct HopSigmaArgs {
+  const cx<T> *sh, *shh;   // (V, 8, N, N), halo (Vh, 8, N, N) or nullptr
+  cx<T> *sigma;            // (4, V, N, N)
+  const int32_t *nbr;
+  int64_t V, Vh;
+};
+
+template <int N, class T>
+struct HopSigma {
+  HopSigmaArgs<T> a;
+  GN_HD void operator()(int64_t i) const {
+    const int mu = (int)(i / a.V);
+    const int64_t z = i - mu * a.V;
+    const int64_t zf = a.nbr[z * 8 + 2 * mu];
+    const cx<T> *back = zf < a.V ? a.sh + (zf * 8 + 2 * mu + 1) * N * N : a.shh + ((zf - a.V) * 8 + 2 * mu + 1) * N * N;
+    cx<T> *o = a.sigma + i * N * N;
+    Mat<N, T> S = mload<N, T>(o);
+    madd(S, mload<N, T>(a.sh + (z * 8 + 2 * mu) * N * N));
+    madd(S, mdag(mload<N, T>(back)));
+    mstore(S, o);
+  }
+};
+
+template <class Exec, int N, class T>
+void transport_fwd_run(const TransportArgs<T> &a) { Exec::run_items(a.V * a.n, N * N, TransportFwd<N, T>{a}); }
+template <class Exec, int N, class T>
+void transport_vjp_push_run(const TransportArgs<T> &a) { Exec::run_items(a.V * a.n, 2 * N * N, TransportVjpPush<N, T>{a}); }
+template <class Exec, int N, class T>
+void transport_vjp_pull_run(const TransportArgs<T> &a) { Exec::run_items(a.V * 8, a.n, TransportVjpPull<N, T>{a}); }
+template <class Exec, int N, class T>
+void hop_sigma_run(const HopSigmaArgs<T> &a) { Exec::run_items(4 * a.V, 1, HopSigma<N, T>{a}); }
+
+}  // namespace gn
