@@ -166,8 +166,10 @@ def test_same_on_every_process_grid(grid):
 @pytest.mark.parametrize("bad,match", [
     (dict(pre=-1), "pre-smoothing"), (dict(post=1.5), "post-smoothing"), (dict(pre=0, post=0), "at least one"),
     (dict(smoother="jacobi"), "smoother must be"), (dict(omega=2.0), "omega"), (dict(coarse="lu"), "coarse solve"),
-    (dict(coarse_tol=0.0), "coarse_tol"), (dict(coarse_tol=1.5), "coarse_tol"), (dict(coarse_maxiter=0), "coarse_maxiter"),
-    (dict(coarse_precond="ilu"), "coarse_precond"), (dict(precision="half"), "precision"), (dict(basis="bf16", precision="double"), "bf16"), (dict(basis="int8"), "basis")])
+    (dict(coarse_tol=0.0), "coarse_tol"), (dict(coarse_tol=1.5), "coarse_tol"),
+    (dict(coarse_maxiter=0), "coarse_maxiter"), (dict(coarse_precond="ilu"), "coarse_precond"),
+    (dict(precision="half"), "precision"), (dict(basis="bf16", precision="double"), "bf16"),
+    (dict(basis="int8"), "basis"), (dict(levels=3, coarse_basis=0), "coarse_basis")])
 def test_bad_settings_name_the_problem(bad, match):
     lat = gn.Lattice(DIMS)
     D, grid = problem(lat)

@@ -268,6 +268,6 @@ class ConventionalMG:
         if c.inner is not None:
             extra["coarse_cycle"] = {"applications": c.inner.applications,
                                      "coarse_iterations": c.inner.coarse_iterations, "seconds": dict(c.inner.timers)}
-        return {**extra, "settings": asdict(self.settings), "levels": self.levels, "layout": "packed" if self.packed else
-                "ordinary", "cycle_applications": c.applications, "coarse_iterations": c.coarse_iterations,
-                "cycle_seconds": dict(c.timers)}
+        return {**extra, "settings": asdict(self.settings), "levels": self.levels,
+                "layout": "packed" if self.packed else "ordinary", "cycle_applications": c.applications,
+                "coarse_iterations": c.coarse_iterations, "cycle_seconds": dict(c.timers)}
