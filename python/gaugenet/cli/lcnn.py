@@ -36,6 +36,8 @@ def add_arguments(p):
                    help="adam (any network) or als: alternating exact least squares of the conv and bilinear "
                         "weights (one-block networks: source; conv +id; bilin ... 1; trace 1)")
     p.add_argument("--steps", type=int, default=1500, help="Adam steps or ALS iterations (default 1500)")
+    p.add_argument("--batch", type=int, default=0,
+                   help="configurations per Adam step, taken in turn (0: all, full batch; default 0)")
     p.add_argument("--lr", type=float, default=0.01, help="initial Adam step size (default 0.01)")
     p.add_argument("--lr-final", type=float, default=1e-4, help="final step size (exponential decay; default 1e-4)")
     p.add_argument("--log-every", type=int, default=50, help="log the training loss every this many steps")
@@ -73,6 +75,8 @@ def run(args):
         for name in ("train_configs", "test_configs"):
             if getattr(args, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if args.batch < 0:
+            raise ValueError("--batch must be >= 0")
         if args.steps < 0 or args.sweeps < 0 or args.sep < 1:
             raise ValueError("--steps and --sweeps must be >= 0 and --sep >= 1")
         if not (args.lr > 0 and args.lr_final > 0):
@@ -86,7 +90,7 @@ def run(args):
         model, weights, summary, curve = wilson_loop_task(
             args.network, f"{m}x{n}", args.N, betas, train_volume, args.train_configs, test_volumes,
             args.test_configs, args.sweeps, args.sep, args.seed, args.steps, args.lr, args.lr_final,
-            init=args.init, mpi=mpi, log=log.info, log_every=max(1, args.log_every), optimizer=args.optimizer)
+            init=args.init, mpi=mpi, log=log.info, log_every=max(1, args.log_every), optimizer=args.optimizer, batch=args.batch or None)
     except ValueError as exc:
         raise _error(f"lcnn: {exc}") from None
     summary["network"] = args.network or summary.get("network")

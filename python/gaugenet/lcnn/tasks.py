@@ -122,7 +122,8 @@ def ensemble(dims, N, betas, count, sweeps, sep, seed, mpi=None, log=None):
 
 
 # ---------------------------------------------------------------------------------------------- training
-def train(model, weights, samples, steps, lr=0.01, lr_final=1e-4, log=None, log_every=50, refit_every=25):
+def train(model, weights, samples, steps, lr=0.01, lr_final=1e-4, log=None, log_every=50, refit_every=25,
+          batch=None):
     """Full-batch Adam on the normalised MSE (MSE / variance of the targets over all training sites).
     samples: list of (Paths, target (V,)). Every `refit_every` steps (and at the end) the linear read-out of the
     final Trace layer is set to its least-squares optimum for the current features (it enters linearly), so the
@@ -143,17 +144,22 @@ def train(model, weights, samples, steps, lr=0.01, lr_final=1e-4, log=None, log_
             fit_readout(model, weights, samples)
         loss = 0.0
         gsum = None
-        for T, t in samples:
+        if batch:                       # mini-batches: the configurations in turn
+            part = [samples[(step * batch + i) % len(samples)] for i in range(batch)]
+        else:
+            part = samples
+        n_part = lat.allreduce(sum(t.size for _, t in part))
+        for T, t in part:
             _, y, ctx = model.forward(weights, T, None, True)
             d = y[:, 0] - t
             loss += float((d * d).sum())
-            G = (2.0 / (n_sites * var)) * d[:, None]
+            G = (2.0 / (n_part * var)) * d[:, None]
             grads, _, _ = model.vjp(weights, ctx, G, None)
             gsum = grads if gsum is None else [a + b for a, b in zip(gsum, grads)]
-        loss = lat.allreduce(loss) / (n_sites * var)
+        loss = lat.allreduce(loss) / (n_part * var)
         curve.append((step, loss))
         if log and (step % log_every == 0 or step == steps - 1):
-            log(f"step {step:5d}  train nmse {loss:.3e}  lr {opt.alpha:.2e}")
+            log(f"step {step:5d}  train nmse {loss:.3e}{' (batch)' if batch else ''}  lr {opt.alpha:.2e}")
         opt.step(weights, gsum)
     if refit and steps > 0:
         fit_readout(model, weights, samples)
@@ -221,7 +227,7 @@ def gauge_invariance_error(model, weights, U, seed=12345):
 
 def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_volumes, test_configs, sweeps,
                      sep, seed, steps, lr, lr_final, init=None, mpi=None, log=None, log_every=50,
-                     optimizer="adam"):
+                     optimizer="adam", batch=None):
     """Train on train_volume, test on every test volume; returns (model, weights, summary dict, loss curve)."""
     from .model_io import load_model
     m, n = parse_loop(loop)
@@ -248,7 +254,7 @@ def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_
     if optimizer == "als":
         weights, curve = als_train(model, weights, samples, steps, log=log)
     else:
-        weights, curve = train(model, weights, samples, steps, lr, lr_final, log, log_every)
+        weights, curve = train(model, weights, samples, steps, lr, lr_final, log, log_every, batch=batch)
     seconds = time.time() - t0
     tests = []
     gi = 0.0
@@ -262,7 +268,7 @@ def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_
             log(f"test {'x'.join(map(str, dims))}: nmse {e:.3e} ({len(cfgs)} configuration(s))")
     summary = {"task": "wilson-loops", "loop": f"{m}x{n}", "N": int(N), "n_weights": int(model.n_weights),
                "network": network or None, "train_volume": list(train_volume), "train_configs": len(train_set),
-               "betas": list(betas), "optimizer": optimizer, "steps": int(steps), "final_train_nmse": curve[-1][1] if curve else None,
+               "betas": list(betas), "optimizer": optimizer, "batch": batch, "steps": int(steps), "final_train_nmse": curve[-1][1] if curve else None,
                "test": tests, "gauge_invariance_error": gi, "training_seconds": seconds}
     return model, weights, summary, curve
 
