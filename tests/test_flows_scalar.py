@@ -322,7 +322,7 @@ def _toml(tmp_path, text=_TINY):
 def test_cli_json_and_hdf5(tmp_path):
     from gaugenet.cli.main import main
     from gaugenet.flows.model_io import load_flow
-    js, h5 = os.path.join(str(tmp_path), "out.json"), os.path.join(str(tmp_path), "model.h5")
+    js, h5 = os.path.join(str(tmp_path), "out.json"), os.path.join(str(tmp_path), "models", "model.h5")
     assert main(["flow", _toml(tmp_path), "--save", h5, "--json", js]) == 0
     with open(js) as f:
         s = json.load(f)
@@ -346,6 +346,13 @@ def test_cli_json_and_hdf5(tmp_path):
     with open(js2) as f:
         s2 = json.load(f)
     assert s2["pretrained"] and s2["training"]["steps"] == 0 and s2["applied"][0]["lattice"] == [8, 8]
+    # a file that is not a flow model is refused, naming it
+    import h5py
+    other = os.path.join(str(tmp_path), "other.h5")
+    with h5py.File(other, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(ValueError, match="is not a gaugenet flow model"):
+        load_flow(other)
 
 
 @pytest.mark.skipif(NRANKS > 1, reason="single-rank command")

@@ -64,8 +64,9 @@ def add_arguments(p):
 
 
 def _config(args):
-    return {"theory": args.theory, "beta": args.beta, "lam": getattr(args, "lambda"), "L": args.L, "scales": _scales(args.scales),
-            "layers": args.layers, "hidden": args.hidden, "kernel": args.kernel, "depth": args.depth, "z2": args.z2,
+    return {"theory": args.theory, "beta": args.beta, "lam": getattr(args, "lambda"), "L": args.L,
+            "scales": _scales(args.scales), "layers": args.layers, "hidden": args.hidden, "kernel": args.kernel,
+            "depth": args.depth, "z2": args.z2,
             "steps": args.steps, "batch": args.batch, "lr": args.lr, "samples": args.samples,
             "chunk": max(int(args.chunk), 1), "ref_sweeps": args.ref_sweeps, "ref_therm": args.ref_therm,
             "ref_delta": args.ref_delta, "seed": args.seed}
@@ -73,7 +74,8 @@ def _config(args):
 
 def _print_summary(s):
     lines = [f"flow summary: {s['theory']} beta {s['beta']} lambda {s['lambda']} (kappa {s['kappa']}), trained at "
-             f"{s['lattice'][0]}x{s['lattice'][1]}, {s['n_parameters']} parameters, training {s['training_seconds']:.1f} s",
+             f"{s['lattice'][0]}x{s['lattice'][1]}, {s['n_parameters']} parameters, "
+             f"training {s['training_seconds']:.1f} s",
              f"{'lattice':>8} {'ESS':>16} {'acceptance':>11} {'|M|/V flow':>18} {'|M|/V reference':>18} "
              f"{'chi flow':>16} {'chi reference':>16} {'tau |M| f/r':>12}"]
     for a in s["applied"]:

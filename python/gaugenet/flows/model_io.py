@@ -1,5 +1,8 @@
 """Flow weights in HDF5 (h5py): the architecture and the couplings it was trained for as attributes, the
-weight arrays as datasets weights/000, weights/001, ... in the order of Flow.weight_shapes."""
+weight arrays as datasets weights/000, weights/001, ... in the order of Flow.weight_shapes. The file is
+written under a temporary name in the same directory and renamed when complete."""
+import os
+
 import numpy as np
 
 FORMAT = "gaugenet-flow-affine-checkerboard"
@@ -7,8 +10,21 @@ VERSION = 1
 
 
 def save_flow(path, flow, weights, theory, lattice, extra=None):
-    import h5py
     weights = flow.split(weights)   # checks the shapes
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, f".{os.path.basename(path)}.part{os.getpid()}")
+    try:
+        _write(tmp, flow, weights, theory, lattice, extra)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _write(path, flow, weights, theory, lattice, extra):
+    import h5py
     with h5py.File(path, "w") as f:
         f.attrs["format"] = FORMAT
         f.attrs["version"] = VERSION
