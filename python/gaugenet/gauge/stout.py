@@ -58,13 +58,13 @@ from ..links.lines import polyakov_backward, polyakov_forward
 from .group import traceless_antihermitian
 
 
-def _as_params(layer):
-    if isinstance(layer, StoutLayer):
+def _as_params(layer, layer_type):
+    if isinstance(layer, layer_type):
         return layer
     vals = tuple(float(v) for v in layer)
     if len(vals) != 3:
         raise ValueError(f"a stout layer needs three weights (rho_plaq, rho_poly_t, rho_poly_s), got {layer!r}")
-    return StoutLayer(*vals)
+    return layer_type(*vals)
 
 
 def _field_array(F, U):
@@ -167,8 +167,10 @@ class StoutNetwork:
     `fields`: [U, U^(1), ..., U^(n)]); backward(F') composes the layers' backward passes from the last
     to the first and returns (F on U, dS/drho as an (n_layers, 3) array)."""
 
+    layer_type = None      # StoutLayer (set below); links/reference.py uses the NumPy layer
+
     def __init__(self, layers):
-        self.layers = [_as_params(l) for l in layers]
+        self.layers = [_as_params(l, self.layer_type) for l in layers]
         if not self.layers:
             raise ValueError("StoutNetwork: needs at least one layer")
         self.contexts = None
@@ -210,6 +212,9 @@ class StoutNetwork:
         for k in range(len(self.layers) - 1, -1, -1):
             F, grads[k] = self.layers[k].backward(self.contexts[k], F)
         return F, grads
+
+
+StoutNetwork.layer_type = StoutLayer
 
 
 def stout_smear(U, rho_plaq, rho_poly_t=0.0, rho_poly_s=0.0, steps=1):

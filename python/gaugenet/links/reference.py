@@ -53,16 +53,8 @@ import numpy as np
 from .._backend import to_host
 from ..gauge.expderiv import SUExp
 from ..gauge.group import dag, traceless_antihermitian
+from ..gauge.stout import StoutNetwork as _CompiledStoutNetwork
 from .lines import polyakov_backward as _polyakov_backward, polyakov_forward as _polyakov_forward
-
-
-def _as_params(layer):
-    if isinstance(layer, StoutLayer):
-        return layer
-    vals = tuple(float(v) for v in layer)
-    if len(vals) != 3:
-        raise ValueError(f"a stout layer needs three weights (rho_plaq, rho_poly_t, rho_poly_s), got {layer!r}")
-    return StoutLayer(*vals)
 
 
 def _site_links(U):
@@ -226,56 +218,10 @@ class StoutLayer:
         return _to_field(U, F), g
 
 
-class StoutNetwork:
-    """Several stout layers applied in order (the seed-002 network: two layers, six weights).
+class StoutNetwork(_CompiledStoutNetwork):
+    """gauge.stout.StoutNetwork composed of the NumPy reference layers."""
 
-    forward(U) returns the smeared field and keeps every layer's context (the intermediate fields are
-    `fields`: [U, U^(1), ..., U^(n)]); backward(F') composes the layers' backward passes from the last
-    to the first and returns (F on U, dS/drho as an (n_layers, 3) array)."""
-
-    def __init__(self, layers):
-        self.layers = [_as_params(l) for l in layers]
-        if not self.layers:
-            raise ValueError("StoutNetwork: needs at least one layer")
-        self.contexts = None
-        self.fields = None
-
-    def __len__(self):
-        return len(self.layers)
-
-    @property
-    def params(self):
-        """The weights as a flat array (layer-major: rho_plaq, rho_poly_t, rho_poly_s of layer 1, ...)."""
-        return np.concatenate([l.rho for l in self.layers]) if self.layers else np.zeros(0)
-
-    @params.setter
-    def params(self, values):
-        v = np.asarray(values, dtype=np.float64).reshape(len(self.layers), 3)
-        for l, row in zip(self.layers, v):
-            l.rho = row.copy()
-
-    def __call__(self, U):
-        for l in self.layers:
-            U = l(U)
-        return U
-
-    def forward(self, U):
-        self.fields = [U]
-        self.contexts = []
-        for l in self.layers:
-            U, ctx = l.forward(U)
-            self.contexts.append(ctx)
-            self.fields.append(U)
-        return U
-
-    def backward(self, force):
-        if self.contexts is None:
-            raise RuntimeError("StoutNetwork.backward: call forward(U) first")
-        grads = np.zeros((len(self.layers), 3))
-        F = force
-        for k in range(len(self.layers) - 1, -1, -1):
-            F, grads[k] = self.layers[k].backward(self.contexts[k], F)
-        return F, grads
+    layer_type = StoutLayer
 
 
 def stout_smear(U, rho_plaq, rho_poly_t=0.0, rho_poly_s=0.0, steps=1):
