@@ -16,6 +16,18 @@ is keyed by the trajectory number (gaugenet.hmc.streams) the continued chain is 
 uninterrupted run, and trajectories after the last checkpoint are redone identically. Raising
 --trajectories extends a finished run. The defaults are the seed-002 setup: SU(2), 4^4, beta = 2.7,
 m = 0.3, m_h = 0.4, trajectory length 1.
+
+The SLHMC network (`--network`): "stout" (seed 002, default: two stout layers, 6 weights, `--rho`), "cask"
+(seed 004: one CASK attention layer, 13 weights) or any covnet.LinkNetwork spec such as "stout,cask:2". The
+initial weights come from `--weights` (flat, comma-separated, any network), `--rho` (stout only) or
+`--load-weights FILE.h5` (covnet.io: a file of another network, group or lattice is refused); default zeros.
+The spec and the initial weights are chain parameters (a resume checks them); the current weights and the
+Adam moments are in the checkpoint. `--save-weights FILE.h5` writes the weights at the end (rank 0, atomic).
+
+Long jobs: rank 0 shows the progress over the trajectories (gaugenet.util.progress); SIGTERM or SIGUSR1 on any
+rank makes every rank write a checkpoint at the next trajectory boundary and exit with status 75
+(util.signals.EXIT_INTERRUPTED); rerunning the command continues the chain bitwise. DIR/hmc.png plots the
+records at the end (--no-plots to skip).
 """
 import json
 import os
@@ -29,7 +41,9 @@ STATE = "hmc.json"
 LOG = "hmc.log"
 RECORDS = "hmc.jsonl"
 _CHAIN_KEYS = ("algorithm", "lattice", "N", "beta", "mass", "m_h", "steps", "tau", "integrator", "seed", "start",
-               "therm", "train", "lr", "train_samples", "rho", "cg_tol", "action_tol", "condensate_vectors")
+               "therm", "train", "lr", "train_samples", "rho", "cg_tol", "action_tol", "condensate_vectors", "network")
+# keys that states written before they existed lack, with the value those runs had
+_LEGACY = {"network": lambda old: "stout" if old.get("algorithm") == "slhmc" else None}
 # the log's columns; a line of a training trajectory adds the loss and the weights
 _LOG_COLUMNS = ("traj phase accepted dH exp(-dH) plaquette seconds forces cg_iterations "
                 "polyakov_x polyakov_y polyakov_z polyakov_t chiral_condensate")
@@ -55,6 +69,16 @@ def add_arguments(p):
     p.add_argument("--train-samples", type=int, default=1, help="SLHMC: pseudofermions per training step")
     p.add_argument("--rho", default=None, help="SLHMC: initial stout weights, 6 comma-separated values "
                    "(rho_plaq, rho_poly_t, rho_poly_s per layer; default zeros)")
+    p.add_argument("--network", default=None,
+                   help="SLHMC: the MD action's link network: stout (seed 002, default), cask (seed 004) or a "
+                        "layer list such as stout,cask:2 (docs/covnet.md)")
+    p.add_argument("--weights", default=None, help="SLHMC: initial network weights, comma-separated (the "
+                   "network's flat weight vector, any network; default zeros)")
+    p.add_argument("--load-weights", default=None, metavar="FILE.h5",
+                   help="SLHMC: initial network weights from an HDF5 weight file (same network, N and lattice)")
+    p.add_argument("--save-weights", default=None, metavar="FILE.h5",
+                   help="SLHMC: write the network weights (after training) to an HDF5 file at the end")
+    p.add_argument("--no-plots", action="store_true", help="do not write DIR/hmc.png")
     p.add_argument("--trajectories", type=int, default=100, help="production trajectories (default 100)")
     p.add_argument("--cg-tol", type=float, default=1e-10, help="CG tolerance of the MD forces")
     p.add_argument("--action-tol", type=float, default=1e-12, help="CG tolerance of the Metropolis energies")
@@ -71,14 +95,36 @@ def add_arguments(p):
     p.add_argument("--verbose", action="store_true")
 
 
-def _rho(args):
-    if args.rho is None:
-        return [0.0] * 6
+def _floats(text):
     try:
-        vals = [float(v) for v in args.rho.split(",")]
+        return [float(v) for v in text.split(",")]
     except ValueError:
-        vals = None
-    return vals
+        return None
+
+
+def _network(args):
+    """The network spec of an SLHMC run (None for HMC)."""
+    if args.algorithm != "slhmc":
+        return None
+    return "stout" if args.network is None else str(args.network).strip()
+
+
+def _n_weights(spec):
+    from ..covnet import LinkNetwork
+    return 6 if spec == "stout" else LinkNetwork(spec).n_weights
+
+
+def _rho(args):
+    """The initial network weights (flat list; None when the flags give no valid list)."""
+    loaded = getattr(args, "_loaded_weights", None)
+    if loaded is not None:
+        return [float(v) for v in loaded]
+    if args.weights is not None:
+        return _floats(args.weights)
+    if args.rho is not None:
+        return _floats(args.rho)
+    spec = _network(args) or "stout"
+    return [0.0] * _n_weights(spec)
 
 
 def _params(args, dims):
@@ -88,7 +134,8 @@ def _params(args, dims):
             "train": args.train, "lr": args.lr if args.algorithm == "slhmc" else None,
             "train_samples": args.train_samples if args.algorithm == "slhmc" else None,
             "rho": _rho(args) if args.algorithm == "slhmc" else None, "cg_tol": args.cg_tol,
-            "action_tol": args.action_tol, "condensate_vectors": args.condensate_vectors}
+            "action_tol": args.action_tol, "condensate_vectors": args.condensate_vectors,
+            "network": _network(args)}
 
 
 def _validate(args, dims):
@@ -114,9 +161,37 @@ def _validate(args, dims):
         bad.append(f"--json {args.json}: its directory does not exist")
     if args.algorithm == "hmc" and args.train:
         bad.append("--train needs --algorithm slhmc")
-    rho = _rho(args)
-    if rho is None or len(rho) != 6 or not all(np.isfinite(rho)):
-        bad.append(f"--rho must be 6 finite comma-separated numbers, got {args.rho!r}")
+    spec = _network(args)
+    if args.algorithm != "slhmc":
+        for flag, v in (("--network", args.network), ("--weights", args.weights), ("--rho", args.rho),
+                        ("--load-weights", args.load_weights), ("--save-weights", args.save_weights)):
+            if v is not None:
+                bad.append(f"{flag} needs --algorithm slhmc")
+    else:
+        n = None
+        try:
+            n = _n_weights(spec)
+        except ValueError as e:
+            bad.append(f"--network {spec!r}: {e}")
+        given = [f for f, v in (("--weights", args.weights), ("--rho", args.rho),
+                                ("--load-weights", args.load_weights)) if v is not None]
+        if len(given) > 1:
+            bad.append(f"give the initial weights once: {' and '.join(given)}")
+        if args.rho is not None and spec != "stout":
+            bad.append(f"--rho sets the stout network's weights; for --network {spec} use --weights")
+        if args.rho is not None:
+            rho = _floats(args.rho)
+            if rho is None or len(rho) != 6 or not all(np.isfinite(rho)):
+                bad.append(f"--rho must be 6 finite comma-separated numbers, got {args.rho!r}")
+        if args.weights is not None and n is not None:
+            w = _floats(args.weights)
+            if w is None or not all(np.isfinite(w)):
+                bad.append(f"--weights must be finite comma-separated numbers, got {args.weights!r}")
+            elif len(w) != n:
+                bad.append(f"--weights: network {spec!r} has {n} weights, got {len(w)}")
+        if args.save_weights is not None and \
+                not os.path.isdir(os.path.dirname(os.path.abspath(args.save_weights))):
+            bad.append(f"--save-weights {args.save_weights}: its directory does not exist")
     if not 1 <= args.train_samples <= 200:
         bad.append("--train-samples must be 1..200")
     if bad:
@@ -226,6 +301,12 @@ def run(args):
     _validate(args, dims)
     lat = gn.Lattice(dims, mpi=args.mpi)
     out = args.out
+    spec = _network(args)
+    if spec is not None and args.load_weights is not None:
+        from ..covnet.io import load_weights_collective
+        rec = load_weights_collective(lat.cart, args.load_weights, spec=spec, N=args.N, lattice=dims)
+        args._loaded_weights = rec["weights"].tolist()
+        log.info("initial %s weights from %s: %s", spec, args.load_weights, np.round(rec["weights"], 6).tolist())
     params = _params(args, dims)
     therm, train = args.therm, args.train
     total = therm + train + args.trajectories
@@ -239,7 +320,8 @@ def run(args):
     kw = dict(n_steps=args.steps, tau=args.tau, integrator=args.integrator, seed=args.seed, cg_tol=args.cg_tol,
               action_tol=args.action_tol, maxiter=args.maxiter)
     hmc = HMC(args.beta, args.mass, **kw)
-    slhmc = SLHMC(args.beta, args.mass, args.m_h, rho=_rho(args), **kw) if args.algorithm == "slhmc" else None
+    slhmc = SLHMC(args.beta, args.mass, args.m_h, rho=_rho(args), network=spec, **kw) \
+        if args.algorithm == "slhmc" else None
     trainer = SLHMCTrainer(slhmc, lr=args.lr, samples=args.train_samples) if slhmc is not None else None
     hmc.measurements = Measurements(args.mass, args.seed, condensate_vectors=args.condensate_vectors,
                                     tol=args.cg_tol, maxiter=args.maxiter)
@@ -249,7 +331,8 @@ def run(args):
     done = 0
     if state is not None:
         old = state.get("params", {})
-        diff = [f"{k}: {old.get(k)!r} in {STATE}, {params[k]!r} now" for k in _CHAIN_KEYS if old.get(k) != params[k]]
+        oldv = {k: old[k] if k in old else (_LEGACY[k](old) if k in _LEGACY else None) for k in _CHAIN_KEYS}
+        diff = [f"{k}: {oldv[k]!r} in {STATE}, {params[k]!r} now" for k in _CHAIN_KEYS if oldv[k] != params[k]]
         lat.check(not diff, f"cannot continue the chain in {out}: parameters differ ({'; '.join(diff)})", ValueError)
         ck = state.get("checkpoint")
         if ck:
@@ -281,52 +364,78 @@ def run(args):
              args.beta, args.mass, f", m_h {args.m_h}" if slhmc else "", args.integrator, args.steps, args.tau,
              lat.size, ".".join(map(str, lat.grid)), done, total - 1, therm, train, args.trajectories, out)
 
+    from ..util.progress import Progress
+    from ..util.signals import EXIT_INTERRUPTED, GracefulStop, inject
     flog = open(os.path.join(out, LOG), "a") if lat.rank == 0 else None
     fjson = open(os.path.join(out, RECORDS), "a") if lat.rank == 0 else None
+    stopped = None
+    n_acc = n_run = 0
     try:
-        for t in range(done, total):
-            phase = "therm" if t < therm else ("train" if t < therm + train else "prod")
-            sampler = slhmc if (phase == "prod" and slhmc is not None) else hmc
-            U, rec = sampler.trajectory(U, t)
-            extra = ""
-            d = dict(rec.as_dict(), phase=phase)
-            if phase == "train":
-                tr = trainer.step(U, t)
-                extra = f" {tr['loss']:.6e} " + " ".join(f"{v:.8f}" for v in tr["params"])
-                d.update(loss=tr["loss"], rho=list(tr["params"]))
-            pbp = d.get("chiral_condensate")
-            log.info("traj %d (%s) %s dH %+.6f exp(-dH) %.4f plaquette %.10f L_t %+.4f L_s %+.4f pbp %s  %.3f s "
-                     "(+%.3f s measuring), %d CG iterations%s", t, phase, "accepted" if rec.accepted else "rejected",
-                     rec.dH, rec.exp_mdH, rec.plaquette, d["polyakov_loop_t"],
-                     (d["polyakov_loop_x"] + d["polyakov_loop_y"] + d["polyakov_loop_z"]) / 3,
-                     "-" if pbp is None else f"{pbp:.6f}", rec.seconds, d["measure_seconds"], rec.cg_iterations,
-                     f", loss {tr['loss']:.4g}, rho {np.round(tr['params'], 5).tolist()}" if phase == "train" else "")
-            if flog is not None:
-                obs = " ".join(f"{d[f'polyakov_loop_{c}']:+.16e}" for c in "xyzt") + \
-                    (" -" if pbp is None else f" {pbp:.16e}")
-                flog.write(f"{t} {phase} {int(rec.accepted)} {rec.dH:.12e} {rec.exp_mdH:.12e} {rec.plaquette:.16f} "
-                           f"{rec.seconds:.6f} {rec.forces} {rec.cg_iterations} {obs}{extra}\n")
-                flog.flush()
-                fjson.write(json.dumps(d) + "\n")
-                fjson.flush()
-            n = t + 1
-            if args.save_every and phase == "prod" and (n - therm - train) % args.save_every == 0:
-                gio.save_gauge(os.path.join(out, f"cfg_{n:06d}.h5"), U, format="hdf5")
-            if n % args.checkpoint_every == 0 or n == total:
-                _checkpoint(lat, gio, out, U, n, rec.plaquette, state, trainer)
+        with GracefulStop() as stop, Progress(total, "hmc", unit="traj", initial=done) as bar:
+            for t in range(done, total):
+                inject("hmc.trajectory", t + 1, lat.rank)
+                phase = "therm" if t < therm else ("train" if t < therm + train else "prod")
+                sampler = slhmc if (phase == "prod" and slhmc is not None) else hmc
+                U, rec = sampler.trajectory(U, t)
+                extra = ""
+                d = dict(rec.as_dict(), phase=phase)
+                if phase == "train":
+                    tr = trainer.step(U, t)
+                    extra = f" {tr['loss']:.6e} " + " ".join(f"{v:.8f}" for v in tr["params"])
+                    d.update(loss=tr["loss"], rho=list(tr["params"]))
+                pbp = d.get("chiral_condensate")
+                log.info("traj %d (%s) %s dH %+.6f exp(-dH) %.4f plaquette %.10f L_t %+.4f L_s %+.4f pbp %s  %.3f s "
+                         "(+%.3f s measuring), %d CG iterations%s", t, phase,
+                         "accepted" if rec.accepted else "rejected",
+                         rec.dH, rec.exp_mdH, rec.plaquette, d["polyakov_loop_t"],
+                         (d["polyakov_loop_x"] + d["polyakov_loop_y"] + d["polyakov_loop_z"]) / 3,
+                         "-" if pbp is None else f"{pbp:.6f}", rec.seconds, d["measure_seconds"], rec.cg_iterations,
+                         f", loss {tr['loss']:.4g}, weights {np.round(tr['params'], 5).tolist()}"
+                         if phase == "train" else "")
+                if flog is not None:
+                    obs = " ".join(f"{d[f'polyakov_loop_{c}']:+.16e}" for c in "xyzt") + \
+                        (" -" if pbp is None else f" {pbp:.16e}")
+                    flog.write(f"{t} {phase} {int(rec.accepted)} {rec.dH:.12e} {rec.exp_mdH:.12e} {rec.plaquette:.16f} "
+                               f"{rec.seconds:.6f} {rec.forces} {rec.cg_iterations} {obs}{extra}\n")
+                    flog.flush()
+                    fjson.write(json.dumps(d) + "\n")
+                    fjson.flush()
+                n = t + 1
+                if args.save_every and phase == "prod" and (n - therm - train) % args.save_every == 0:
+                    gio.save_gauge(os.path.join(out, f"cfg_{n:06d}.h5"), U, format="hdf5")
+                n_acc += int(rec.accepted)
+                n_run += 1
+                bar.update(1, phase=phase, plaquette=f"{rec.plaquette:.6f}", acc=f"{n_acc / n_run:.2f}")
+                halt = stop.requested(lat.cart)
+                if n % args.checkpoint_every == 0 or n == total or halt:
+                    _checkpoint(lat, gio, out, U, n, rec.plaquette, state, trainer)
+                if halt:
+                    stopped = n
+                    break
     finally:
         if flog is not None:
             flog.close()
             fjson.close()
 
+    if args.save_weights and slhmc is not None:
+        _save_weights(lat, args.save_weights, spec, args.N, dims, slhmc.params)
+    if stopped is not None:
+        log.warning("%s", stop.message(f"{stopped} of {total} trajectories done, checkpoint "
+                                       f"{state['checkpoint']['file']} written", "rerun the same command"))
+        return EXIT_INTERRUPTED
     summary = None
     if lat.rank == 0:
         recs = read_records(os.path.join(out, RECORDS))
         summary = {ph: summarize(recs, ph) for ph in ("therm", "train", "prod")}
         summary["production"] = production_summary([r for r in recs if r["phase"] == "prod"], args.algorithm,
-                                                   network="stout" if slhmc is not None else None)
+                                                   network=spec)
         if slhmc is not None:
             summary["rho"] = slhmc.params.tolist()
+            summary["weights"] = slhmc.params.tolist()
+        if not args.no_plots:
+            from ..util.plots import plot_hmc
+            plot_hmc(os.path.join(out, "hmc.png"), recs,
+                     title=f"{args.algorithm}" + (f" ({spec})" if spec else "") + f", {'x'.join(map(str, dims))}")
     summary = lat.cart.bcast(summary, root=0)
     state["summary"] = summary
     _write_json(lat, os.path.join(out, STATE), state)
@@ -342,6 +451,23 @@ def run(args):
                  f"{s['tau_int_plaquette']:.2f}({s['tau_int_error']:.2f})" if "tau_int_plaquette" in s else "n/a",
                  s["seconds_per_trajectory"])
     return 0
+
+
+def _save_weights(lat, path, spec, N, dims, weights):
+    """The network weights to an HDF5 file (covnet.io), written by rank 0; an error reaches every rank."""
+    err = None
+    if lat.rank == 0:
+        from ..covnet.io import save_weights
+        try:
+            save_weights(path, spec, N, dims, weights)
+        except (OSError, ValueError) as e:
+            err = f"--save-weights {path}: {e}"
+    err = lat.cart.bcast(err, root=0)
+    if err is not None:
+        e = ValueError(err)
+        e.collective = True
+        raise e
+    log.info("network weights (%s) written to %s", spec, path)
 
 
 def _checkpoint(lat, gio, out, U, done, plaq, state, trainer):
