@@ -113,3 +113,58 @@ def test_hmc_with_training_and_changed_parameters(tmp_path, capsys):
     assert main(_cmd(out, "--trajectories", "0", "--train", "0", "--therm", "1")) == 0
     assert main(_cmd(out, "--trajectories", "0", "--train", "0", "--therm", "1", "--seed", "8")) == 1
     assert "parameters differ" in capsys.readouterr().err
+
+
+def _subprocess_env():
+    env = dict(os.environ, OMP_NUM_THREADS="1", GAUGENET_PROGRESS="log")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.path.join(root, "python") + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("GAUGENET_FAULT", None)
+    return env
+
+
+def _timeless(out):
+    return [{k: v for k, v in r.items() if "seconds" not in k} for r in read_records(os.path.join(out, "hmc.jsonl"))]
+
+
+def test_sigterm_checkpoints_and_resumes_bitwise(tmp_path):
+    """SIGTERM in the middle of an SLHMC run (during training or production): the run finishes its trajectory,
+    writes a checkpoint (with the training state), exits 75 with the resume line; rerunning the same command
+    ends with the records of an uninterrupted run, bit for bit (timings aside), and the plot."""
+    import signal
+    import time
+    args = [sys.executable, "-m", "gaugenet"] + BASE + ["--trajectories", "4", "--checkpoint-every", "100"]
+    env = _subprocess_env()
+    full, part = tmp_path / "full", tmp_path / "part"
+    r = subprocess.run(args + ["--out", str(full), "--no-plots"], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    proc = subprocess.Popen(args + ["--out", str(part)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    seen = []
+    try:
+        t0 = time.monotonic()
+        for line in proc.stdout:
+            seen.append(line)
+            if "traj 3 (" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+            assert time.monotonic() - t0 < 60, "".join(seen)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stdout = "".join(seen) + rest
+    assert proc.returncode == 75, stdout
+    assert "stopped by SIGTERM" in stdout and "rerun the same command" in stdout, stdout
+    state = json.load(open(part / "hmc.json"))
+    stop = state["checkpoint"]["done"]
+    assert 4 <= stop < 8 and len(read_records(os.path.join(part, "hmc.jsonl"))) == stop, stdout
+    assert "training" in state and "summary" not in state
+    assert not (part / "hmc.png").exists()
+    r = subprocess.run(args + ["--out", str(part)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"({stop} trajectories done" in r.stdout + r.stderr
+    assert _timeless(part) == _timeless(full)
+    assert _chain(part) == _chain(full)
+    assert json.load(open(part / "hmc.json"))["training"] == json.load(open(full / "hmc.json"))["training"]
+    assert (part / "hmc.png").exists() and not (full / "hmc.png").exists()
