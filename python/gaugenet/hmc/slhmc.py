@@ -3,7 +3,8 @@
 Target action        S[U]       = S_g[U] + S_f[phi, U; m]
 MD action            S_theta[U] = S_g[U] + S_f[phi, U_theta^NN[U]; m_h]
 
-U_theta^NN is a StoutNetwork (seed 002: two layers, each with rho_plaq, rho_poly_t, rho_poly_s). The
+U_theta^NN is a link network: by default a StoutNetwork (seed 002: two layers, each with rho_plaq, rho_poly_t,
+rho_poly_s), or any covnet.LinkNetwork spec ("cask": one CASK attention layer, seed 004; "stout,cask:2"). The
 pseudofermion is drawn from the target action, the molecular dynamics integrates S_theta (its force on
 the thin links is the network's backward pass of the staggered force on the smeared links), and the
 Metropolis test uses the target Hamiltonian H = K + S: the algorithm is exact for any theta; theta
@@ -59,6 +60,7 @@ class SLHMC(HMC):
         super().__init__(beta, mass, n_steps=n_steps, tau=tau, integrator=integrator, seed=seed, cg_tol=cg_tol,
                          action_tol=action_tol, maxiter=maxiter, unitarity_tol=unitarity_tol)
         self.network = make_network(rho, network)
+        self.network_spec = network if isinstance(network, str) else getattr(self.network, "spec", "stout")
         self.md_fermion = SmearedPseudofermionAction(
             StaggeredPseudofermion(m_h, tol=cg_tol, action_tol=action_tol, maxiter=maxiter), self.network)
         self._md = Hamiltonian([self.gauge, self.md_fermion])
@@ -89,7 +91,8 @@ class SLHMC(HMC):
 
 
 class SLHMCTrainer:
-    """Online training of the stout weights of an SLHMC sampler on the configurations of a prior run.
+    """Online training of the network weights of an SLHMC sampler (any network: the flat weight vector) on the
+    configurations of a prior run.
 
     step(U, traj) draws `samples` pseudofermions from the target action at U (streams TRAINING + k of
     trajectory traj), evaluates L = 1/2 (S_theta - S)^2 and its gradient, averages over the samples and
