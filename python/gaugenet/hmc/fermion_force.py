@@ -53,9 +53,16 @@ class StaggeredPseudofermion:
     """The even-site staggered pseudofermion at mass m on a gauge field.
 
     tol / maxiter: CG (relative residual) for the MD force; action_tol: CG for the action that enters the
-    Metropolis test (default: tol / 100). A solve that does not converge raises NotConvergedError."""
+    Metropolis test (default: tol / 100). A solve that does not converge raises NotConvergedError.
 
-    def __init__(self, mass, tol=1e-10, maxiter=2000, action_tol=None, boundary_phases=ANTIPERIODIC_T):
+    chrono: start each MD force solve from the previous force solve's solution (chronological initial guess)
+    instead of zero. The solution then depends on the path, not only on U, at the level of the CG tolerance,
+    so the molecular dynamics is reversible only to about that tolerance: use it with a tight `tol` (the
+    sampler resets the guess at the start of every trajectory, `reset_guess`, so that a trajectory depends only
+    on its input field and random numbers). The Metropolis energies (`action`) always start from zero."""
+
+    def __init__(self, mass, tol=1e-10, maxiter=2000, action_tol=None, boundary_phases=ANTIPERIODIC_T,
+                 chrono=False):
         mass = float(mass)
         if not np.isfinite(mass) or mass <= 0:
             raise ValueError(f"staggered pseudofermion: mass must be positive and finite, got {mass}")
@@ -68,6 +75,12 @@ class StaggeredPseudofermion:
         self.boundary_phases = tuple(boundary_phases)
         self.cg_iterations = 0            # accumulated over all solves (for cost accounting)
         self.solves = 0
+        self.chrono = bool(chrono)
+        self._guess = None                # the last MD force solution (even sites), with chrono
+
+    def reset_guess(self):
+        """Forget the chronological guess (the next force solve starts from zero)."""
+        self._guess = None
 
     def operator(self, U):
         return Staggered(U, self.mass, boundary_phases=self.boundary_phases)
@@ -78,11 +91,15 @@ class StaggeredPseudofermion:
         xi = StaggeredField.random(U.lat, U.N, seed=seed, stream=stream)
         return D.project(D.adjoint(xi), 0)
 
-    def solve(self, D, phi, tol):
-        """X = (D^dag D)_ee^{-1} phi_e: CG on the even half lattice (StaggeredParityField), X as a full field."""
-        res = cg(D.DdagD_even, D.restrict(phi, 0), tol=tol, maxiter=self.maxiter)
+    def solve(self, D, phi, tol, guess=False):
+        """X = (D^dag D)_ee^{-1} phi_e: CG on the even half lattice (StaggeredParityField), X as a full field.
+        guess: start from the stored chronological guess (if any) and store the solution as the next one."""
+        x0 = self._guess if guess else None
+        res = cg(D.DdagD_even, D.restrict(phi, 0), x0=x0, tol=tol, maxiter=self.maxiter)
         self.cg_iterations += res.iterations
         self.solves += 1
+        if guess:
+            self._guess = res.x
         return D.embed(res.x)
 
     def action(self, U, phi, D=None):
@@ -94,7 +111,7 @@ class StaggeredPseudofermion:
     def force(self, U, phi, D=None, tol=None):
         """The MD force F (4, V, N, N) of S_f on U (module docstring)."""
         D = self.operator(U) if D is None else D
-        X = self.solve(D, phi, self.tol if tol is None else tol)
+        X = self.solve(D, phi, self.tol if tol is None else tol, guess=self.chrono)
         return staggered_force(D, X)
 
     def action_and_force(self, U, phi, tol=None):

@@ -18,7 +18,7 @@ from ..gauge.observables import plaquette
 from . import streams
 from .actions import GaugeAction, Hamiltonian, PseudofermionAction
 from .fermion_force import StaggeredPseudofermion
-from .integrators import INTEGRATORS, check_steps, integrate
+from .integrators import INTEGRATORS, check_steps, integrate, integrate_nested
 from .momenta import draw_momenta, kinetic_energy
 
 
@@ -52,6 +52,11 @@ class HMC:
     """HMC for S = S_g[U; beta] + S_f[phi, U; m] (Nf = 4 staggered, even-site pseudofermion).
 
     n_steps MD steps over trajectory length tau with `integrator` ('omelyan' or 'leapfrog').
+    gauge_substeps: 1 (default) integrates the whole MD force with n_steps steps; n >= 2 nests the time scales
+    (Sexton-Weingarten): the fermion force takes n_steps steps and every drift of that scheme is n steps of the
+    same scheme with the gauge force alone (integrators.integrate_nested); `forces` counts fermion forces.
+    chrono: start the MD force CG from the previous force's solution (reset at every trajectory; reversible
+    to about cg_tol only, so pair it with a tight cg_tol, docs/hmc.md).
     cg_tol: CG tolerance of the MD forces; action_tol: CG tolerance of the energies in the Metropolis test.
     unitarity_tol: the links are checked to be SU(N) within it at the start of every trajectory.
     measurements: None, or a callable (U, traj) -> dict (e.g. gaugenet.hmc.observables.Measurements) applied to
@@ -61,7 +66,8 @@ class HMC:
     name = "hmc"
 
     def __init__(self, beta, mass, n_steps=10, tau=1.0, integrator="omelyan", seed=0, cg_tol=1e-10,
-                 action_tol=1e-12, maxiter=5000, unitarity_tol=1e-10, measurements=None):
+                 action_tol=1e-12, maxiter=5000, unitarity_tol=1e-10, measurements=None, gauge_substeps=1,
+                 chrono=False):
         if integrator not in INTEGRATORS:
             raise ValueError(f"HMC: unknown integrator {integrator!r}; choose one of {', '.join(INTEGRATORS)}")
         check_steps(n_steps, tau)
@@ -70,14 +76,31 @@ class HMC:
         self.unitarity_tol = unitarity_tol
         self.gauge = GaugeAction(beta)
         self.fermion = PseudofermionAction(StaggeredPseudofermion(mass, tol=cg_tol, action_tol=action_tol,
-                                                                  maxiter=maxiter))
+                                                                  maxiter=maxiter, chrono=chrono))
         self.target = Hamiltonian([self.gauge, self.fermion])
         self.measurements = measurements
+        self.configure_md(gauge_substeps, chrono)
+
+    def configure_md(self, gauge_substeps=1, chrono=False):
+        """Set the time-scale nesting and the chronological CG guess (class docstring) of this sampler's
+        molecular dynamics (also for subclasses whose MD action has its own pseudofermion, e.g. SLHMC)."""
+        if isinstance(gauge_substeps, bool) or int(gauge_substeps) != gauge_substeps or \
+                not 1 <= gauge_substeps <= 1000:
+            raise ValueError(f"HMC: gauge_substeps must be an integer 1..1000, got {gauge_substeps!r}")
+        self.gauge_substeps = int(gauge_substeps)
+        self.chrono = bool(chrono)          # applied to the MD pseudofermions at the start of every trajectory
+        return self
 
     # the MD Hamiltonian (SLHMC overrides it)
     @property
     def md(self):
         return self.target
+
+    def md_levels(self):
+        """[(fermion force, n_steps), (gauge force, gauge_substeps)] of the MD Hamiltonian (two time scales)."""
+        gauge = [p for p in self.md.pieces if isinstance(p, GaugeAction)]
+        rest = [p for p in self.md.pieces if not isinstance(p, GaugeAction)]
+        return [(Hamiltonian(rest).force, self.n_steps), (Hamiltonian(gauge).force, self.gauge_substeps)]
 
     def _pseudofermions(self):
         return [p for p in {id(p): p for p in self.target.pieces + self.md.pieces}.values()
@@ -105,7 +128,13 @@ class HMC:
         def count():
             nforce[0] += 1
 
-        U1, P1 = integrate(U, P, self.md.force, self.n_steps, self.tau, self.integrator, on_force=count)
+        for p in self._pseudofermions():
+            p.pf.chrono = self.chrono
+            p.pf.reset_guess()
+        if self.gauge_substeps == 1:
+            U1, P1 = integrate(U, P, self.md.force, self.n_steps, self.tau, self.integrator, on_force=count)
+        else:
+            U1, P1 = integrate_nested(U, P, self.md_levels(), self.tau, self.integrator, on_force=count)
         H1 = kinetic_energy(lat, P1) + self.target.action(U1)
         return U1, P1, H0, H1, nforce[0]
 
