@@ -44,6 +44,9 @@ _CHAIN_KEYS = ("algorithm", "lattice", "N", "beta", "mass", "m_h", "steps", "tau
                "therm", "train", "lr", "train_samples", "rho", "cg_tol", "action_tol", "condensate_vectors", "network")
 # keys that states written before they existed lack, with the value those runs had
 _LEGACY = {"network": lambda old: "stout" if old.get("algorithm") == "slhmc" else None}
+# MD integrator options (--gauge-substeps, --chrono): recorded as None at their defaults, so states written
+# before they existed continue
+_CHAIN_KEYS = _CHAIN_KEYS + ("gauge_substeps", "chrono")
 # the log's columns; a line of a training trajectory adds the loss and the weights
 _LOG_COLUMNS = ("traj phase accepted dH exp(-dH) plaquette seconds forces cg_iterations "
                 "polyakov_x polyakov_y polyakov_z polyakov_t chiral_condensate")
@@ -93,6 +96,7 @@ def add_arguments(p):
     p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt (default: chosen from the rank count)")
     p.add_argument("--out", default="hmc_run", help="output directory (default ./hmc_run)")
     p.add_argument("--verbose", action="store_true")
+    _add_md_arguments(p)
 
 
 def _floats(text):
@@ -291,6 +295,32 @@ def summarize(recs, phase="prod"):
     return out
 
 
+# ---- MD integrator options (multiple time scales, chronological CG guess; docs/hmc.md) ----
+def _add_md_arguments(p):
+    p.add_argument("--gauge-substeps", type=int, default=1,
+                   help="two time scales: every drift of the fermion-force scheme becomes this many steps of the "
+                        "same scheme with the gauge force alone (default 1: one scale)")
+    p.add_argument("--chrono", action="store_true",
+                   help="start each MD force CG from the previous force's solution (reversible only to about "
+                        "--cg-tol: use a tight --cg-tol)")
+
+
+def _md_params(args):
+    return {"gauge_substeps": args.gauge_substeps if args.gauge_substeps != 1 else None,
+            "chrono": True if args.chrono else None}
+
+
+def _configure_md(args, *samplers):
+    if not 1 <= args.gauge_substeps <= 1000:
+        err = ValueError(f"hmc: --gauge-substeps must be 1..1000, got {args.gauge_substeps}")
+        err.collective = True
+        raise err
+    for s in samplers:
+        if s is not None:
+            s.configure_md(args.gauge_substeps, args.chrono)
+# ---- end of the MD integrator options ----
+
+
 def run(args):
     import gaugenet as gn
     from ..hmc import HMC, SLHMC, SLHMCTrainer
@@ -308,6 +338,7 @@ def run(args):
         args._loaded_weights = rec["weights"].tolist()
         log.info("initial %s weights from %s: %s", spec, args.load_weights, np.round(rec["weights"], 6).tolist())
     params = _params(args, dims)
+    params.update(_md_params(args))
     therm, train = args.therm, args.train
     total = therm + train + args.trajectories
     import gaugenet.io as gio
@@ -322,6 +353,7 @@ def run(args):
     hmc = HMC(args.beta, args.mass, **kw)
     slhmc = SLHMC(args.beta, args.mass, args.m_h, rho=_rho(args), network=spec, **kw) \
         if args.algorithm == "slhmc" else None
+    _configure_md(args, hmc, slhmc)
     trainer = SLHMCTrainer(slhmc, lr=args.lr, samples=args.train_samples) if slhmc is not None else None
     hmc.measurements = Measurements(args.mass, args.seed, condensate_vectors=args.condensate_vectors,
                                     tol=args.cg_tol, maxiter=args.maxiter)
