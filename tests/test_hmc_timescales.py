@@ -200,3 +200,29 @@ def test_nested_chrono_trajectory_same_on_every_grid():
     assert abs(got[1] - ref[1]) < 1e-9
     assert abs(got[2] - ref[2]) < 1e-12
     assert got[3] == ref[3] == 3 and got[4] == ref[4]
+
+
+def test_command_options_and_toml(tmp_path):
+    """--gauge-substeps/--chrono (flags or TOML keys) reach the sampler: the command's chain equals the library's,
+    they are chain parameters of a resume, and a bad value is a clear error."""
+    from conftest import NRANKS
+    if NRANKS > 1:
+        pytest.skip("runs the command in-process")
+    from gaugenet.cli.hmc import read_records
+    from gaugenet.cli.main import main
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('algorithm = "hmc"\nsteps = 2\nseed = 3\ntherm = 0\ntrajectories = 2\ngauge_substeps = 3\n'
+                   'chrono = true\ncg_tol = 1e-12\ncondensate_vectors = 0\n')
+    out = tmp_path / "run"
+    assert main(["hmc", str(cfg), "--out", str(out)]) == 0
+    recs = read_records(out / "hmc.jsonl")
+    st = __import__("json").loads((out / "hmc.json").read_text())
+    assert st["params"]["gauge_substeps"] == 3 and st["params"]["chrono"] is True
+    U = gn.GaugeField.unit(gn.Lattice(DIMS), 2)
+    h = HMC(BETA, MASS, n_steps=2, seed=3, cg_tol=1e-12, gauge_substeps=3, chrono=True)
+    for r in recs:
+        U, ref = h.trajectory(U, r["traj"])
+        assert abs(ref.dH - r["dH"]) < 1e-9 and ref.forces == r["forces"] == 5
+    # a changed time-scale setting is refused on resume
+    assert main(["hmc", str(cfg), "--out", str(out), "--gauge-substeps", "2"]) != 0
+    assert main(["hmc", "--gauge-substeps", "0", "--out", str(tmp_path / "bad")]) != 0
