@@ -39,7 +39,7 @@ def _records(out):
 def test_cask_chain_resumes_bitwise(tmp_path):
     net = ["--network", "cask", "--weights", CASK_W]
     full = tmp_path / "full"
-    assert main(_cmd(full, *net, "--trajectories", "2", "--save-weights", str(tmp_path / "w.h5"))) == 0
+    assert main(_cmd(full, *net, "--trajectories", "2", "--save-weights", str(tmp_path / "new" / "w.h5"))) == 0
     ref = _records(full)
     assert [r["phase"] for r in ref] == ["therm", "train", "train", "prod", "prod"]
     st = json.load(open(full / "hmc.json"))
@@ -50,7 +50,7 @@ def test_cask_chain_resumes_bitwise(tmp_path):
     assert np.all(w[[0, 3, 6, 9]] != np.array([0.02, 0.01, 0.01, 1.0]))   # Q, K, V and tau all learn
     assert st["training"]["params"] == w.tolist() and len(st["training"]["adam"]["m"][0]) == 13
     # weight file: the trained weights, with the network, N and lattice
-    rec = load_weights(tmp_path / "w.h5", spec="cask", N=2, lattice=(4, 4, 4, 4))
+    rec = load_weights(tmp_path / "new" / "w.h5", spec="cask", N=2, lattice=(4, 4, 4, 4))
     assert rec["layers"] == "cask:3" and rec["weights"].tolist() == w.tolist()
     # stopped inside the training phase, then continued: the same chain, the same training state
     part = tmp_path / "part"
@@ -61,7 +61,7 @@ def test_cask_chain_resumes_bitwise(tmp_path):
     # a production chain started from the saved weights (no training) runs with them
     again = tmp_path / "again"
     assert main(_cmd(again, "--network", "cask", "--train", "0", "--trajectories", "1",
-                     "--load-weights", str(tmp_path / "w.h5"))) == 0
+                     "--load-weights", str(tmp_path / "new" / "w.h5"))) == 0
     st2 = json.load(open(again / "hmc.json"))
     assert st2["params"]["rho"] == w.tolist() and st2["summary"]["weights"] == w.tolist()
 
@@ -133,7 +133,7 @@ def weight_files(tmp_path_factory):
     (["--network", "cask", "--load-weights", "{junk}"], "not an HDF5 file"),
     (["--network", "cask", "--load-weights", "{other}"], "not a gaugenet link-network weight file"),
     (["--network", "cask", "--load-weights", "/nonexistent/w.h5"], "no such file"),
-    (["--save-weights", "/nonexistent/dir/w.h5"], "--save-weights /nonexistent/dir/w.h5: its directory"),
+    (["--save-weights", "{junk}/dir/w.h5"], "/dir/w.h5: its directory cannot be created or written"),
 ])
 def test_bad_network_input(tmp_path, capsys, weight_files, extra, msg):
     extra = [e.format(**weight_files) for e in extra]

@@ -142,6 +142,17 @@ def _params(args, dims):
             "network": _network(args)}
 
 
+def _can_make_dir(d):
+    """Whether directory d exists and is writable, or can be made (its nearest existing ancestor is a
+    writable directory)."""
+    while not os.path.exists(d):
+        parent = os.path.dirname(d)
+        if parent == d:
+            return False
+        d = parent
+    return os.path.isdir(d) and os.access(d, os.W_OK)
+
+
 def _validate(args, dims):
     bad = []
     if len(dims) != 4:
@@ -193,9 +204,8 @@ def _validate(args, dims):
                 bad.append(f"--weights must be finite comma-separated numbers, got {args.weights!r}")
             elif len(w) != n:
                 bad.append(f"--weights: network {spec!r} has {n} weights, got {len(w)}")
-        if args.save_weights is not None and \
-                not os.path.isdir(os.path.dirname(os.path.abspath(args.save_weights))):
-            bad.append(f"--save-weights {args.save_weights}: its directory does not exist")
+        if args.save_weights is not None and not _can_make_dir(os.path.dirname(os.path.abspath(args.save_weights))):
+            bad.append(f"--save-weights {args.save_weights}: its directory cannot be created or written")
     if not 1 <= args.train_samples <= 200:
         bad.append("--train-samples must be 1..200")
     if bad:

@@ -43,8 +43,10 @@ def save_weights(path, spec, N, lattice, weights):
         raise ValueError(f"save_weights: network {spec!r} has {n} weights, got {w.size}")
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise ValueError(f"--save-weights {path}: its directory does not exist")
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"weight file {path}: cannot make its directory ({e})") from None
     tmp = temp_name(path)
     try:
         with h5py.File(tmp, "w") as f:
