@@ -1,0 +1,9 @@
+"""Learned gradient flows for SU(N) gauge fields with exact Jacobians (seed 003, after Bacchio et al. 2022):
+Wilson-loop actions and their force and Laplacian (loops.py), Lüscher's third-order Lie-group integrator with
+the log-determinant along the flow (integrate.py), the t-expansion of the coefficients and the target/ESS
+(model.py). docs/flows.md, section "Gauge fields"."""
+from .integrate import integrate, invert, rk3_step
+from .loops import DEFAULT_LOOPS, LoopEvaluation, LoopSet, parse_loop, per_slice
+
+__all__ = ["integrate", "invert", "rk3_step", "DEFAULT_LOOPS", "LoopEvaluation", "LoopSet", "parse_loop",
+           "per_slice"]

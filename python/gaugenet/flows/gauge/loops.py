@@ -1,0 +1,206 @@
+"""Wilson-loop actions S~ = sum_i c_i W_i for learned gradient flows, their force Z and their Lie-algebra
+Laplacian (the divergence of the flow), all built on the link-network core (links/paths.py).
+
+Loop types. A type "m x n" (names "1x1" = "plaquette", "1x2" = "rectangle", "1x3", "2x2", ...) is the set of
+closed paths m hops along +mu, n along +nu, m along -mu, n along -nu, for every plane mu < nu of the flowed
+directions `dirs`, in both orientations (m along mu and m along nu) when m != n. Its value is
+
+    W_i(U) = sum_x sum_(paths of type i) Re tr P(x)          (no 1/N, no "1 -": the flow only needs derivatives)
+
+The force. With the Lie-algebra derivative of shared/CONVENTIONS.md, d^a f = d/ds f(exp(i s T^a) U) at s = 0,
+and e_a = i T^a (tr(e_a e_b) = -delta_ab / 2), the flow field is Z = sum_a e_a Z^a, Z^a = -d^a S~. For any f
+with link cotangent Sigma (df = sum Re tr(dU Sigma)) one has d^a f = Re tr(e_a U Sigma) and
+sum_a e_a Re tr(e_a M) = -TA(M) / 2, so Z = +TA(U Sigma_S~) / 2 = Paths.force(Sigma_S~).
+Lüscher's Wilson flow is c_plaquette = -1 (S~ = sum_p Re tr(1 - U_p)): then Z = (N / beta) gauge_force(U, beta)
+(tested).
+
+The Laplacian. Delta f = sum_(links l) sum_a d^a_l d^a_l f. For a loop in which the link l occurs at hops k
+(H_k = U_l or U_l^dag), U_l -> exp(s e) U_l inserts exp(s e) before H_k (H_k = U_l) or exp(-s e) after H_k
+(H_k = U_l^dag). With sum_a e_a e_a = -C_F (C_F = (N^2 - 1) / (2N)) and the Fierz identity
+sum_a tr(e_a X e_a Y) = -(tr X tr Y - tr(X Y) / N) / 2 the second derivative is
+
+    Delta_l Re tr W = -C_F n_l Re tr W - sum_(pairs i < j of hops on l) sigma_i sigma_j Re(tr X tr Y - tr W / N)
+
+(n_l the number of hops on l, sigma = +1 / -1 for U / U^dag, X the product of the hops between the two
+insertion points, Y the rest of the loop). When no link occurs twice in a loop (every loop fits in the
+lattice), the Laplacian of W_i is simply -C_F len_i W_i. On small lattices loops wrap around and meet their own
+links; the pairs are found once per loop and lattice (they do not depend on the corner x) and the second term
+is evaluated from the two sub-path products (tested against finite second derivatives and against the
+finite-difference Jacobian of the whole flow).
+
+The flow's divergence with respect to the Haar measure is div Z = sum_(l,a) d^a_l Z^a_l = -Delta S~ (the
+vector fields U -> e_a U are Haar-divergence free), so d log det F_* / dt = -Delta S~.
+
+Sample axis. Every quantity is also available per slice of one lattice direction (`per_slice`): a lattice
+16 x 16 x B x 1 with the flow in the (0, 1) plane holds B independent two-dimensional configurations, and the
+per-slice sums are their actions and log-determinants (docs/flows.md).
+"""
+import re
+
+import numpy as np
+
+from ...links.paths import Paths
+
+ALIASES = {"plaquette": "1x1", "rectangle": "1x2"}
+DEFAULT_LOOPS = ("1x1", "1x2", "1x3", "2x2", "2x3", "3x3", "1x4")   # our 7 loop types of "model A"
+
+
+def parse_loop(name):
+    """(m, n) with m <= n of a loop type name ('plaquette', 'rectangle' or 'MxN')."""
+    key = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+    mt = re.fullmatch(r"(\d+)x(\d+)", key)
+    if not mt or int(mt.group(1)) < 1 or int(mt.group(2)) < 1:
+        raise ValueError(f"unknown loop type {name!r}: use 'plaquette', 'rectangle' or 'MxN' (e.g. '2x3')")
+    m, n = sorted((int(mt.group(1)), int(mt.group(2))))
+    return m, n
+
+
+def rectangle_path(mu, nu, m, n):
+    return [(mu, 1)] * m + [(nu, 1)] * n + [(mu, -1)] * m + [(nu, -1)] * n
+
+
+def check_dirs(dirs):
+    d = tuple(sorted(set(int(x) for x in dirs)))
+    if len(d) != len(tuple(dirs)) or len(d) < 2 or any(x not in (0, 1, 2, 3) for x in d):
+        raise ValueError(f"flow directions {tuple(dirs)!r}: need at least two distinct directions in 0..3")
+    return d
+
+
+def casimir(N):
+    return (N * N - 1) / (2.0 * N)
+
+
+class LoopSet:
+    """The closed paths of each loop type over the planes of `dirs`, and the self-overlap pairs on a lattice."""
+
+    def __init__(self, names=DEFAULT_LOOPS, dirs=(0, 1, 2, 3)):
+        names = list(names)
+        if not names:
+            raise ValueError("a loop set needs at least one loop type")
+        self.dirs = check_dirs(dirs)
+        self.shapes = [parse_loop(x) for x in names]
+        if len(set(self.shapes)) != len(self.shapes):
+            raise ValueError(f"loop types {names} name the same loop twice")
+        self.names = [f"{m}x{n}" for m, n in self.shapes]
+        self.paths = []
+        for m, n in self.shapes:
+            ps = []
+            for a, mu in enumerate(self.dirs):
+                for nu in self.dirs[a + 1:]:
+                    ps.append(rectangle_path(mu, nu, m, n))
+                    if m != n:
+                        ps.append(rectangle_path(nu, mu, m, n))
+            self.paths.append(ps)
+        self._pairs = {}
+
+    def __len__(self):
+        return len(self.shapes)
+
+    def pairs(self, dims, path):
+        """[(pa, pb, sign)]: the insertion slots 0 <= pa <= pb <= len(path) and sigma_i sigma_j of every pair of
+        hops of `path` on the same link of a lattice with global `dims` (x, y, z, t)."""
+        key = (tuple(dims), tuple(path))
+        if key not in self._pairs:
+            pos = np.zeros(4, dtype=int)
+            links, slots = [], []
+            for k, (mu, s) in enumerate(path):
+                site = pos.copy()
+                if s < 0:
+                    site[mu] -= 1
+                links.append((mu,) + tuple(int(site[d]) % dims[d] for d in range(4)))
+                slots.append((k, 1) if s > 0 else (k + 1, -1))
+                pos[mu] += s
+            out = []
+            for i in range(len(path)):
+                for j in range(i + 1, len(path)):
+                    if links[i] == links[j]:
+                        a, b = sorted((slots[i][0], slots[j][0]))
+                        out.append((a, b, slots[i][1] * slots[j][1]))
+            self._pairs[key] = out
+        return self._pairs[key]
+
+
+def per_slice(lat, a, axis):
+    """Sums of a per-site field a (V,) over the sites of each slice x_axis = const: (L_axis,), global."""
+    loc = np.asarray(a, dtype=np.float64).reshape(lat.local_shape)
+    keep = 3 - axis                                  # local_shape is (t, z, y, x)
+    s = loc.sum(axis=tuple(d for d in range(4) if d != keep))
+    out = np.zeros(lat.dims[axis])
+    out[lat.origin[axis]:lat.origin[axis] + lat.local_dims[axis]] = s
+    return np.asarray(lat.allreduce(out), dtype=np.float64)
+
+
+def _trace_re(P):
+    return np.trace(P, axis1=-2, axis2=-1).real
+
+
+class LoopEvaluation:
+    """The loop sums of one link configuration: `site[i]` (V,) = sum over the paths of type i of Re tr P(x);
+    `laplacian_site[i]` (V,) the per-corner Laplacian Delta W_i; `sigma(c)` the link cotangent of sum c_i W_i."""
+
+    def __init__(self, lat, links, loops, laplacian=True):
+        self.lat, self.loops = lat, loops
+        self.T = Paths(lat=lat, links=links)
+        self.N = self.T.N
+        self.ctx = []
+        self.site = []
+        self.laplacian_site = [] if laplacian else None
+        for ps in loops.paths:
+            ctxs = []
+            w = np.zeros(self.T.V)
+            lap = np.zeros(self.T.V)
+            for p in ps:
+                P, ctx = self.T.loop(p)
+                ctxs.append(ctx)
+                trW = _trace_re(P)
+                w += trW
+                if laplacian:
+                    lap += -casimir(self.N) * len(p) * trW + self._pair_terms(p, trW)
+            self.ctx.append(ctxs)
+            self.site.append(w)
+            if laplacian:
+                self.laplacian_site.append(lap)
+
+    def _pair_terms(self, p, trW):
+        """-sum_pairs sigma sigma Re(tr X tr Y - tr W / N) at every corner x (zero if no link occurs twice)."""
+        pairs = self.loops.pairs(self.lat.dims, p)
+        out = np.zeros(self.T.V)
+        N = self.N
+        for a, b, sg in pairs:
+            xp, yp = p[a:b], p[b:] + p[:a]
+            trX = np.full(self.T.V, N, dtype=np.complex128) if not xp else \
+                np.trace(self.T.path(xp)[0], axis1=-2, axis2=-1)
+            trY = np.full(self.T.V, N, dtype=np.complex128) if not yp else \
+                np.trace(self.T.path(yp)[0], axis1=-2, axis2=-1)
+            trY = trY[:, None]
+            for mu, s in xp:                          # Y starts where X ends: tr Y(x + displacement of X)
+                trY = self.T.shift(trY, mu, s)
+            out -= sg * ((trX * trY[:, 0]).real - trW / N)
+        return out
+
+    def totals(self):
+        """W_i summed over the global lattice, (n_loops,)."""
+        return np.array([float(self.lat.allreduce(float(np.sum(w)))) for w in self.site])
+
+    def sigma(self, c):
+        """Link cotangent of sum_i c_i W_i, (4, V, N, N)."""
+        Sigma = self.T.zeros_sigma()
+        eye = np.broadcast_to(np.eye(self.N, dtype=np.complex128), (self.T.V, self.N, self.N))
+        for ci, ctxs in zip(c, self.ctx):
+            if ci == 0.0:
+                continue
+            G = np.ascontiguousarray(ci * eye)
+            for ctx in ctxs:
+                self.T.path_vjp(ctx, G, Sigma)
+        return Sigma
+
+    def force(self, c):
+        """Z = -d S~ (anti-hermitian traceless, (4, V, N, N)) for S~ = sum_i c_i W_i."""
+        return self.T.force(self.sigma(c))
+
+    def divergence_site(self, c):
+        """div Z per site, -sum_i c_i Delta W_i(x) (V,)."""
+        out = np.zeros(self.T.V)
+        for ci, lap in zip(c, self.laplacian_site):
+            out -= ci * lap
+        return out

@@ -1,0 +1,245 @@
+"""flows/gauge: Wilson-loop actions (force against gauge_force and finite differences, Laplacian against second
+differences including loops that meet their own links), Lüscher's RK3 Lie-group integrator (order, SU(N),
+gauge covariance, exact inversion), the accumulated log-determinant against the finite-difference Jacobian of the
+whole flow, process grids, errors."""
+import numpy as np
+import pytest
+
+import gaugenet as gn
+from gaugenet.flows.gauge import LoopEvaluation, LoopSet, integrate, invert, per_slice
+from gaugenet.flows.gauge.model import GaugeFlowModel, leading_order_theta, log_weights, wilson_action
+from gaugenet.gauge.action import gauge_force
+from gaugenet.gauge.algebra import components, generators
+from gaugenet.gauge.expderiv import expm_su
+from gaugenet.gauge.group import dag, traceless_antihermitian, unitarity_violation
+
+from conftest import grids, random_su_global
+
+
+def _links(dims, N, seed, coarse=True, mpi=None):
+    lat = gn.Lattice(dims, coarse=coarse, mpi=mpi)
+    return lat, gn.GaugeField.random(lat, N=N, seed=seed).sites().astype(np.complex128)
+
+
+def _coeff(th):
+    return lambda t: th[0] + t * th[1]
+
+
+@pytest.mark.parametrize("N", [2, 3])
+def test_plaquette_flow_is_wilson_flow(N):
+    lat = gn.Lattice((4, 4, 2, 4))
+    U = gn.GaugeField.random(lat, N=N, seed=1)
+    Z = LoopEvaluation(lat, U.sites(), LoopSet(["plaquette"])).force([-1.0])
+    F = gauge_force(U, 5.0).sites()
+    assert np.abs(Z - F * N / 5.0).max() < 1e-13
+
+
+@pytest.mark.parametrize("N", [2, 3])
+def test_force_is_minus_lie_derivative(N):
+    lat, U = _links((4, 4, 2, 2), N, 2)
+    ls = LoopSet(["1x1", "1x2", "2x2"], dirs=(0, 1, 3))
+    c = np.array([0.3, -0.7, 0.4])
+    Z = LoopEvaluation(lat, U, ls).force(c)
+    X = traceless_antihermitian(np.random.default_rng(3).standard_normal(U.shape) + 0j
+                                + 1j * np.random.default_rng(4).standard_normal(U.shape))
+    h = 1e-5
+
+    def S(s):
+        L = np.stack([expm_su(s * X[d]) @ U[d] for d in range(4)])
+        return float(c @ LoopEvaluation(lat, L, ls, laplacian=False).totals())
+
+    fd = (S(h) - S(-h)) / (2 * h)
+    pred = -float(np.sum(components(X) * components(Z)))       # dS~/ds = sum x^a d^a S~ = -sum x^a Z^a
+    assert abs(fd - pred) < 1e-7 * max(1.0, abs(pred))
+    assert np.all(Z[2] == 0)                                    # direction 2 is not flowed
+
+
+@pytest.mark.parametrize("dims,N,names", [((2, 2, 1, 1), 3, ["1x1", "1x2", "2x2", "1x3"]),
+                                          ((3, 2, 1, 1), 2, ["1x1", "1x2", "2x2", "1x3"]),
+                                          ((4, 3, 1, 1), 2, ["1x1", "2x3"])])
+def test_laplacian_against_second_differences(dims, N, names):
+    lat, U = _links(dims, N, 2)
+    ls = LoopSet(names, dirs=(0, 1))
+    assert any(ls.pairs(dims, p) for ps in ls.paths for p in ps)     # some loops meet their own links
+    c = np.array([0.3, -0.7, 0.5, 1.1][:len(names)])
+    ev = LoopEvaluation(lat, U, ls)
+    lap = sum(ci * float(np.sum(w)) for ci, w in zip(c, ev.laplacian_site))
+    assert abs(-ev.divergence_site(c).sum() - lap) < 1e-12 * abs(lap)
+
+    def S(L):
+        return float(c @ LoopEvaluation(lat, L, ls, laplacian=False).totals())
+
+    h, s0, tot = 1e-3, S(U), 0.0
+    T = generators(N)
+    for d in (0, 1):
+        for x in range(lat.local_volume):
+            for a in range(N * N - 1):
+                vals = []
+                for sg in (1, -1):
+                    L = U.copy()
+                    L[d, x] = expm_su(1j * sg * h * T[a]) @ L[d, x]
+                    vals.append(S(L))
+                tot += (vals[0] + vals[1] - 2 * s0) / h ** 2
+    assert abs(lap - tot) < 1e-5 * max(1.0, abs(lap)), (lap, tot)
+
+
+def test_laplacian_without_self_overlap_is_casimir_times_length():
+    lat, U = _links((6, 6, 1, 1), 3, 4)
+    ls = LoopSet(["1x1", "1x2", "2x3"], dirs=(0, 1))
+    assert not any(ls.pairs(lat.dims, p) for ps in ls.paths for p in ps)
+    ev = LoopEvaluation(lat, U, ls)
+    for (m, n), w, lap in zip(ls.shapes, ev.site, ev.laplacian_site):
+        assert np.allclose(lap, -(8.0 / 6.0) * 2 * (m + n) * w, atol=1e-13)
+
+
+def _dist(A, B):
+    return float(np.abs(A - B).max())
+
+
+def test_integrator_third_order_and_unitarity():
+    lat, V = _links((4, 4, 1, 1), 3, 6)
+    ls = LoopSet(["1x1", "1x2"], dirs=(0, 1))
+    co = _coeff(np.array([[-0.4, 0.3], [0.5, -0.2]]))
+    ref, ldr = integrate(lat, V, ls, co, 64)
+    errs, lerrs = [], []
+    for n in (2, 4, 8):
+        U, ld = integrate(lat, V, ls, co, n)
+        errs.append(_dist(U, ref))
+        lerrs.append(abs(ld - ldr))
+        assert unitarity_violation(U) < 1e-13
+    for e in (errs, lerrs):
+        r = [np.log2(e[i] / e[i + 1]) for i in range(2)]
+        assert min(r) > 2.6 and max(r) < 3.6, (e, r)       # order 3
+    assert np.array_equal(U[2:], V[2:])                       # frozen directions untouched
+
+
+@pytest.mark.parametrize("N", [2, 3])
+def test_gauge_covariance(N):
+    lat, V = _links((4, 4, 1, 1), N, 7)
+    ls = LoopSet(["1x1", "1x2", "2x2"], dirs=(0, 1))
+    co = _coeff(np.array([[-0.3, 0.2, 0.1], [0.2, -0.1, 0.05]]))
+    g = gn.GaugeField.random(lat, N=N, seed=8).sites()[0]       # one SU(N) matrix per site
+    T = LoopEvaluation(lat, V, ls).T
+
+    def transform(L):
+        out = L.copy()
+        for mu in range(2):
+            out[mu] = g @ L[mu] @ dag(T.shift(g, mu, 1))
+        return out
+
+    U, ld = integrate(lat, V, ls, co, 4)
+    Ug, ldg = integrate(lat, transform(V), ls, co, 4)
+    assert _dist(Ug, transform(U)) < 1e-13
+    assert abs(ld - ldg) < 1e-12 * abs(ld)
+
+
+def test_inverse():
+    lat, V = _links((4, 4, 1, 1), 3, 9)
+    ls = LoopSet(["1x1", "1x2"], dirs=(0, 1))
+    co = _coeff(np.array([[-0.4, 0.3], [0.3, -0.2]]))
+    U, _ = integrate(lat, V, ls, co, 5)
+    assert _dist(U, V) > 1e-2
+    W = invert(lat, U, ls, co, 5)
+    assert _dist(W, V) < 1e-12
+
+
+def _fd_logdet(lat, V, ls, co, n, h=1e-5):
+    """log |det| of the Jacobian of the discrete map in Lie-algebra coordinates, by central differences."""
+    N = V.shape[-1]
+    T, na = generators(N), N * N - 1
+    U0, _ = integrate(lat, V, ls, co, n, logdet=False)
+    cols = []
+    for d in ls.dirs:
+        for x in range(lat.local_volume):
+            for a in range(na):
+                outs = []
+                for sg in (1, -1):
+                    L = V.copy()
+                    L[d, x] = expm_su(1j * sg * h * T[a]) @ L[d, x]
+                    U, _ = integrate(lat, L, ls, co, n, logdet=False)
+                    outs.append(np.concatenate([components(traceless_antihermitian(U[e] @ dag(U0[e]))).ravel()
+                                                for e in ls.dirs]))
+                cols.append((outs[0] - outs[1]) / (2 * h))
+    return np.linalg.slogdet(np.array(cols).T)[1]
+
+
+@pytest.mark.parametrize("N", [2, 3])
+def test_logdet_against_finite_difference_jacobian(N):
+    # 2 x 2 plane: the 2x2 loops meet their own links (the pair terms of the Laplacian are needed)
+    lat, V = _links((2, 2, 1, 1), N, 5)
+    ls = LoopSet(["1x1", "1x2", "2x2"], dirs=(0, 1))
+    th = np.array([[0.4, -0.3, 0.2], [0.3, 0.2, -0.25]])
+    diffs = []
+    for n in (2, 4):
+        _, ld = integrate(lat, V, ls, _coeff(th), n)
+        diffs.append(ld - _fd_logdet(lat, V, ls, _coeff(th), n))
+    assert 6.0 < diffs[0] / diffs[1] < 12.0, diffs            # the discrete map's Jacobian -> exact, order 3
+    if N == 2:      # a gentler flow in 16 steps: 1.0e-6 (SU(3): 1.5e-6, 11 s, not run here)
+        co = _coeff(0.1 * th)
+        _, ld = integrate(lat, V, ls, co, 16)
+        fd = _fd_logdet(lat, V, ls, co, 16)
+        assert abs(ld) > 0.05 and abs(ld - fd) < 1.5e-6, (ld, fd)
+
+
+def test_per_slice_batch_and_leading_order_model():
+    """Two 2D configurations in the z slices of one lattice flow as if alone."""
+    lat, V = _links((4, 4, 2, 1), 3, 11)
+    m = GaugeFlowModel(["1x1", "1x2"], n_t=2, n_steps=3)
+    m.theta = leading_order_theta(m, 5.0, 3) + np.array([[0.0, 0.05], [0.02, -0.03]])
+    lw, S, ld = log_weights(m, lat, V, 5.0, slice_axis=2)
+    U, _ = m.forward(lat, V, slice_axis=2)
+    for z in range(2):
+        lz = gn.Lattice((4, 4, 1, 1), coarse=True)
+        Vz = V.reshape(4, 1, 2, 4, 4, 3, 3)[:, :, z].reshape(4, 16, 3, 3)
+        Uz, ldz = m.forward(lz, Vz)
+        assert abs(ldz - ld[z]) < 1e-12 * abs(ldz)
+        assert abs(wilson_action(lz, Uz, 5.0) - S[z]) < 1e-11 * S[z]
+    assert np.allclose(lw, -S + ld)
+    assert np.isclose(per_slice(lat, np.ones(lat.local_volume), 2).sum(), 32)
+    assert wilson_action(lat, U, 5.0) < wilson_action(lat, V, 5.0)   # the LO flow orders the field
+
+
+@pytest.mark.mpi
+def test_process_grids_agree():
+    dims = (4, 4, 2, 2)
+    u = random_su_global(dims, 3, 12)
+    ls = LoopSet(["1x1", "1x2"], dirs=(0, 1, 2, 3))
+    co = _coeff(np.array([[-0.2, 0.1], [0.1, -0.05]]))
+    out = []
+    for grid in grids(dims) + [(1, 1, 1, 1)] * (gn.Lattice(dims).size == 1):
+        lat = gn.Lattice(dims, mpi=grid)
+        V = gn.GaugeField.from_numpy(lat, u).sites().astype(np.complex128)
+        U, ld = integrate(lat, V, ls, co, 2)
+        glob = lat.gather_global(U.reshape((4,) + lat.local_shape + (3, 3)).transpose(1, 2, 3, 4, 0, 5, 6))
+        out.append((glob, ld))
+    ref = out[0]
+    for glob, ld in out[1:]:
+        assert np.abs(glob - ref[0]).max() < 1e-13 and abs(ld - ref[1]) < 1e-12 * abs(ref[1])
+    if gn.Lattice(dims).size > 1:      # against the unsplit computation of the same global field on every rank
+        lat1 = gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=_self_comm())
+        V1 = gn.GaugeField.from_numpy(lat1, u).sites().astype(np.complex128)
+        U1, ld1 = integrate(lat1, V1, ls, co, 2)
+        assert abs(ld1 - ref[1]) < 1e-12 * abs(ld1)
+        assert np.abs(U1.reshape((4,) + lat1.local_shape + (3, 3)).transpose(1, 2, 3, 4, 0, 5, 6)
+                      - ref[0]).max() < 1e-13
+
+
+def _self_comm():
+    from mpi4py import MPI
+    return MPI.COMM_SELF
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="unknown loop type"):
+        LoopSet(["1x1", "hexagon"])
+    with pytest.raises(ValueError, match="same loop twice"):
+        LoopSet(["plaquette", "1x1"])
+    with pytest.raises(ValueError, match="at least two distinct directions"):
+        LoopSet(["1x1"], dirs=(0,))
+    lat, V = _links((2, 2, 1, 1), 2, 1)
+    with pytest.raises(ValueError, match="step count >= 1"):
+        integrate(lat, V, LoopSet(["1x1"], (0, 1)), lambda t: [0.1], 0)
+    with pytest.raises(ValueError, match="theta of shape"):
+        GaugeFlowModel(["1x1"], n_t=2, theta=np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="needs the plaquette"):
+        leading_order_theta(GaugeFlowModel(["1x2"]), 4.0, 3)
