@@ -243,3 +243,56 @@ def test_errors():
         GaugeFlowModel(["1x1"], n_t=2, theta=np.zeros((3, 1)))
     with pytest.raises(ValueError, match="needs the plaquette"):
         leading_order_theta(GaugeFlowModel(["1x2"]), 4.0, 3)
+
+
+def test_force_vjp_against_finite_differences():
+    from gaugenet.flows.gauge.loops import LoopSecondOrder
+    lat, W = _links((6, 6, 2, 1), 3, 1)
+    ls = LoopSet(["1x1", "1x2", "2x2"], dirs=(0, 1))
+    c = np.array([0.3, -0.5, 0.7])
+    r = np.random.default_rng(0)
+
+    def alg():
+        X = traceless_antihermitian(r.standard_normal(W.shape) + 1j * r.standard_normal(W.shape))
+        X[2:] = 0
+        return X
+
+    Gam, D = alg(), alg()
+    Sig = LoopSecondOrder(LoopEvaluation(lat, W, ls)).directional_sigma(c, Gam)
+
+    def L(Wx):      # sum Re tr(Gam W Sigma(W)) = 2 sum tr(Gam Z)
+        Z = LoopEvaluation(lat, Wx, ls, laplacian=False).force(c)
+        return 2.0 * float(np.sum(np.trace(Gam @ Z, axis1=-2, axis2=-1).real))
+
+    h = 1e-5
+    fd = (L(np.stack([expm_su(h * D[d]) @ W[d] for d in range(4)]))
+          - L(np.stack([expm_su(-h * D[d]) @ W[d] for d in range(4)]))) / (2 * h)
+    pred = float(np.sum(np.trace(D @ W @ Sig, axis1=-2, axis2=-1).real))
+    assert abs(fd - pred) < 1e-7 * abs(pred)
+    lat2, W2 = _links((2, 4, 1, 1), 2, 1)
+    with pytest.raises(ValueError, match="meets its own links"):
+        LoopSecondOrder(LoopEvaluation(lat2, W2, LoopSet(["1x2"], dirs=(0, 1))))
+
+
+@pytest.mark.parametrize("N", [2, 3])
+def test_kl_gradient_against_finite_differences(N):
+    from gaugenet.flows.gauge.model import cost_and_gradient
+    lat, V = _links((4, 4, 2, 1), N, 3)
+    names = ["1x1", "1x2", "2x2"]
+    m = GaugeFlowModel(names, n_t=2, n_steps=3)
+    m.theta = leading_order_theta(m, 3.0, N) + np.array([[0.0, 0.05, -0.03], [0.04, -0.02, 0.03]])
+    C0, g, lw = cost_and_gradient(m, lat, V, 3.0)
+    U, ld = m.forward(lat, V, slice_axis=2)
+    S = wilson_action(lat, U, 3.0, (0, 1), 2)
+    assert np.isclose(C0, np.mean(S - ld), rtol=1e-13) and np.allclose(lw, -S + ld, rtol=1e-13)
+    h = 1e-5
+    for k in range(2):
+        for j in range(3):
+            vals = []
+            for s in (1, -1):
+                m2 = GaugeFlowModel(names, n_t=2, n_steps=3, theta=m.theta)
+                m2.theta[k, j] += s * h
+                U, ld = m2.forward(lat, V, slice_axis=2)
+                vals.append(np.mean(wilson_action(lat, U, 3.0, (0, 1), 2) - ld))
+            fd = (vals[0] - vals[1]) / (2 * h)
+            assert abs(fd - g[k, j]) < 1e-7 * max(1.0, abs(g[k, j])), (k, j, fd, g[k, j])

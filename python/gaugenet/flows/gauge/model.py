@@ -89,3 +89,91 @@ def measure_ess(model, lat, beta, N, n_batches, seed, slice_axis=2):
     logw = np.concatenate(logw)
     e, err = ess_with_error(logw)
     return e, err, logw
+
+
+# ---------------------------------------------------------------------------------------------- training
+def _coeff_grad_rows(model, t):
+    """d c_i(t) / d theta[k, i] = t^k, (n_t,)."""
+    return np.array([t ** k for k in range(model.n_t)])
+
+
+def _stage_backward(model, lat, W, c, t, eps, GamZ, b_div, gtheta):
+    """Link cotangent of the stage's force Z = eps force(W, c) with cotangent GamZ (sum tr(dZ GamZ)) and of
+    -eps b_div div(W, c) (the cost's -log det); the theta gradient is accumulated (local sums)."""
+    from .loops import LoopSecondOrder, casimir
+    ev = LoopEvaluation(lat, W, model.loops, laplacian=False)
+    so = LoopSecondOrder(ev)
+    sig = so.sigmas()
+    G = 0.5 * eps * so.directional_sigma(c, GamZ)
+    rows = _coeff_grad_rows(model, t)
+    Cf = casimir(ev.N)
+    lens = np.array([2 * (m + n) for m, n in model.loops.shapes], dtype=np.float64)
+    for j, sj in enumerate(sig):
+        Fj = ev.T.force(sj)
+        dc = eps * float(np.sum(np.einsum("mvij,mvji->mv", Fj, GamZ).real))
+        if b_div:
+            dc -= eps * b_div * Cf * lens[j] * float(np.sum(ev.site[j]))
+            G -= (eps * b_div * Cf * lens[j] * c[j]) * sj
+        gtheta[:, j] += rows * dc
+    return G
+
+
+def _exp_backward(X, Wprev, G, dirs):
+    """For W = exp(X) Wprev with link cotangent G of W: (cotangent of Wprev, algebra cotangent of X)."""
+    from ...gauge.expderiv import SUExp
+    Gp = G.copy()
+    GamX = np.zeros_like(G)
+    for d in dirs:
+        se = SUExp(X[d])
+        GamX[d] = se.pullback(Wprev[d] @ G[d])
+        Gp[d] = G[d] @ se.exp
+    return Gp, GamX
+
+
+def cost_and_gradient(model, lat, V, beta, slice_axis=2):
+    """The reverse-KL cost C = < S(F(V)) - log det F_*(V) > over the slices of the batch V, its exact gradient
+    with respect to theta (backprop through the stored stages of the discrete flow: W_0, W_1, W_2 and the
+    exponents of every step are kept, the loop products are recomputed), and the per-slice log-weights."""
+    from .integrate import A21, B, C, _expmul
+    from .loops import LoopSet
+    dirs = model.loops.dirs
+    n = model.n_steps
+    eps = 1.0 / n
+    U = np.ascontiguousarray(V, dtype=np.complex128)
+    tape = []
+    ld = np.zeros(lat.local_volume)
+    for k in range(n):
+        t = k * eps
+        ts = [t + C[i] * eps for i in range(3)]
+        cs = [np.asarray(model.coeff(x), dtype=np.float64) for x in ts]
+        W0 = U
+        e0 = LoopEvaluation(lat, W0, model.loops)
+        Z0 = eps * e0.force(cs[0])
+        X0 = A21 * Z0
+        W1 = _expmul(W0, X0, dirs)
+        Z1 = eps * LoopEvaluation(lat, W1, model.loops, laplacian=False).force(cs[1])
+        X1 = (8.0 / 9.0) * Z1 - (17.0 / 36.0) * Z0
+        W2 = _expmul(W1, X1, dirs)
+        e2 = LoopEvaluation(lat, W2, model.loops)
+        Z2 = eps * e2.force(cs[2])
+        X2 = 0.75 * Z2 - (8.0 / 9.0) * Z1 + (17.0 / 36.0) * Z0
+        U = _expmul(W2, X2, dirs)
+        ld += eps * (B[0] * e0.divergence_site(cs[0]) + B[2] * e2.divergence_site(cs[2]))
+        tape.append((W0, W1, W2, X0, X1, X2, ts, cs))
+    S = wilson_action(lat, U, beta, dirs, slice_axis)
+    lds = per_slice(lat, ld, slice_axis)
+    nb = len(S)
+    cost = float(np.mean(S - lds))
+    N = U.shape[-1]
+    G = LoopEvaluation(lat, U, LoopSet(["1x1"], dirs), laplacian=False).sigma([-float(beta) / N])
+    gtheta = np.zeros_like(model.theta)
+    for W0, W1, W2, X0, X1, X2, ts, cs in reversed(tape):
+        G2, GamX2 = _exp_backward(X2, W2, G, dirs)
+        G2 += _stage_backward(model, lat, W2, cs[2], ts[2], eps, 0.75 * GamX2, B[2], gtheta)
+        G1, GamX1 = _exp_backward(X1, W1, G2, dirs)
+        G1 += _stage_backward(model, lat, W1, cs[1], ts[1], eps, (8.0 / 9.0) * (GamX1 - GamX2), 0.0, gtheta)
+        G0, GamX0 = _exp_backward(X0, W0, G1, dirs)
+        GamZ0 = (17.0 / 36.0) * (GamX2 - GamX1) + A21 * GamX0
+        G = G0 + _stage_backward(model, lat, W0, cs[0], ts[0], eps, GamZ0, B[0], gtheta)
+    gtheta = np.asarray(lat.allreduce(gtheta), dtype=np.float64) / nb
+    return cost, gtheta, -S + lds
