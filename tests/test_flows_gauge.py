@@ -296,3 +296,21 @@ def test_kl_gradient_against_finite_differences(N):
                 vals.append(np.mean(wilson_action(lat, U, 3.0, (0, 1), 2) - ld))
             fd = (vals[0] - vals[1]) / (2 * h)
             assert abs(fd - g[k, j]) < 1e-7 * max(1.0, abs(g[k, j])), (k, j, fd, g[k, j])
+
+
+def test_cli_gauge_branch(tmp_path, capsys):
+    import json
+    from gaugenet.cli.main import main
+    js = str(tmp_path / "g.json")
+    h5 = str(tmp_path / "g.h5")
+    assert main(["flow", "--theory", "su2-2d", "--L", "4", "--batch", "2", "--steps", "2", "--samples", "4",
+                 "--flow-steps", "2", "--loops", "1x1,1x2", "--beta", "2.0", "--json", js, "--save", h5]) == 0
+    s = json.load(open(js))
+    for k in ("theory", "beta", "lattice", "n_parameters", "ess", "ess_err", "training_seconds",
+              "ess_leading_order"):
+        assert k in s
+    assert s["n_parameters"] == 4 and s["lattice"] == [4, 4] and 0 < s["ess"] <= 1 and len(s["history"]) == 2
+    for flags, msg in ((["--loops", "1x1,hex"], "unknown loop type"), (["--flow-steps", "0"], "step count >= 1"),
+                       (["--loops", "1x1,1x4"], "does not fit"), (["--batch", "0"], "batch >= 1")):
+        assert main(["flow", "--theory", "su3-2d", "--L", "4", "--steps", "0"] + flags) == 1
+        assert msg in capsys.readouterr().err

@@ -32,7 +32,8 @@ def _scales(text):
 
 
 def add_arguments(p):
-    p.add_argument("--theory", default="phi4", help="the theory (only phi4 so far)")
+    p.add_argument("--theory", default="phi4",
+                   help="phi4, or su3-2d / su2-2d: the learned gradient flow for 2D SU(N) Yang-Mills (default phi4)")
     p.add_argument("--beta", type=float, default=0.576,
                    help="hopping coupling beta (= 2 kappa) of S = sum -beta phi_x phi_{x+mu} + phi^2 + "
                         "lambda (phi^2 - 1)^2 (default 0.576, the seed's L = 4 row)")
@@ -61,6 +62,15 @@ def add_arguments(p):
     p.add_argument("--save", default=None, metavar="MODEL.h5", help="write the trained weights (HDF5)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the summary as JSON")
     p.add_argument("--verbose", action="store_true")
+    # the gauge-field gradient flow (theory su3-2d / su2-2d; docs/flows.md "Gauge fields"); --L, --beta, --steps,
+    # --batch (2D configurations per step, the z slices of one lattice), --lr, --samples, --seed, --json are shared
+    p.add_argument("--loops", default="1x1,1x2,1x3,2x2,2x3,3x3,1x4",
+                   help="gauge flow: comma-separated loop types MxN of S~ (default the 7 of model A)")
+    p.add_argument("--n-t", type=int, default=2, help="gauge flow: terms of the t-expansion of c_i(t) (default 2)")
+    p.add_argument("--flow-steps", type=int, default=20,
+                   help="gauge flow: steps of Lüscher's RK3 integrator from t = 0 to 1 (default 20)")
+    p.add_argument("--init", default="leading-order", choices=("leading-order", "zero"),
+                   help="gauge flow: initial coefficients (default the leading-order trivializing flow)")
 
 
 def _config(args):
@@ -94,6 +104,8 @@ def _print_summary(s):
 
 
 def run(args):
+    if str(args.theory).lower() in GAUGE_THEORIES:
+        return run_gauge(args)
     from mpi4py import MPI
     from ..flows.experiment import run_experiment, validate
     from ..flows.model_io import load_flow, save_flow
@@ -130,4 +142,73 @@ def run(args):
         log.info("summary written to %s", args.json)
     else:
         log.debug(json.dumps(summary))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- gauge fields
+GAUGE_THEORIES = {"su3-2d": 3, "su2-2d": 2}
+
+
+def run_gauge(args):
+    """Train the learned gradient flow (flows/gauge) for 2D SU(N) Yang-Mills on L x L, then measure the ESS of
+    the trained model and of the leading-order trivializing flow. The 2D configurations of a batch are the z
+    slices of an L x L x batch x 1 lattice flowed in the (x, y) plane (the z and t links are frozen)."""
+    import time
+    import numpy as np
+    from mpi4py import MPI
+    import gaugenet as gn
+    from ..flows.gauge.model import GaugeFlowModel, leading_order_theta, measure_ess, train
+    from .config import write_atomic
+
+    N = GAUGE_THEORIES[str(args.theory).lower()]
+    if MPI.COMM_WORLD.Get_size() > 1:
+        raise FlowError("`flow` for gauge theories runs on one MPI rank (the batch lies along z); run it with -n 1")
+    if args.L < 2 or args.batch < 1 or args.samples < 1 or args.steps < 0 or args.lr <= 0:
+        raise FlowError(f"gauge flow: need L >= 2, batch >= 1, samples >= 1, steps >= 0, lr > 0 (got L {args.L}, "
+                        f"batch {args.batch}, samples {args.samples}, steps {args.steps}, lr {args.lr})")
+    try:
+        loops = [x for x in str(args.loops).split(",") if x.strip()]
+        model = GaugeFlowModel(loops, n_t=args.n_t, n_steps=args.flow_steps)
+        if args.init == "leading-order":
+            model.theta = leading_order_theta(model, args.beta, N)
+        lo = GaugeFlowModel(["1x1"], n_t=1, n_steps=args.flow_steps)
+        lo.theta = leading_order_theta(lo, args.beta, N)
+        lat = gn.Lattice((args.L, args.L, args.batch, 1), coarse=True)
+        for mn in model.loops.shapes:
+            if max(mn) >= args.L:
+                raise ValueError(f"loop {mn[0]}x{mn[1]} does not fit in L = {args.L} (gradients need L > {max(mn)})")
+    except ValueError as exc:
+        raise FlowError(str(exc)) from None
+    n_batches = -(-int(args.samples) // int(args.batch))
+    t0 = time.perf_counter()
+    hist = train(model, lat, args.beta, N, args.steps, lr=args.lr, seed=args.seed,
+                 log=log.info if args.verbose else None)
+    t_train = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    e, err, _ = measure_ess(model, lat, args.beta, N, n_batches, seed=args.seed + 1)
+    t_meas = time.perf_counter() - t0
+    e_lo, err_lo, _ = measure_ess(lo, lat, args.beta, N, n_batches, seed=args.seed + 1)
+    summary = {"theory": str(args.theory).lower(), "beta": args.beta, "lattice": [args.L, args.L], "N": N,
+               "loops": model.loops.names, "n_t": model.n_t, "flow_steps": model.n_steps,
+               "n_parameters": model.n_parameters, "theta": model.theta.tolist(),
+               "ess": e, "ess_err": err, "samples": n_batches * args.batch,
+               "ess_leading_order": e_lo, "ess_leading_order_err": err_lo,
+               "training_seconds": t_train, "training_steps": int(args.steps), "batch": int(args.batch),
+               "measure_seconds": t_meas,
+               "history": [{"step": h[0], "cost": h[1], "batch_ess": h[2], "seconds": h[3]} for h in hist]}
+    log.info(f"flow summary: {summary['theory']} beta {args.beta} on {args.L}x{args.L}, "
+             f"{model.n_parameters} parameters ({model.n_t}_t x {len(model.loops)}_W), {args.steps} training steps "
+             f"of {args.batch} in {t_train:.1f} s: ESS {e:.3f}({err:.3f}); leading-order flow ESS "
+             f"{e_lo:.3f}({err_lo:.3f}) ({summary['samples']} samples each)")
+    if args.save:
+        import h5py
+        with h5py.File(args.save, "w") as f:
+            f["theta"] = model.theta
+            for k in ("theory", "beta", "N", "n_t", "flow_steps"):
+                f.attrs[k] = summary[k]
+            f.attrs["loops"] = ",".join(model.loops.names)
+        log.info("coefficients saved to %s", args.save)
+    if args.json:
+        write_atomic(args.json, json.dumps(summary, indent=1) + "\n")
+        log.info("summary written to %s", args.json)
     return 0

@@ -177,3 +177,26 @@ def cost_and_gradient(model, lat, V, beta, slice_axis=2):
         G = G0 + _stage_backward(model, lat, W0, cs[0], ts[0], eps, GamZ0, B[0], gtheta)
     gtheta = np.asarray(lat.allreduce(gtheta), dtype=np.float64) / nb
     return cost, gtheta, -S + lds
+
+
+def train(model, lat, beta, N, steps, lr=0.01, seed=0, slice_axis=2, log=None):
+    """Adam on theta for the reverse-KL cost, one fresh Haar batch (the lattice's slices) per step.
+    Returns the history [(step, cost, ESS of the batch, seconds)]."""
+    import time
+    from ...fields.gauge import GaugeField
+    from ..sampler import ess
+    m1 = np.zeros_like(model.theta)
+    m2 = np.zeros_like(model.theta)
+    b1, b2 = 0.9, 0.999
+    hist = []
+    t0 = time.perf_counter()
+    for k in range(int(steps)):
+        V = GaugeField.random(lat, N=N, seed=seed, stream=100000 + k).sites().astype(np.complex128)
+        cost, g, lw = cost_and_gradient(model, lat, V, beta, slice_axis)
+        m1 = b1 * m1 + (1 - b1) * g
+        m2 = b2 * m2 + (1 - b2) * g * g
+        model.theta = model.theta - lr * (m1 / (1 - b1 ** (k + 1))) / (np.sqrt(m2 / (1 - b2 ** (k + 1))) + 1e-8)
+        hist.append((k, cost, ess(lw), time.perf_counter() - t0))
+        if log is not None:
+            log(f"step {k} cost {cost:.4f} batch ESS {hist[-1][2]:.3f} ({hist[-1][3]:.1f} s)")
+    return hist
