@@ -32,10 +32,25 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=1, help="seed of the chains and of the initial weights")
     p.add_argument("--network", default=None, help="the layers, e.g. 'plaq; conv 12 12 2 +id; bilin 12 12 1; "
                                                     "trace 1' (default: chosen by --loop)")
-    p.add_argument("--optimizer", choices=("adam", "als"), default="adam",
-                   help="adam (any network) or als: alternating exact least squares of the conv and bilinear "
-                        "weights (one-block networks: source; conv +id; bilin ... 1; trace 1)")
-    p.add_argument("--steps", type=int, default=1500, help="Adam steps or ALS iterations (default 1500)")
+    p.add_argument("--optimizer", choices=("adam", "als", "blockwise"), default="adam",
+                   help="adam (any network); als: alternating exact least squares of the conv and bilinear "
+                        "weights (one-block networks: source; conv +id; bilin ... 1; trace 1); blockwise: greedy "
+                        "block-by-block least squares (ALS, then Gauss-Newton) of a multi-block network, the "
+                        "blocks before the last supervised by the --curriculum loop matrices")
+    p.add_argument("--curriculum", default=None,
+                   help="blockwise: the loop matrices each block before the last is trained to output, stages "
+                        "separated by ';', shapes by ',': AxB (mu^A nu^B mu^-A nu^-B, corner x, for the six planes "
+                        "mu < nu) or ~AxB (the same loop reversed), e.g. '~1x2' for the 2x2 loop")
+    p.add_argument("--gn-steps", type=int, default=10,
+                   help="blockwise: Gauss-Newton (Levenberg-Marquardt) iterations per block after its --steps ALS "
+                        "iterations (default 10; stops early once exact)")
+    p.add_argument("--stage-configs", type=int, default=0,
+                   help="blockwise: training configurations used by the matrix-supervised blocks (0: all)")
+    p.add_argument("--all-planes", action="store_true",
+                   help="blockwise: let every weight connect channels of different planes (default: the "
+                        "plane-diagonal restriction, channel index mod 6 = plane)")
+    p.add_argument("--steps", type=int, default=1500,
+                   help="Adam steps, ALS iterations, or ALS iterations per block (default 1500)")
     p.add_argument("--batch", type=int, default=0,
                    help="configurations per Adam step, taken in turn (0: all, full batch; default 0)")
     p.add_argument("--lr", type=float, default=0.01, help="initial Adam step size (default 0.01)")
@@ -83,6 +98,13 @@ def run(args):
             raise ValueError("--lr and --lr-final must be positive")
         if args.network is not None:
             parse_network(args.network, N=args.N)          # unknown layers / channel mismatches, before any work
+        if args.gn_steps < 0 or args.stage_configs < 0:
+            raise ValueError("--gn-steps and --stage-configs must be >= 0")
+        if args.optimizer == "blockwise":
+            from ..lcnn.train_blockwise import parse_curriculum
+            if not args.curriculum:
+                raise ValueError("--optimizer blockwise needs --curriculum (e.g. '~1x2' for the 2x2 loop)")
+            parse_curriculum(args.curriculum)
     except ValueError as exc:
         raise _error(f"lcnn: {exc}") from None
 
@@ -90,13 +112,16 @@ def run(args):
         model, weights, summary, curve = wilson_loop_task(
             args.network, f"{m}x{n}", args.N, betas, train_volume, args.train_configs, test_volumes,
             args.test_configs, args.sweeps, args.sep, args.seed, args.steps, args.lr, args.lr_final,
-            init=args.init, mpi=mpi, log=log.info, log_every=max(1, args.log_every), optimizer=args.optimizer, batch=args.batch or None)
+            init=args.init, mpi=mpi, log=log.info, log_every=max(1, args.log_every), optimizer=args.optimizer, batch=args.batch or None,
+            curriculum=args.curriculum, gn_steps=args.gn_steps, stage_configs=args.stage_configs or None,
+            planes=not args.all_planes)
     except ValueError as exc:
         raise _error(f"lcnn: {exc}") from None
     summary["network"] = args.network or summary.get("network")
     summary["ranks"] = MPI.COMM_WORLD.Get_size()
     rank0 = MPI.COMM_WORLD.Get_rank() == 0
-    lines = [f"lcnn {summary['task']} loop {summary['loop']} SU({args.N}): {summary['n_weights']} real weights, "
+    lines = [f"lcnn {summary['task']} loop {summary['loop']} SU({args.N}): {summary['n_weights']} real weights "
+             f"({summary['n_trained_weights']} trained), "
              f"trained {summary['training_seconds']:.1f} s on {'x'.join(map(str, train_volume))} "
              f"(final train nmse {summary['final_train_nmse']:.3e})" if curve else
              f"lcnn {summary['task']} loop {summary['loop']} SU({args.N}): {summary['n_weights']} real weights"]

@@ -227,7 +227,8 @@ def gauge_invariance_error(model, weights, U, seed=12345):
 
 def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_volumes, test_configs, sweeps,
                      sep, seed, steps, lr, lr_final, init=None, mpi=None, log=None, log_every=50,
-                     optimizer="adam", batch=None):
+                     optimizer="adam", batch=None, curriculum=None, gn_steps=0, stage_configs=None,
+                     planes=True):
     """Train on train_volume, test on every test volume; returns (model, weights, summary dict, loss curve)."""
     from .model_io import load_model
     m, n = parse_loop(loop)
@@ -246,12 +247,18 @@ def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_
     for _, U in train_set:
         model.check_lattice(U.lat)
     samples = [(Paths(U), wilson_loop_target_local(Paths(U), m, n)) for _, U in train_set]
-    if optimizer not in ("adam", "als"):
-        raise ValueError(f"unknown optimizer {optimizer!r} (known: adam, als)")
+    if optimizer not in ("adam", "als", "blockwise"):
+        raise ValueError(f"unknown optimizer {optimizer!r} (known: adam, als, blockwise)")
     if optimizer == "als":
         _one_block(model)
+    n_trained = int(model.n_weights)
     t0 = time.time()
-    if optimizer == "als":
+    if optimizer == "blockwise":
+        from .train_blockwise import blockwise_train
+        weights, curve, n_trained = blockwise_train(model, weights, samples, curriculum or "", steps, log=log,
+                                                    stage_configs=stage_configs, planes=planes,
+                                                    gn_iters=gn_steps)
+    elif optimizer == "als":
         weights, curve = als_train(model, weights, samples, steps, log=log)
     else:
         weights, curve = train(model, weights, samples, steps, lr, lr_final, log, log_every, batch=batch)
@@ -267,8 +274,11 @@ def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_
         if log:
             log(f"test {'x'.join(map(str, dims))}: nmse {e:.3e} ({len(cfgs)} configuration(s))")
     summary = {"task": "wilson-loops", "loop": f"{m}x{n}", "N": int(N), "n_weights": int(model.n_weights),
+               "n_trained_weights": n_trained,
                "network": network or None, "train_volume": list(train_volume), "train_configs": len(train_set),
                "betas": list(betas), "optimizer": optimizer, "batch": batch, "steps": int(steps), "final_train_nmse": curve[-1][1] if curve else None,
+               "curriculum": curriculum if optimizer == "blockwise" else None,
+               "gn_steps": int(gn_steps) if optimizer == "blockwise" else None,
                "test": tests, "gauge_invariance_error": gi, "training_seconds": seconds}
     return model, weights, summary, curve
 
