@@ -23,6 +23,10 @@ from .compose import Parallel
 from .layers import DIRECTIONS, PLANES, Identity, LBilin, LConv, Trace
 
 
+def _es(*args):
+    return np.einsum(*args, optimize=True)
+
+
 def parse_curriculum(text):
     """'1x1,~1x2; ~1x3' -> [[(1, 1, False), (1, 2, True)], [(1, 3, True)]] ('~': the reversed loop)."""
     stages = []
@@ -99,11 +103,11 @@ def _block_inputs(T, W, conv):
 
 
 def _block_out(w, a, X, B):
-    A = LBilin._augment(np.einsum("jlo,vloab->vjab", w, X))
+    A = LBilin._augment(_es("jlo,vloab->vjab", w, X))
     out = np.empty((X.shape[0], a.shape[0]) + X.shape[-2:], dtype=np.complex128)
     for i in range(a.shape[0]):
-        M = np.einsum("jk,vkab->vjab", a[i], B)
-        out[:, i] = np.einsum("vjab,vjbc->vac", A, M)
+        M = _es("jk,vkab->vjab", a[i], B)
+        out[:, i] = _es("vjab,vjbc->vac", A, M)
     return out
 
 
@@ -166,9 +170,9 @@ def fit_block_matrix(w, a, data, lat, iters, ridge=1e-12, chunk=32, log=None, na
         G = np.zeros((nA * nB, nA * nB), dtype=np.complex128)
         rhs = np.zeros((nA * nB, co), dtype=np.complex128)
         for X, B, R in data:
-            A = LBilin._augment(np.einsum("jlo,vloab->vjab", w, X))
+            A = LBilin._augment(_es("jlo,vloab->vjab", w, X))
             for s0 in range(0, X.shape[0], chunk):
-                F = np.einsum("vjab,vkbc->vacjk", A[s0:s0 + chunk], B[s0:s0 + chunk]).reshape(-1, nA * nB)
+                F = _es("vjab,vkbc->vacjk", A[s0:s0 + chunk], B[s0:s0 + chunk]).reshape(-1, nA * nB)
                 G += F.conj().T @ F
                 rhs += F.conj().T @ np.moveaxis(R[s0:s0 + chunk], 1, -1).reshape(-1, co)
         G, rhs = lat.allreduce(G), lat.allreduce(rhs)
@@ -180,17 +184,18 @@ def fit_block_matrix(w, a, data, lat, iters, ridge=1e-12, chunk=32, log=None, na
         # w for fixed a: out_i = sum_jlo [w_jlo X_lo M_ij + conj(w_jlo) X_lo^dag M_i(c+j)] + M_i(2c), with
         # M_ij = sum_k a_ijk B_k; real-linear in (Re w, Im w)
         nw = w.size
-        G = np.zeros((2 * nw, 2 * nw))
-        rhs = np.zeros(2 * nw)
+        fw = np.flatnonzero(mw.reshape(-1))
+        G = np.zeros((2 * len(fw), 2 * len(fw)))
+        rhs = np.zeros(2 * len(fw))
         for X, B, R in data:
             for s0 in range(0, X.shape[0], chunk):
                 Xs, Bs, Rs = X[s0:s0 + chunk], B[s0:s0 + chunk], R[s0:s0 + chunk]
-                M = np.einsum("ijk,vkab->vijab", a, Bs)                      # (v, co, nA, N, N)
-                P = np.einsum("vloab,vijbc->vijloac", Xs, M[:, :, :c])
-                Q = np.einsum("vloba,vijbc->vijloac", Xs.conj(), M[:, :, c:2 * c])
+                M = _es("ijk,vkab->vijab", a, Bs)                      # (v, co, nA, N, N)
+                P = _es("vloab,vijbc->vijloac", Xs, M[:, :, :c]).reshape(len(Xs), co, nw, -1)[:, :, fw]
+                Q = _es("vloba,vijbc->vijloac", Xs.conj(), M[:, :, c:2 * c]).reshape(len(Xs), co, nw, -1)[:, :, fw]
                 const = M[:, :, 2 * c]                                         # (v, co, N, N)
-                Fu = np.moveaxis((P + Q).reshape(len(Xs), co, nw, -1), 2, -1).reshape(-1, nw)
-                Fv = np.moveaxis((1j * (P - Q)).reshape(len(Xs), co, nw, -1), 2, -1).reshape(-1, nw)
+                Fu = np.moveaxis(P + Q, 2, -1).reshape(-1, len(fw))
+                Fv = np.moveaxis(1j * (P - Q), 2, -1).reshape(-1, len(fw))
                 Fc = np.concatenate([Fu, Fv], axis=1)                           # complex rows
                 F = np.concatenate([Fc.real, Fc.imag], axis=0)
                 r = (Rs - const).reshape(-1)
@@ -198,10 +203,10 @@ def fit_block_matrix(w, a, data, lat, iters, ridge=1e-12, chunk=32, log=None, na
                 G += F.T @ F
                 rhs += F.T @ r
         G, rhs = lat.allreduce(G), lat.allreduce(rhs)
-        f = np.concatenate([mw.reshape(-1), mw.reshape(-1)])
-        x = np.zeros(2 * nw)
-        x[f] = _solve(G[np.ix_(f, f)], rhs[f], ridge)
-        w[...] = (x[:nw] + 1j * x[nw:]).reshape(w.shape)
+        x = _solve(G, rhs, ridge)
+        wf = np.zeros(nw, dtype=np.complex128)
+        wf[fw] = x[:len(fw)] + 1j * x[len(fw):]
+        w[...] = wf.reshape(w.shape)
         r, n = _resid(w, a, data)
         r, n = lat.allreduce(r), lat.allreduce(n)
         hist.append(r / n)
@@ -232,17 +237,17 @@ def fit_block_scalar(w, a, bias, data, lat, iters, var, ridge=1e-10, log=None, n
     for it in range(iters):
         rows = []
         for X, B, t in data:
-            A = LBilin._augment(np.einsum("jlo,vloab->vjab", w, X))
-            z = np.einsum("vjab,vkba->vjk", A, B).reshape(len(t), -1)
+            A = LBilin._augment(_es("jlo,vloab->vjab", w, X))
+            z = _es("vjab,vkba->vjk", A, B).reshape(len(t), -1)
             rows.append(np.concatenate([z.real, -z.imag, np.ones((len(t), 1))], axis=1))
         x = solve(rows, [t for _, _, t in data], ma[0])
         n = a[0].size
         a[0] = (x[:n] + 1j * x[n:2 * n]).reshape(a[0].shape)
         rows, ts = [], []
         for X, B, t in data:
-            M = np.einsum("jk,vkab->vjab", a[0], B)
-            z1 = np.einsum("vloab,vjba->vjlo", X, M[:, :c]).reshape(len(t), -1)
-            z2 = np.einsum("vloba,vjba->vjlo", X.conj(), M[:, c:2 * c]).reshape(len(t), -1)
+            M = _es("jk,vkab->vjab", a[0], B)
+            z1 = _es("vloab,vjba->vjlo", X, M[:, :c]).reshape(len(t), -1)
+            z2 = _es("vloba,vjba->vjlo", X.conj(), M[:, c:2 * c]).reshape(len(t), -1)
             const = np.trace(M[:, 2 * c], axis1=-2, axis2=-1).real
             rows.append(np.concatenate([z1.real + z2.real, -z1.imag + z2.imag, np.ones((len(t), 1))], axis=1))
             ts.append(t - const)
@@ -334,15 +339,15 @@ def _matrix_normal(w, a, data, lat, masks, chunk=32):
     rr = 0.0
     nw = w.size
     for X, B, R in data:
-        A = LBilin._augment(np.einsum("jlo,vloab->vjab", w, X))
+        A = LBilin._augment(_es("jlo,vloab->vjab", w, X))
         for s0 in range(0, X.shape[0], chunk):
             Xs, Bs, Rs, As = X[s0:s0 + chunk], B[s0:s0 + chunk], R[s0:s0 + chunk], A[s0:s0 + chunk]
             v = len(Xs)
-            M = np.einsum("ijk,vkab->vijab", a, Bs)
-            out = np.einsum("vjab,vijbc->viac", As, M)
-            P = np.einsum("vloab,vijbc->vijloac", Xs, M[:, :, :c]).reshape(v, co, nw, -1)[:, :, fw]
-            Q = np.einsum("vloba,vijbc->vijloac", Xs.conj(), M[:, :, c:2 * c]).reshape(v, co, nw, -1)[:, :, fw]
-            F = np.einsum("vjab,vkbc->vacjk", As, Bs).reshape(v, -1, nA * nB)      # (v, N*N, nA*nB)
+            M = _es("ijk,vkab->vijab", a, Bs)
+            out = _es("vjab,vijbc->viac", As, M)
+            P = _es("vloab,vijbc->vijloac", Xs, M[:, :, :c]).reshape(v, co, nw, -1)[:, :, fw]
+            Q = _es("vloba,vijbc->vijloac", Xs.conj(), M[:, :, c:2 * c]).reshape(v, co, nw, -1)[:, :, fw]
+            F = _es("vjab,vkbc->vacjk", As, Bs).reshape(v, -1, nA * nB)      # (v, N*N, nA*nB)
             Ja = np.zeros((v, co, F.shape[1], naf), dtype=np.complex128)
             for i in range(co):
                 Ja[:, i, :, offs[i]:offs[i + 1]] = F[:, :, fa[i]]
@@ -411,11 +416,11 @@ def _scalar_normal(w, a, bias, data, lat, masks):
     JJ = Jr = None
     rr = 0.0
     for X, B, t in data:
-        A = LBilin._augment(np.einsum("jlo,vloab->vjab", w, X))
-        z = np.einsum("vjab,vkba->vjk", A, B).reshape(len(t), -1)
-        M = np.einsum("jk,vkab->vjab", a[0], B)
-        z1 = np.einsum("vloab,vjba->vjlo", X, M[:, :c]).reshape(len(t), -1)
-        z2 = np.einsum("vloba,vjba->vjlo", X.conj(), M[:, c:2 * c]).reshape(len(t), -1)
+        A = LBilin._augment(_es("jlo,vloab->vjab", w, X))
+        z = _es("vjab,vkba->vjk", A, B).reshape(len(t), -1)
+        M = _es("jk,vkab->vjab", a[0], B)
+        z1 = _es("vloab,vjba->vjlo", X, M[:, :c]).reshape(len(t), -1)
+        z2 = _es("vloba,vjba->vjlo", X.conj(), M[:, c:2 * c]).reshape(len(t), -1)
         y = (z @ a[0].reshape(-1)).real + bias
         J = np.concatenate([z1.real + z2.real, -z1.imag + z2.imag, z.real, -z.imag, np.ones((len(t), 1))],
                            axis=1)[:, f]
