@@ -127,6 +127,7 @@ def _timeless(out):
     return [{k: v for k, v in r.items() if "seconds" not in k} for r in read_records(os.path.join(out, "hmc.jsonl"))]
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_resumes_bitwise(tmp_path):
     """SIGTERM in the middle of an SLHMC run (during training or production): the run finishes its trajectory,
     writes a checkpoint (with the training state), exits 75 with the resume line; rerunning the same command
@@ -168,3 +169,27 @@ def test_sigterm_checkpoints_and_resumes_bitwise(tmp_path):
     assert _chain(part) == _chain(full)
     assert json.load(open(part / "hmc.json"))["training"] == json.load(open(full / "hmc.json"))["training"]
     assert (part / "hmc.png").exists() and not (full / "hmc.png").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_on_one_rank_of_two(tmp_path):
+    """SIGTERM to rank 1 alone (GAUGENET_FAULT ... action=term, as a signal sent to one task): both ranks stop
+    at the same trajectory boundary, exit 75, and the rerun ends with the records of an uninterrupted 2-rank
+    run, bit for bit."""
+    exe = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+    if exe is None:
+        pytest.skip("no mpiexec")
+    args = [exe, "-n", "2", sys.executable, "-m", "gaugenet", "hmc", "--steps", "3", "--seed", "4", "--therm", "1",
+            "--trajectories", "4", "--checkpoint-every", "100", "--condensate-vectors", "1", "--no-plots"]
+    env = _subprocess_env()
+    full, part = tmp_path / "full", tmp_path / "part"
+    r = subprocess.run(args + ["--out", str(full)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(args + ["--out", str(part)], capture_output=True, text=True, timeout=120,
+                       env=dict(env, GAUGENET_FAULT="hmc.trajectory:rank=1:at=2:action=term"))
+    assert r.returncode == 75, r.stdout + r.stderr
+    assert "stopped by SIGTERM (rank 1)" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert json.load(open(part / "hmc.json"))["checkpoint"]["done"] == 2
+    r = subprocess.run(args + ["--out", str(part)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _timeless(part) == _timeless(full)
