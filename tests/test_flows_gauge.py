@@ -314,3 +314,23 @@ def test_cli_gauge_branch(tmp_path, capsys):
                        (["--loops", "1x1,1x4"], "does not fit"), (["--batch", "0"], "batch >= 1")):
         assert main(["flow", "--theory", "su3-2d", "--L", "4", "--steps", "0"] + flags) == 1
         assert msg in capsys.readouterr().err
+
+
+@pytest.mark.mpi
+def test_kl_gradient_process_grids_agree():
+    from gaugenet.flows.gauge.model import cost_and_gradient
+    dims = (4, 4, 2, 2)
+    u = random_su_global(dims, 2, 13)
+    m = GaugeFlowModel(["1x1", "1x2"], n_t=2, n_steps=2)
+    m.theta = leading_order_theta(m, 2.0, 2) + np.array([[0.0, 0.05], [0.04, -0.02]])
+    out = []
+    for grid in grids(dims):
+        lat = gn.Lattice(dims, mpi=grid)
+        V = gn.GaugeField.from_numpy(lat, u).sites().astype(np.complex128)
+        out.append(cost_and_gradient(m, lat, V, 2.0))
+    lat1 = gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=_self_comm())
+    ref = cost_and_gradient(m, lat1, gn.GaugeField.from_numpy(lat1, u).sites().astype(np.complex128), 2.0)
+    for c, g, lw in out:
+        assert abs(c - ref[0]) < 1e-12 * abs(ref[0])
+        assert np.abs(g - ref[1]).max() < 1e-11 * np.abs(ref[1]).max()
+        assert np.abs(lw - ref[2]).max() < 1e-11 * np.abs(ref[2]).max()
