@@ -400,6 +400,8 @@ def run(args):
     _truncate_log(lat, os.path.join(out, LOG), done, header)
     _truncate_records(lat, os.path.join(out, RECORDS), done)
     state["params"] = params
+    if done < total:
+        state.pop("summary", None)          # the summary of a shorter run no longer describes the chain
 
     log.info("hmc: %s on %s SU(%d), beta %g, m %g%s, %s %d steps tau %g, %d ranks (grid %s); trajectories %d..%d "
              "(therm %d, train %d, production %d), output %s", args.algorithm, "x".join(map(str, dims)), args.N,
