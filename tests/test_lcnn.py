@@ -366,7 +366,10 @@ def test_cli_small_run_and_errors(tmp_path):
     for extra, msg in ((["--task", "nope"], "invalid choice"),
                        (["--network", "plaq; foo 1"], "unknown layer 'foo'"),
                        (["--init", str(model), "--N", "3"], "SU(2), not SU(3)"),
-                       (["--network", "plaq; conv 12 2 3 +id; bilin 2 12 1; trace 1"], "smaller than the kernel")):
+                       (["--network", "plaq; conv 12 2 3 +id; bilin 2 12 1; trace 1"], "smaller than the kernel"),
+                       (["--optimizer", "blockwise", "--curriculum", "1y2"], "AxB"),
+                       (["--optimizer", "blockwise"], "needs a curriculum"),
+                       (["--optimizer", "blockwise", "--curriculum", ""], "needs a network 'source; conv")):
         r = _run_cli([str(cfg), "--steps", "1"] + extra)
         assert r.returncode != 0 and msg in r.stderr, (extra, r.stderr[-2000:])
 

@@ -40,7 +40,8 @@ def add_arguments(p):
     p.add_argument("--curriculum", default=None,
                    help="blockwise: the loop matrices each block before the last is trained to output, stages "
                         "separated by ';', shapes by ',': AxB (mu^A nu^B mu^-A nu^-B, corner x, for the six planes "
-                        "mu < nu) or ~AxB (the same loop reversed), e.g. '~1x2' for the 2x2 loop")
+                        "mu < nu) or ~AxB (the same loop reversed), e.g. '~1x2' for the 2x2 loop (default: the "
+                        "curriculum of the loop's default network, lcnn/tasks.py DEFAULT_CURRICULA)")
     p.add_argument("--gn-steps", type=int, default=10,
                    help="blockwise: Gauss-Newton (Levenberg-Marquardt) iterations per block after its --steps ALS "
                         "iterations (default 10; stops early once exact)")
@@ -102,9 +103,8 @@ def run(args):
             raise ValueError("--gn-steps and --stage-configs must be >= 0")
         if args.optimizer == "blockwise":
             from ..lcnn.train_blockwise import parse_curriculum
-            if not args.curriculum:
-                raise ValueError("--optimizer blockwise needs --curriculum (e.g. '~1x2' for the 2x2 loop)")
-            parse_curriculum(args.curriculum)
+            if args.curriculum is not None:
+                parse_curriculum(args.curriculum)
     except ValueError as exc:
         raise _error(f"lcnn: {exc}") from None
 
@@ -112,7 +112,8 @@ def run(args):
         model, weights, summary, curve = wilson_loop_task(
             args.network, f"{m}x{n}", args.N, betas, train_volume, args.train_configs, test_volumes,
             args.test_configs, args.sweeps, args.sep, args.seed, args.steps, args.lr, args.lr_final,
-            init=args.init, mpi=mpi, log=log.info, log_every=max(1, args.log_every), optimizer=args.optimizer, batch=args.batch or None,
+            init=args.init, mpi=mpi, log=log.info, log_every=max(1, args.log_every), optimizer=args.optimizer,
+            batch=args.batch or None,
             curriculum=args.curriculum, gn_steps=args.gn_steps, stage_configs=args.stage_configs or None,
             planes=not args.all_planes)
     except ValueError as exc:

@@ -3,7 +3,8 @@
 Target per site x (shared/CONVENTIONS.md "Wilson loops"): the mean over the six planes mu < nu of
 w^(m x n)(x) = (1/N) Re tr W^(m x n)_{x,mu nu}, averaged over both orientations (m along mu, and m along nu)
 when m != n. Data: quenched heat-bath ensembles (gauge.heatbath.QuenchedUpdater) at several beta; training with
-Adam (models/optim.py) on the normalised mean squared error, full batch.
+Adam (models/optim.py) on the normalised mean squared error, alternating least squares for one-block networks
+(als_train), or greedy block-wise least squares with a curriculum of loop matrices (train_blockwise.py).
 """
 import time
 
@@ -20,9 +21,16 @@ from .model_io import parse_network
 DEFAULT_NETWORKS = {
     "1x1": "plaq; trace 12",
     "1x2": "plaq; conv 12 12 2 +id; bilin 12 12 1; trace 1",
-    "2x2": "plaq; conv 12 12 2 +id; bilin 12 12 6; conv 6 6 2 +id; bilin 6 6 1; trace 1",
-    "2x3": "plaq; conv 12 12 2 +id; bilin 12 12 12; conv 12 12 2 +id; bilin 12 12 12; conv 12 12 2 +id; "
+    "2x2": "plaq; conv 12 6 2 +id; bilin 6 12 6; conv 6 6 2 +id; bilin 6 6 1; trace 1",
+    "2x3": "plaq; conv 12 12 2 +id; bilin 12 12 18; conv 18 12 2 +id; bilin 12 18 12; conv 12 12 2 +id; "
            "bilin 12 12 1; trace 1",
+}
+# the curricula of the blockwise optimizer for the default networks (lcnn/train_blockwise.py): 2x2 from the
+# reversed 1x2 rectangles; 2x3 (with 3x2) from plaquettes and both rectangles, then the 1x3 and 3x1 loops
+DEFAULT_CURRICULA = {
+    "1x2": "",
+    "2x2": "~1x2",
+    "2x3": "1x1,~1x2,2x1; ~1x3,3x1",
 }
 
 
@@ -255,7 +263,13 @@ def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_
     t0 = time.time()
     if optimizer == "blockwise":
         from .train_blockwise import blockwise_train
-        weights, curve, n_trained = blockwise_train(model, weights, samples, curriculum or "", steps, log=log,
+        if curriculum is None:
+            if (network is None and not init) and f"{m}x{n}" in DEFAULT_CURRICULA:
+                curriculum = DEFAULT_CURRICULA[f"{m}x{n}"]
+            else:
+                raise ValueError("optimizer 'blockwise' needs a curriculum (e.g. '~1x2' for the 2x2 loop; a default "
+                                 f"exists only with the default network of the loops {', '.join(DEFAULT_CURRICULA)})")
+        weights, curve, n_trained = blockwise_train(model, weights, samples, curriculum, steps, log=log,
                                                     stage_configs=stage_configs, planes=planes,
                                                     gn_iters=gn_steps)
     elif optimizer == "als":
@@ -276,9 +290,12 @@ def wilson_loop_task(network, loop, N, betas, train_volume, train_configs, test_
     summary = {"task": "wilson-loops", "loop": f"{m}x{n}", "N": int(N), "n_weights": int(model.n_weights),
                "n_trained_weights": n_trained,
                "network": network or None, "train_volume": list(train_volume), "train_configs": len(train_set),
-               "betas": list(betas), "optimizer": optimizer, "batch": batch, "steps": int(steps), "final_train_nmse": curve[-1][1] if curve else None,
+               "betas": list(betas), "optimizer": optimizer, "batch": batch, "steps": int(steps),
+               "final_train_nmse": curve[-1][1] if curve else None,
                "curriculum": curriculum if optimizer == "blockwise" else None,
                "gn_steps": int(gn_steps) if optimizer == "blockwise" else None,
+               "stage_configs": stage_configs if optimizer == "blockwise" else None,
+               "plane_restriction": bool(planes) if optimizer == "blockwise" else None,
                "test": tests, "gauge_invariance_error": gi, "training_seconds": seconds}
     return model, weights, summary, curve
 

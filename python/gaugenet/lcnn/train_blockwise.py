@@ -28,8 +28,11 @@ def _es(*args):
 
 
 def parse_curriculum(text):
-    """'1x1,~1x2; ~1x3' -> [[(1, 1, False), (1, 2, True)], [(1, 3, True)]] ('~': the reversed loop)."""
+    """'1x1,~1x2; ~1x3' -> [[(1, 1, False), (1, 2, True)], [(1, 3, True)]] ('~': the reversed loop); '' -> []
+    (a one-block network has no stage)."""
     stages = []
+    if not str(text).strip():
+        return stages
     for part in str(text).split(";"):
         part = part.strip()
         if not part:
@@ -281,7 +284,8 @@ def blockwise_train(model, weights, samples, curriculum, iters, log=None, stage_
                          f"stage(s) (one per block before the last, separated by ';'), got {len(stages)}")
     for b, (shapes, (conv, bil, _)) in enumerate(zip(stages, blocks)):
         if 6 * len(shapes) != bil.c_out:
-            raise ValueError(f"curriculum: stage {b + 1} ({', '.join(('~' if r else '') + f'{p}x{q}' for p, q, r in shapes)}) gives "
+            names = ", ".join(("~" if r else "") + f"{p}x{q}" for p, q, r in shapes)
+            raise ValueError(f"curriculum: stage {b + 1} ({names}) gives "
                              f"{6 * len(shapes)} channels (6 planes per shape) but block {b + 1} outputs "
                              f"{bil.c_out}")
     lat = samples[0][0].lat
