@@ -421,3 +421,42 @@ def test_blockwise_learns_the_2x2_loop_exactly():
         parse_curriculum("1y2")
     with pytest.raises(ValueError, match="blockwise"):
         blockwise_train(_net(N), _net(N).weights(), samples, "~1x2", 1)
+
+
+def test_blockwise_jacobians_against_finite_differences():
+    """The Gauss-Newton normal equations of the blockwise optimiser: J^T r is minus half the gradient of |r|^2
+    (central differences along a random direction of the free weights), for a matrix-supervised block and for the
+    final scalar block."""
+    from gaugenet.lcnn.tasks import ensemble, wilson_loop_target_local
+    from gaugenet.lcnn.train_blockwise import (_block_inputs, _matrix_apply, _matrix_normal, _scalar_apply,
+                                               _scalar_normal, plane_masks, stage_matrices)
+    N = 2
+    U = ensemble((4, 4, 4, 4), N, [2.3], 1, 3, 1, 5)[0][1]
+    T = Paths(U)
+    net = parse_network("plaq; conv 12 6 2 +id; bilin 6 12 6; conv 6 6 2 +id; bilin 6 6 1; trace 1", N=N)
+    ws = net.weights(seed=4)
+    rng = np.random.default_rng(9)
+    conv, bil = net.layers[1].branches[0], net.layers[2]
+    masks = plane_masks(conv, bil)
+    w, a = ws[0] * masks[0], ws[1] * masks[1]
+    _, W, _ = net.layers[0].forward([], T, None, False)
+    data = [_block_inputs(T, W, conv) + (stage_matrices(T, [(1, 2, True)]),)]
+    JJ, Jr, rr, idx = _matrix_normal(w, a, data, T.lat, masks)
+    x = rng.standard_normal(len(Jr))
+    h = 1e-5
+    rp = _matrix_normal(*_matrix_apply(w, a, h * x, idx), data, T.lat, masks)[2]
+    rm = _matrix_normal(*_matrix_apply(w, a, -h * x, idx), data, T.lat, masks)[2]
+    assert abs((rp - rm) / (2 * h) + 2 * Jr @ x) < 1e-6 * abs(Jr @ x) + 1e-9
+    # the final block on the (untrained) outputs of block 1
+    conv2, bil2 = net.layers[3].branches[0], net.layers[4]
+    m2 = plane_masks(conv2, bil2)
+    X, B = _block_inputs(T, W, conv)
+    from gaugenet.lcnn.train_blockwise import _block_out
+    W2 = _block_out(w, a, X, B)
+    data2 = [_block_inputs(T, W2, conv2) + (wilson_loop_target_local(T, 2, 2),)]
+    w2, a2 = ws[2] * m2[0], ws[3] * m2[1]
+    JJ, Jr, rr, f = _scalar_normal(w2, a2, 0.1, data2, T.lat, m2)
+    x = rng.standard_normal(len(Jr))
+    rp = _scalar_normal(*_scalar_apply(w2, a2, 0.1, h * x, f), data2, T.lat, m2)[2]
+    rm = _scalar_normal(*_scalar_apply(w2, a2, 0.1, -h * x, f), data2, T.lat, m2)[2]
+    assert abs((rp - rm) / (2 * h) + 2 * Jr @ x) < 1e-6 * abs(Jr @ x) + 1e-9
