@@ -289,6 +289,11 @@ def blockwise_train(model, weights, samples, curriculum, iters, log=None, stage_
                              f"{6 * len(shapes)} channels (6 planes per shape) but block {b + 1} outputs "
                              f"{bil.c_out}")
     lat = samples[0][0].lat
+    for shapes in stages:
+        for p, q, _ in shapes:
+            if max(p, q) >= min(lat.dims):
+                raise ValueError(f"curriculum: a {p}x{q} loop does not fit the lattice {tuple(lat.dims)} "
+                                 f"(it would wrap around)")
     n_sites = lat.allreduce(sum(t.size for _, t in samples))
     mean = lat.allreduce(sum(float(t.sum()) for _, t in samples)) / n_sites
     var = lat.allreduce(sum(float(((t - mean) ** 2).sum()) for _, t in samples)) / n_sites
