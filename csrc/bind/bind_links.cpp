@@ -1,5 +1,6 @@
-// The link-network core (kernels/loops.h, kernels/matfield.h): staple sums and their backprop on
-// links with a depth-1 halo, the su(N) exponential and its pullback, the stout-type link update.
+// The link-network core (kernels/loops.h, kernels/matfield.h, kernels/transport.h): staple sums and their
+// backprop on links with a depth-1 halo, the su(N) exponential and its pullback, the stout-type link update,
+// covariant transports of channels with their VJPs.
 // complex128 only; SU(2) and SU(3). Python side: python/gaugenet/links/.
 #include "bind/array.h"
 #include "dispatch/instances.h"
@@ -248,45 +249,45 @@ void transport_forward(py::object H, py::object Hh, py::object A, py::object Ah,
   GN_LINK_CALL(transport_fwd_run, a, dev, N);
 }
 
-void transport_vjp_push(py::object H, py::object Hh, py::object A, py::object Ah, py::object G, py::object chan,
-                        py::object nbr, py::object buf, py::object loc, int64_t V, int64_t Vh, int N) {
-  check_N(N, "transport_vjp_push");
+void transport_back_push(py::object H, py::object Hh, py::object A, py::object Ah, py::object G, py::object chan,
+                         py::object nbr, py::object buf, py::object loc, int64_t V, int64_t Vh, int N) {
+  check_N(N, "transport_back_push");
   Buf h = arg(H, false, "H"), hh = arg(Hh, false, "H_halo", true), x = arg(A, false, "A"),
       xh = arg(Ah, false, "A_halo", true), g = arg(G, false, "G"), c = arg(chan, false, "chan"),
       nb = arg(nbr, false, "nbr"), b = arg(buf, true, "buf"), l = arg(loc, true, "loc");
   bool dev = same_device({&h, &hh, &x, &xh, &g, &c, &nb, &b, &l});
-  check_c128({&h, &hh, &x, &xh, &g, &b, &l}, "transport_vjp_push");
-  TransportArgs<double> a = transport_args(h, hh, x, xh, c, nb, V, Vh, N, "transport_vjp_push");
-  require(g.nbytes == x.nbytes, "transport_vjp_push: G must have the shape of A");
-  require(b.nbytes == 2 * x.nbytes, "transport_vjp_push: buf must be (V, n, 2, N, N)");
-  require(l.nbytes == x.nbytes, "transport_vjp_push: loc must have the shape of A");
+  check_c128({&h, &hh, &x, &xh, &g, &b, &l}, "transport_back_push");
+  TransportArgs<double> a = transport_args(h, hh, x, xh, c, nb, V, Vh, N, "transport_back_push");
+  require(g.nbytes == x.nbytes, "transport_back_push: G must have the shape of A");
+  require(b.nbytes == 2 * x.nbytes, "transport_back_push: buf must be (V, n, 2, N, N)");
+  require(l.nbytes == x.nbytes, "transport_back_push: loc must be (n, V, N, N)");
   a.G = g.as<const cx<double>>();
   a.out = b.as<cx<double>>();
-  a.out2 = l.as<cx<double>>();
+  a.loc = l.as<cx<double>>();
   GN_LINK_CALL(transport_vjp_push_run, a, dev, N);
 }
 
-void transport_vjp_pull(py::object H, py::object buf, py::object bufh, py::object loc, py::object chan,
-                        py::object nbr, py::object gA, py::object sh, int64_t V, int64_t Vh, int N) {
-  check_N(N, "transport_vjp_pull");
+void transport_back_pull(py::object H, py::object buf, py::object bufh, py::object loc, py::object chan,
+                         py::object nbr, py::object gA, py::object sh, int64_t V, int64_t Vh, int N) {
+  check_N(N, "transport_back_pull");
   Buf h = arg(H, false, "H"), b = arg(buf, false, "buf"), bh = arg(bufh, false, "buf_halo", true),
-      l = arg(loc, false, "loc"), c = arg(chan, false, "chan"), nb = arg(nbr, false, "nbr"),
-      ga = arg(gA, true, "gA"), s = arg(sh, true, "sh");
+      l = arg(loc, false, "loc"), c = arg(chan, false, "chan"), nb = arg(nbr, false, "nbr"), ga = arg(gA, true, "gA"),
+      s = arg(sh, true, "sh");
   bool dev = same_device({&h, &b, &bh, &l, &c, &nb, &ga, &s});
-  check_c128({&h, &b, &bh, &l, &ga, &s}, "transport_vjp_pull");
+  check_c128({&h, &b, &bh, &l, &ga, &s}, "transport_back_pull");
   Buf none;
-  TransportArgs<double> a = transport_args(h, none, none, none, c, nb, V, 0, N, "transport_vjp_pull");
+  TransportArgs<double> a = transport_args(h, none, none, none, c, nb, V, 0, N, "transport_back_pull");
   a.Vh = Vh;
   const int64_t m = (int64_t)N * N * 16;
-  require(b.nbytes == 2 * V * a.n * m, "transport_vjp_pull: buf must be (V, n, 2, N, N)");
-  require(Vh >= 0 && (Vh == 0 || bh.present), "transport_vjp_pull: halo sites exist but no buffer halo given");
+  require(b.nbytes == 2 * V * a.n * m, "transport_back_pull: buf must be (V, n, 2, N, N)");
+  require(Vh >= 0 && (Vh == 0 || bh.present), "transport_back_pull: halo sites exist but no buffer halo given");
   require_size(bh, 2 * Vh * a.n * m, "buf_halo");
-  require(l.nbytes == V * a.n * m, "transport_vjp_pull: loc must be (V, n, N, N)");
-  require(ga.nbytes == V * a.n * m, "transport_vjp_pull: gA must be (V, n, N, N)");
-  require(s.nbytes == V * 8 * m, "transport_vjp_pull: sh must be (V, 8, N, N)");
+  require(l.nbytes == V * a.n * m, "transport_back_pull: loc must be (n, V, N, N)");
+  require(ga.nbytes == V * a.n * m, "transport_back_pull: gA must be (V, n, N, N)");
+  require(s.nbytes == V * 8 * m, "transport_back_pull: sh must be (V, 8, N, N)");
   a.buf = b.as<const cx<double>>();
   a.bufh = bh.present ? bh.as<const cx<double>>() : nullptr;
-  a.loc = l.as<const cx<double>>();
+  a.loc = const_cast<cx<double> *>(l.as<const cx<double>>());
   a.out = ga.as<cx<double>>();
   a.sh = s.as<cx<double>>();
   GN_LINK_CALL(transport_vjp_pull_run, a, dev, N);
@@ -336,11 +337,12 @@ void bind_links(py::module_ &m) {
         py::arg("chan"), py::arg("nbr"), py::arg("out"), py::arg("V"), py::arg("Vh"), py::arg("N"),
         "B[x, c] = H(x) A[x + h, c] (K(x)^dag | H(x)^dag | 1) per channel (kernels/transport.h); H the hop links "
         "(V, 8, N, N), chan (n, 2) = (hop, right factor)");
-  m.def("transport_vjp_push", &transport_vjp_push, py::arg("H"), py::arg("H_halo"), py::arg("A"), py::arg("A_halo"),
+  m.def("transport_back_push", &transport_back_push, py::arg("H"), py::arg("H_halo"), py::arg("A"), py::arg("A_halo"),
         py::arg("G"), py::arg("chan"), py::arg("nbr"), py::arg("buf"), py::arg("loc"), py::arg("V"), py::arg("Vh"),
-        py::arg("N"), "pass 1 of the transport VJP: buf (V, n, 2, N, N) to exchange, loc (V, n, N, N)");
-  m.def("transport_vjp_pull", &transport_vjp_pull, py::arg("H"), py::arg("buf"), py::arg("buf_halo"), py::arg("loc"),
-        py::arg("chan"), py::arg("nbr"), py::arg("gA"), py::arg("sh"), py::arg("V"), py::arg("Vh"), py::arg("N"),
+        py::arg("N"), "pass 1 of the transport VJP: buf (V, n, 2, N, N) to exchange, loc (n, V, N, N) the local part "
+        "of the hop-link cotangent per channel");
+  m.def("transport_back_pull", &transport_back_pull, py::arg("H"), py::arg("buf"), py::arg("buf_halo"),
+        py::arg("loc"), py::arg("chan"), py::arg("nbr"), py::arg("gA"), py::arg("sh"), py::arg("V"), py::arg("Vh"), py::arg("N"),
         "pass 2: gA (V, n, N, N) the cotangent of A; sh (V, 8, N, N) += the hop-link cotangent");
   m.def("hop_sigma", &hop_sigma, py::arg("sh"), py::arg("sh_halo"), py::arg("nbr"), py::arg("sigma"), py::arg("V"),
         py::arg("Vh"), py::arg("N"),

@@ -15,21 +15,23 @@
 //   r = -2:          B(x) = H(x) A(x + h)                                    (one step of a path product)
 // with H(x) = Hop[x, k].
 //
-// Vector-Jacobian products (pairing sum Re tr(G dB)), in two passes with one exchange in between:
-//   pass 1 at (x, c): buf[x, c, 0] = M = K^dag G H (the cotangent of A(x + h); H^dag G H for r = -1,
-//                     G H for r = -2), buf[x, c, 1] = As^dag H^dag G^dag (r >= 0: the cotangent of
-//                     K(x) = H(x + mu), which belongs to the hop link at x + mu), loc[x, c] = the cotangent
-//                     of H(x) that stays at x: As K^dag G (r >= 0), As H^dag G + As^dag H^dag G^dag (r = -1),
-//                     As G (r = -2); As = A(x + h).
+// Vector-Jacobian products (pairing sum Re tr(G dB)), in two passes with one exchange in between; sh
+// (V, 8, N, N) is the cotangent of the hop links, accumulated over any number of calls:
+//   pass 1 at (x, c), As = A(x + h):
+//                     buf[x, c, 0] = M = K^dag G H (the cotangent of A(x + h); H^dag G H for r = -1, G H for r = -2),
+//                     buf[x, c, 1] = As^dag H^dag G^dag for r >= 0 (the cotangent of K(x) = H(x + mu), which
+//                     belongs to the hop link at x + mu; slot 1 is left unwritten for r < 0, and never read),
+//                     loc[c, x] = the cotangent of H(x) that stays at x: As K^dag G (r >= 0),
+//                     As H^dag G + As^dag H^dag G^dag (r = -1), As G (r = -2);
 //   Python exchanges buf's halo;
-//   pass 2 at (y, k): for every channel c of hop k: gA[y, c] = buf[y - h, c, 0];
-//                     sh[y, k] += loc[y, c] + buf[y - mu, c, 1] (the last for r >= 0).
-// sh (V, 8, N, N) is the cotangent of the hop links, accumulated over any number of calls; HopSigma
-// turns it into the link cotangent Sigma (4, V, N, N) (sum Re tr(dU Sigma)):
+//   pass 2 at (y, hop k), for every channel c of hop k: gA[y, c] = buf[y - h, c, 0];
+//                     sh[y, k] += loc[c, y] + buf[y - mu, c, 1] (the last for r >= 0).
+// HopSigma turns sh into the link cotangent Sigma (4, V, N, N) (sum Re tr(dU Sigma)):
 //   Sigma_mu(z) += sh[z, 2 mu] + sh[z + mu, 2 mu + 1]^dag      (Hop[x, 2 mu + 1] = U_mu(x - mu)^dag)
 // after one more exchange of sh's halo. Every item writes only its own entries: no atomics, race-free on
 // both backends.
 #pragma once
+#include <type_traits>
 #include "core/backend.h"
 #include "kernels/matfield.h"
 
@@ -41,10 +43,9 @@ struct TransportArgs {
   const cx<T> *A, *Ah;       // channels (V, n, N, N), halo (Vh, n, N, N) or nullptr
   const cx<T> *G;            // vjp pass 1: output cotangent (V, n, N, N)
   const cx<T> *buf, *bufh;   // vjp pass 2: pass-1 buffer (V, n, 2, N, N), halo (Vh, n, 2, N, N)
-  const cx<T> *loc;          // vjp pass 2: pass-1 local hop cotangents (V, n, N, N)
+  cx<T> *loc;                // vjp: the local part of the hop-link cotangent per channel, channel-major (n, V, N, N)
   cx<T> *out;                // forward: B (V, n, N, N); pass 1: buf; pass 2: cotangent of A (V, n, N, N)
-  cx<T> *out2;               // pass 1: loc (V, n, N, N)
-  cx<T> *sh;                 // pass 2: hop cotangent (V, 8, N, N), accumulated
+  cx<T> *sh;                 // vjp passes: hop-link cotangent (V, 8, N, N), accumulated
   const int32_t *chan;       // (n, 2): hop k, right factor r
   const int32_t *nbr;        // (V, 8)
   int64_t V, Vh;
@@ -64,80 +65,108 @@ struct TransportArgs {
   }
 };
 
-// forward, one item per (site, channel)
+// Work items. Forward: one per (channel, site), channel-outer, so that a sweep over the sites of one channel
+// reads A(x + h) as one strided stream (site-outer ordering, each site pulling its 24 channels from eight
+// neighbour rows of the site-major field, measured 4x slower on the CPU at 8^4 x 24 channels); the VJP's
+// pass 1 the same; its pass 2 one per (hop, site), hop-outer, looping over the channels of that hop, so that
+// the item owns sh[y, k] and adds to it without atomics. On the CPU, items cover chunks of `cpu_chunk` sites (the OpenMP team is only woken when
+// there are enough chunks: light items do not pay for threads on small lattices); on CUDA one site per item.
+constexpr int64_t cpu_chunk = 16;
+
+template <class Exec>
+constexpr int64_t transport_chunk() { return std::is_same<Exec, CpuExec>::value ? cpu_chunk : 1; }
+
+// forward: item (c, site chunk)
 template <int N, class T>
 struct TransportFwd {
   TransportArgs<T> a;
-  GN_HD void operator()(int64_t i) const {
-    const int64_t x = i / a.n;
-    const int c = (int)(i - x * a.n);
+  int64_t chunk, nchunk;
+  GN_HD void operator()(int64_t j) const {
+    const int c = (int)(j / nchunk);
+    const int64_t x0 = (j - c * nchunk) * chunk;
+    const int64_t x1 = x0 + chunk < a.V ? x0 + chunk : a.V;
     const int k = a.chan[2 * c], r = a.chan[2 * c + 1];
-    const int32_t *nb = a.nbr + x * 8;
-    const Mat<N, T> H = mload<N, T>(a.template hop<N>(k, x));
-    Mat<N, T> B = mm(H, mload<N, T>(a.template field<N>(c, nb[k])));
-    if (r == -1) B = mmd(B, H);
-    else if (r >= 0) B = mmd(B, mload<N, T>(a.template hop<N>(k, nb[r])));
-    mstore(B, a.out + i * N * N);
+    for (int64_t x = x0; x < x1; ++x) {
+      const int32_t *nb = a.nbr + x * 8;
+      const Mat<N, T> H = mload<N, T>(a.template hop<N>(k, x));
+      Mat<N, T> B = mm(H, mload<N, T>(a.template field<N>(c, nb[k])));
+      if (r == -1) B = mmd(B, H);
+      else if (r >= 0) B = mmd(B, mload<N, T>(a.template hop<N>(k, nb[r])));
+      mstore(B, a.out + (x * a.n + c) * N * N);
+    }
   }
 };
 
-// vjp pass 1, one item per (site, channel)
+// vjp pass 1: item (channel c, site chunk), like the forward; buf slot 1 is written only for r >= 0 (the only
+// channels that read it). (An item per (hop, site chunk) looping over the hop's channels and adding the local
+// part straight into sh saves the loc array but measured 3x slower on the CPU.)
 template <int N, class T>
 struct TransportVjpPush {
   TransportArgs<T> a;
-  GN_HD void operator()(int64_t i) const {
-    const int64_t x = i / a.n;
-    const int c = (int)(i - x * a.n);
+  int64_t chunk, nchunk;
+  // the site loop for one kind of right factor (R: 0 link transport, 1 same site, 2 none), branch-free inside
+  template <int R>
+  GN_HD void sites(int c, int k, int r, int64_t x0, int64_t x1) const {
+    for (int64_t x = x0; x < x1; ++x) {
+      const int32_t *nb = a.nbr + x * 8;
+      const int64_t i = x * a.n + c;
+      const Mat<N, T> H = mload<N, T>(a.template hop<N>(k, x));
+      const Mat<N, T> As = mload<N, T>(a.template field<N>(c, nb[k]));
+      const Mat<N, T> G = mload<N, T>(a.G + i * N * N);
+      cx<T> *b0 = a.out + (i * 2) * N * N;
+      const Mat<N, T> GH = mm(G, H);
+      if (R == 2) {
+        mstore(GH, b0);
+        mstore(mm(As, G), a.loc + (c * a.V + x) * N * N);
+      } else {
+        const Mat<N, T> K = R == 1 ? H : mload<N, T>(a.template hop<N>(k, nb[r]));
+        mstore(mdm(K, GH), b0);                                   // K^dag G H
+        const Mat<N, T> far = mdm(mm(H, As), mdag(G));            // As^dag H^dag G^dag = (H As)^dag G^dag
+        Mat<N, T> near = mm(mmd(As, K), G);                       // As K^dag G
+        if (R == 1) madd(near, far);
+        else mstore(far, b0 + N * N);
+        mstore(near, a.loc + (c * a.V + x) * N * N);
+      }
+    }
+  }
+  GN_HD void operator()(int64_t j) const {
+    const int c = (int)(j / nchunk);
+    const int64_t x0 = (j - c * nchunk) * chunk;
+    const int64_t x1 = x0 + chunk < a.V ? x0 + chunk : a.V;
     const int k = a.chan[2 * c], r = a.chan[2 * c + 1];
-    const int32_t *nb = a.nbr + x * 8;
-    const Mat<N, T> H = mload<N, T>(a.template hop<N>(k, x));
-    const Mat<N, T> As = mload<N, T>(a.template field<N>(c, nb[k]));
-    const Mat<N, T> G = mload<N, T>(a.G + i * N * N);
-    cx<T> *b0 = a.out + (i * 2) * N * N, *b1 = b0 + N * N;
-    const Mat<N, T> GH = mm(G, H);
-    if (r == -2) {
-      mstore(GH, b0);
-      mstore(mzero<N, T>(), b1);
-      mstore(mm(As, G), a.out2 + i * N * N);
-      return;
-    }
-    const Mat<N, T> K = r == -1 ? H : mload<N, T>(a.template hop<N>(k, nb[r]));
-    mstore(mdm(K, GH), b0);                                   // K^dag G H
-    const Mat<N, T> far = mdm(mm(H, As), mdag(G));            // As^dag H^dag G^dag = (H As)^dag G^dag
-    Mat<N, T> near = mm(mmd(As, K), G);                       // As K^dag G
-    if (r == -1) {
-      madd(near, far);
-      mstore(mzero<N, T>(), b1);
-    } else {
-      mstore(far, b1);
-    }
-    mstore(near, a.out2 + i * N * N);
+    if (r >= 0) sites<0>(c, k, r, x0, x1);
+    else if (r == -1) sites<1>(c, k, r, x0, x1);
+    else sites<2>(c, k, r, x0, x1);
   }
 };
 
-// vjp pass 2, one item per (site, hop)
+// vjp pass 2: item (hop k, site chunk)
 template <int N, class T>
 struct TransportVjpPull {
   TransportArgs<T> a;
-  GN_HD void operator()(int64_t i) const {
-    const int64_t y = i / 8;
-    const int k = (int)(i - y * 8);
-    const int32_t *nb = a.nbr + y * 8;
-    bool any = false;
-    Mat<N, T> S = mzero<N, T>();
-    for (int c = 0; c < a.n; ++c) {
-      if (a.chan[2 * c] != k) continue;
-      any = true;
-      const int r = a.chan[2 * c + 1];
-      mstore(mload<N, T>(a.template bufat<N>(c, 0, nb[k ^ 1])), a.out + (y * a.n + c) * N * N);
-      madd(S, mload<N, T>(a.loc + (y * a.n + c) * N * N));
-      if (r >= 0) madd(S, mload<N, T>(a.template bufat<N>(c, 1, nb[r + 1])));
-    }
-    if (any) {
-      cx<T> *o = a.sh + i * N * N;
-      Mat<N, T> R = mload<N, T>(o);
-      madd(R, S);
-      mstore(R, o);
+  int64_t chunk, nchunk;
+  GN_HD void operator()(int64_t j) const {
+    const int k = (int)(j / nchunk);
+    const int64_t y0 = (j - k * nchunk) * chunk;
+    const int64_t y1 = y0 + chunk < a.V ? y0 + chunk : a.V;
+    for (int64_t y = y0; y < y1; ++y) {
+      const int32_t *nb = a.nbr + y * 8;
+      bool any = false;
+      Mat<N, T> S = mzero<N, T>();
+      for (int c = 0; c < a.n; ++c) {
+        if (a.chan[2 * c] != k) continue;
+        const int r = a.chan[2 * c + 1];
+        any = true;
+        mstore(mload<N, T>(a.template bufat<N>(c, 0, nb[k ^ 1])), a.out + (y * a.n + c) * N * N);
+        madd(S, mload<N, T>(a.loc + (c * a.V + y) * N * N));
+        if (r >= 0) madd(S, mload<N, T>(a.template bufat<N>(c, 1, nb[r + 1])));
+      }
+      if (any) {
+        cx<T> *o = a.sh + (y * 8 + k) * N * N;
+        Mat<N, T> R = mload<N, T>(o);
+        madd(R, S);
+        mstore(R, o);
+      }
     }
   }
 };
@@ -168,12 +197,21 @@ struct HopSigma {
 };
 
 template <class Exec, int N, class T>
-void transport_fwd_run(const TransportArgs<T> &a) { Exec::run_items(a.V * a.n, N * N, TransportFwd<N, T>{a}); }
+void transport_fwd_run(const TransportArgs<T> &a) {
+  const int64_t ch = transport_chunk<Exec>(), nch = (a.V + ch - 1) / ch;
+  Exec::run_items(a.n * nch, 1, TransportFwd<N, T>{a, ch, nch});
+}
 template <class Exec, int N, class T>
-void transport_vjp_push_run(const TransportArgs<T> &a) { Exec::run_items(a.V * a.n, 2 * N * N, TransportVjpPush<N, T>{a}); }
+void transport_vjp_push_run(const TransportArgs<T> &a) {
+  const int64_t ch = transport_chunk<Exec>(), nch = (a.V + ch - 1) / ch;
+  Exec::run_items(a.n * nch, 1, TransportVjpPush<N, T>{a, ch, nch});
+}
 template <class Exec, int N, class T>
-void transport_vjp_pull_run(const TransportArgs<T> &a) { Exec::run_items(a.V * 8, a.n, TransportVjpPull<N, T>{a}); }
+void transport_vjp_pull_run(const TransportArgs<T> &a) {
+  const int64_t ch = transport_chunk<Exec>(), nch = (a.V + ch - 1) / ch;
+  Exec::run_items(8 * nch, (a.n + 7) / 8, TransportVjpPull<N, T>{a, ch, nch});
+}
 template <class Exec, int N, class T>
-void hop_sigma_run(const HopSigmaArgs<T> &a) { Exec::run_items(4 * a.V, 1, HopSigma<N, T>{a}); }
+void hop_sigma_run(const HopSigmaArgs<T> &a) { Exec::run(4 * a.V, HopSigma<N, T>{a}); }
 
 }  // namespace gn

@@ -32,7 +32,7 @@ import numpy as np
 from .._backend import core, to_host
 from ..gauge.group import dag, traceless_antihermitian
 
-_KERNELS = ("transport_forward", "transport_vjp_push", "transport_vjp_pull", "hop_sigma")
+_KERNELS = ("transport_forward", "transport_back_push", "transport_back_pull", "hop_sigma")
 HAVE_KERNELS = all(hasattr(core, f) for f in _KERNELS)
 
 
@@ -157,13 +157,13 @@ class Paths:
         """Cotangent of A (V, n, N, N) for the output cotangent G of _fwd(A, chan); the hop-link cotangent is
         accumulated into sh (V, 8, N, N)."""
         Hf, Hh = self._hop_links()
-        G = np.ascontiguousarray(G, dtype=np.complex128).reshape(A.shape)
+        G = np.ascontiguousarray(np.broadcast_to(G, A.shape), dtype=np.complex128)
         V, Vh, N = self.V, self.halo.Vh, self.N
         buf = np.empty((V, A.shape[1], 2, N, N), dtype=np.complex128)
-        loc = np.empty_like(A)
-        core.transport_vjp_push(Hf, Hh, A, self._exchange(A), G, chan, self.halo.nbr, buf, loc, V, Vh, N)
+        loc = np.empty((A.shape[1], V, N, N), dtype=np.complex128)
+        core.transport_back_push(Hf, Hh, A, self._exchange(A), G, chan, self.halo.nbr, buf, loc, V, Vh, N)
         gA = np.empty_like(A)
-        core.transport_vjp_pull(Hf, buf, self._exchange(buf), loc, chan, self.halo.nbr, gA, sh, V, Vh, N)
+        core.transport_back_pull(Hf, buf, self._exchange(buf), loc, chan, self.halo.nbr, gA, sh, V, Vh, N)
         return gA
 
     def _zeros_sh(self):
@@ -205,7 +205,7 @@ class Paths:
         if len(ctx) == 3:                          # from the compiled path(): (tag, hops, R)
             _, hops, R = ctx
             sh = self._zeros_sh()
-            G = np.ascontiguousarray(G, dtype=np.complex128)
+            G = np.ascontiguousarray(np.broadcast_to(G, R[0].shape), dtype=np.complex128)
             for k, (mu, s) in enumerate(hops):
                 if k == len(hops) - 1:
                     sh[:, _hop_index(mu, s)] += G
@@ -259,6 +259,7 @@ class Paths:
 
     def _transport_vjp_sh(self, W, mu, s, G, sh):
         A = self._channels(W, "transport_vjp")
+        G = np.reshape(np.broadcast_to(G, np.shape(W)), A.shape)
         return self._vjp(A, self._chan([(_hop_index(mu, s), -1)] * A.shape[1]), G, sh).reshape(np.shape(W))
 
     def link_transport(self, A, mu, nu, s):
@@ -278,6 +279,7 @@ class Paths:
         if self._use_kernels(np.asarray(A)):
             X = self._channels(A, "link_transport_vjp")
             sh = self._zeros_sh()
+            G = np.reshape(np.broadcast_to(G, np.shape(A)), X.shape)
             gA = self._vjp(X, self._chan([(_hop_index(nu, s), 2 * mu)] * X.shape[1]), G, sh)
             self._sh_into_sigma(sh, Sigma)
             return gA.reshape(np.shape(A))
