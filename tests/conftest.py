@@ -11,6 +11,9 @@ import gaugenet as gn
 
 COMM = MPI.COMM_WORLD
 NRANKS = COMM.Get_size()
+# where the gaugenet under test was imported from (the installed package in CI, the source tree in a developer
+# build): subprocesses put it first on PYTHONPATH so that they run the same package
+GAUGENET_PATH = os.path.dirname(os.path.dirname(os.path.abspath(gn.__file__)))
 
 # process grids per communicator size: split along one axis, along two, and others
 GRIDS = {

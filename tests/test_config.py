@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import COMM, NRANKS
+from conftest import GAUGENET_PATH, COMM, NRANKS
 from gaugenet.cli import config
 from gaugenet.cli.main import build_parser, main, resolve
 
@@ -353,7 +353,7 @@ def _mpiexec():
 @pytest.mark.skipif(NRANKS > 1, reason="launches its own mpiexec")
 def test_bad_file_under_mpiexec(tmp_path):
     path = _write(tmp_path, "lattice = [4, 4, 4, 8]\nN = 2\nseed = \"one\"\n")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=GAUGENET_PATH)
     t0 = time.time()
     r = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-m", "gaugenet", "selfcheck", path],
                        capture_output=True, text=True, timeout=60, env=env)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import NRANKS
+from conftest import GAUGENET_PATH, NRANKS
 
 from gaugenet.cli.hmc import read_log, read_records
 from gaugenet.cli.main import main
@@ -118,7 +118,7 @@ def test_hmc_with_training_and_changed_parameters(tmp_path, capsys):
 def _subprocess_env():
     env = dict(os.environ, OMP_NUM_THREADS="1", GAUGENET_PROGRESS="log")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.path.join(root, "python") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = GAUGENET_PATH + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("GAUGENET_FAULT", None)
     return env
 

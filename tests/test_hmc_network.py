@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import NRANKS
+from conftest import GAUGENET_PATH, NRANKS
 
 from gaugenet.cli.hmc import read_records
 from gaugenet.cli.main import main
@@ -170,7 +170,7 @@ def test_bad_weight_file_on_two_ranks(tmp_path, weight_files):
     if exe is None:
         pytest.skip("no mpiexec")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.path.join(ROOT, "python") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = GAUGENET_PATH + os.pathsep + env.get("PYTHONPATH", "")
     p = subprocess.run([exe, "-n", "2", sys.executable, "-m", "gaugenet"] +
                        _cmd(tmp_path / "m", "--network", "cask", "--load-weights", weight_files["cask_8"]),
                        capture_output=True, text=True, timeout=120, env=env)

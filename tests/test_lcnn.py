@@ -16,7 +16,7 @@ from gaugenet.lcnn import (LAct, LBilin, LConv, LExp, Parallel, Plaq, Poly, Sequ
 from gaugenet.lcnn.tasks import wilson_loop_target
 from gaugenet.links.paths import Paths
 
-from conftest import assert_close, grids, random_global, random_su_global
+from conftest import GAUGENET_PATH, assert_close, grids, random_global, random_su_global
 
 DIMS = (4, 4, 4, 4)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -337,7 +337,7 @@ def test_bad_networks_are_refused():
 
 
 def _run_cli(args, nranks=1, timeout=240):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=GAUGENET_PATH, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "gaugenet", "lcnn"] + args
     if nranks > 1:
         cmd = [os.path.join(os.path.dirname(sys.executable), "mpiexec"), "-n", str(nranks)] + cmd

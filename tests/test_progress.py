@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import NRANKS
+from conftest import GAUGENET_PATH, NRANKS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -270,7 +270,7 @@ pytestmark_cmd = pytest.mark.skipif(NRANKS > 1, reason="launches its own process
 
 def _gen(tmp_path, *extra, env_extra=None):
     env = dict(os.environ, OMP_NUM_THREADS="1", GAUGENET_PROGRESS="log")
-    env["PYTHONPATH"] = os.path.join(ROOT, "python") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = GAUGENET_PATH + os.pathsep + env.get("PYTHONPATH", "")
     env.update(env_extra or {})
     out = str(tmp_path / "ens")
     cmd = [sys.executable, "-m", "gaugenet", "generate", "--lattice", "4.4.4.4", "--therm", "6", "--sep", "2",
@@ -296,7 +296,7 @@ def test_generate_without_matplotlib(tmp_path):
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "matplotlib.py").write_text("raise ImportError('matplotlib hidden by the test')\n")
-    out, r = _gen(tmp_path, env_extra={"PYTHONPATH": f"{shim}{os.pathsep}{os.path.join(ROOT, 'python')}"})
+    out, r = _gen(tmp_path, env_extra={"PYTHONPATH": f"{shim}{os.pathsep}{GAUGENET_PATH}"})
     assert r.stdout.count("plots skipped: matplotlib is not installed") == 1, r.stdout
     assert not os.path.exists(os.path.join(out, "plaquette.png"))
     assert json.load(open(os.path.join(out, "generate.json")))["sweeps_done"] == 10
