@@ -1,53 +1,8 @@
-"""REFERENCE COPY (NumPy) of the stout layer as it was before the compiled link core: kept for the tests
-(tests/test_links.py, tests/test_stout.py compare the compiled path against it). Do not use it in production.
-
-Stout smearing with plaquette and Polyakov-line terms, and its exact backward pass (seed 002).
-
-One layer (shared/CONVENTIONS.md, "Stout smearing and gauge-covariant networks"):
-
-    U'_mu(x) = exp(Q_mu(x)) U_mu(x),   Q = TA(Omega),   Omega_mu(x) = C_mu(x) U_mu(x)^dag,
-    C_mu = rho_plaq C^plaq_mu + rho_poly(mu) C^poly_mu,   rho_poly(3) = rho_poly_t, rho_poly(0,1,2) = rho_poly_s.
-
-C^plaq_mu(x) = sum_{nu != mu} [U_nu(x) U_mu(x+nu) U_nu(x+mu)^dag + U_nu(x-nu)^dag U_mu(x-nu) U_nu(x-nu+mu)]
-(Morningstar-Peardon). It is the hermitian conjugate of the staple A_mu(x) of gaugenet.gauge.action.staples:
-C^plaq = A^dag, so that C U^dag = (U A)^dag is the sum of the six plaquettes through the link, closed
-at x and traversed against the link.
-
-C^poly_mu(x) = [U_mu(x+mu) U_mu(x+2mu) ... U_mu(x+(L_mu-1)mu)]^dag, so C^poly U^dag = P_mu(x)^dag with
-P_mu(x) = U_mu(x) U_mu(x+mu) ... U_mu(x+(L_mu-1)mu) the straight line that wraps the lattice from x.
-On a process grid the line is formed with a sub-communicator along mu: every rank forms its local
-prefix products pi(i) = U(o) ... U(o+i-1) of the line segment it holds, the segment products S_r are
-all-gathered, and P(o+i) = pi(i)^dag (S_r S_(r+1) ... S_(r-1)) pi(i).
-
-Forces. The input of the backward pass is the derivative of a scalar S with respect to the smeared links,
-in the representation of gaugenet.gauge.action.gauge_force: an su(N)-valued field F' such that
-
-    dS/dt = 2 sum_{x,mu} tr(X_mu(x) F'_mu(x))   for U'_mu(x) -> exp(t X_mu(x)) U'_mu(x), X in su(N),
-
-i.e. F' = sum_a f^a (i T^a) with f^a = -dS/dx^a (gauge_force(U', beta) is F' for S = S_g[U']).
-The output is F, the same object for the thin links (U -> exp(t X) U), and dS/drho for the three weights.
-
-Chain rule. With dS = 2 Re tr(dU' Sigma'), Sigma' = U'^dag F', and dU' = d(exp Q) U + exp(Q) dU:
-the exponential pulls M = exp(-Q) F' back to Gamma = TA(int_0^1 exp(-sQ) F' exp(sQ) ds) in su(N)
-(gaugenet.gauge.expderiv.SUExp.pullback, Morningstar-Peardon's B1/B2 form; their Lambda is i Gamma), and
-dQ = TA(dOmega), dOmega = dC U^dag + C dU^dag. For dU = X U this gives
-
-    dS = 2 sum_{x,mu} [ tr(X exp(-Q) F' exp(Q)) - Re tr(X Gamma Omega) + Re tr(dC_mu U_mu^dag Gamma_mu) ],
-
-    F_mu(x) = TA(exp(-Q) F' exp(Q) - Gamma Omega + U Sigma),      dS/drho_i = 2 Re sum tr(Omega^(i) Gamma),
-
-where Sigma_nu(y) collects, for every C_mu(x) that contains the link U_nu(y), the derivative of
-Re tr(rho C_mu(x) U_mu(x)^dag Gamma_mu(x)) written as Re tr(dU_nu(y) Sigma_nu(y)): six positions per
-staple pair for the plaquette term, and every link of the line for the Polyakov term. The line term is
-summed in linear time: with Zt(x) = -rho_poly Gamma_mu(x) and, on each segment, the sums of
-pi Zt pi^dag transported to the segment start o,
-
-    U Sigma(o+i) = pi(i)^dag [A(i) P0 + P0 B(i)] pi(i),
-
-where P0 is the loop from o, A(i) the transported sum of Zt over the sites after o+i up to o+L-1
-(the rest of this segment and the following ranks' segments, in order) and B(i) the sum over the
-sites of this segment before o+i.
-"""
+"""The stout layer in NumPy, as it was before the compiled link core: the reference the tests compare the compiled
+path against (tests/test_links.py, tests/test_stout.py). Not for production. The maths, conventions and the
+chain rule are those of gauge/stout.py's docstring (plaquette staples C_mu = A_mu^dag, Polyakov lines on a
+sub-communicator along mu, the exponential's pullback, Sigma collecting the staple derivatives); this module
+evaluates them with per-site NumPy products (gauge.action.staples, gauge.expderiv.SUExp) instead of the kernels."""
 import numpy as np
 
 from .._backend import to_host
