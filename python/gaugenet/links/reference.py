@@ -2,7 +2,7 @@
 path against (tests/test_links.py, tests/test_stout.py). Not for production. The maths, conventions and the
 chain rule are those of gauge/stout.py's docstring (plaquette staples C_mu = A_mu^dag, Polyakov lines on a
 sub-communicator along mu, the exponential's pullback, Sigma collecting the staple derivatives); this module
-evaluates them with per-site NumPy products (gauge.action.staples, gauge.expderiv.SUExp) instead of the kernels."""
+evaluates them with NumPy products of shifted link arrays and gauge.expderiv.SUExp instead of the kernels."""
 import numpy as np
 
 from .._backend import to_host
