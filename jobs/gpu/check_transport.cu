@@ -2,7 +2,7 @@
 // hop links, channels and cotangents on an L^4 periodic lattice (no halo), the 24 link-transport channels of
 // CASK plus same-site (r = -1) and path-step (r = -2) channels; forward, both VJP passes and hop_sigma.
 // Not part of the module build:
-//   nvcc -std=c++17 --expt-relaxed-constexpr -O3 -arch=sm_90 -Icsrc csrc/dispatch/check_transport.cu -o check
+//   nvcc -std=c++17 --expt-relaxed-constexpr -O3 -arch=sm_90 -Icsrc jobs/gpu/check_transport.cu -o check
 //   ./check            (prints the largest deviations and the GPU times; exit status 1 on a mismatch)
 #include <cuda_runtime.h>
 #include <algorithm>
