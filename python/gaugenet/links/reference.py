@@ -8,7 +8,7 @@ import numpy as np
 from .._backend import to_host
 from ..gauge.expderiv import SUExp
 from ..gauge.group import dag, traceless_antihermitian
-from ..gauge.stout import StoutNetwork as _CompiledStoutNetwork
+from ..gauge.stout import StoutLayer as _CompiledStoutLayer, StoutNetwork as _CompiledStoutNetwork
 from .lines import polyakov_backward as _polyakov_backward, polyakov_forward as _polyakov_forward
 
 
@@ -104,20 +104,8 @@ class StoutContext:
         self.exps = exps              # SUExp of Q (4, V, N, N)
 
 
-class StoutLayer:
-    """One stout step with trainable weights (rho_plaq, rho_poly_t, rho_poly_s) (module docstring)."""
-
-    def __init__(self, rho_plaq=0.0, rho_poly_t=0.0, rho_poly_s=0.0):
-        self.rho = np.array([rho_plaq, rho_poly_t, rho_poly_s], dtype=np.float64)
-
-    def __repr__(self):
-        return "StoutLayer(rho_plaq={}, rho_poly_t={}, rho_poly_s={})".format(*self.rho)
-
-    def rho_poly(self, mu):
-        return self.rho[1] if mu == 3 else self.rho[2]
-
-    def __call__(self, U):
-        return self.forward(U)[0]
+class StoutLayer(_CompiledStoutLayer):
+    """gauge.stout.StoutLayer (weights, call, repr) with the NumPy forward and backward passes."""
 
     def forward(self, U):
         """(U', ctx): the smeared field and what `backward` needs."""
