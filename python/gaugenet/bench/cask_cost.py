@@ -11,33 +11,21 @@ medians and the ratio CASK / stout.
 """
 import argparse
 import json
-import time
 
 import numpy as np
 
+from .stout_cost import RHO, _time, problem
+
 CASES = (((4, 4, 4, 4), 2), ((8, 8, 8, 8), 3))
-RHO = (0.1, 0.05, 0.02)
-
-
-def _time(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def measure(dims, N, repeat=5, S=3, numpy_layer=False, seed=1):
     """Median seconds of each piece on one lattice (one rank), and the ratios."""
-    from mpi4py import MPI
-
-    import gaugenet as gn
     from ..covnet.cask import COMBOS, CaskLayer
-    from ..gauge.algebra import random_algebra
     from ..gauge.stout import StoutLayer
     from ..links.paths import Paths
 
-    lat = gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=MPI.COMM_SELF)
-    U = gn.GaugeField.random(lat, N, seed=seed)
-    force = gn.GaugeField(lat, random_algebra(lat, N, seed=seed + 1))
+    lat, U, force = problem(dims, N, seed)
     w = np.concatenate([RHO, RHO[::-1], RHO, [1.5], 0.1 / np.arange(1, S + 1)])
     cask, stout = CaskLayer(S, w), StoutLayer(*RHO)
     rng = np.random.default_rng(seed)

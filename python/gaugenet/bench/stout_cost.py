@@ -24,19 +24,23 @@ def _time(fn):
     return time.perf_counter() - t0
 
 
-def measure(dims, N, repeat=7, seed=1):
-    """Median seconds of each kernel on one lattice, and the ratios."""
+def problem(dims, N, seed=1):
+    """(lattice on one rank, random SU(N) field, random su(N) force field): the inputs both cost scripts time."""
     from mpi4py import MPI
 
     import gaugenet as gn
-    from ..gauge.action import gauge_force
     from ..gauge.algebra import random_algebra
+    lat = gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=MPI.COMM_SELF)
+    return lat, gn.GaugeField.random(lat, N, seed=seed), gn.GaugeField(lat, random_algebra(lat, N, seed=seed + 1))
+
+
+def measure(dims, N, repeat=7, seed=1):
+    """Median seconds of each kernel on one lattice, and the ratios."""
+    from ..gauge.action import gauge_force
     from ..gauge.stout import StoutLayer
     from ..links import plaquette_force, reference
 
-    lat = gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=MPI.COMM_SELF)
-    U = gn.GaugeField.random(lat, N, seed=seed)
-    force = gn.GaugeField(lat, random_algebra(lat, N, seed=seed + 1))
+    lat, U, force = problem(dims, N, seed)
     layer, ref = StoutLayer(*RHO), reference.StoutLayer(*RHO)
     ctx = layer.forward(U)[1]
     rctx = ref.forward(U)[1]
