@@ -7,12 +7,10 @@ paper: 4^4, --block 4.4.4.4), 24 basis vectors, a smoother of three learned defe
 relative residual 1e-8; the solve with the model on the packed layout with a bfloat16 basis where that
 applies. --quick shrinks every stage for a smoke run (4^3 x 8, a few steps).
 """
-import json
-from dataclasses import fields
-
 import numpy as np
 
 from ..models.experiment import ANSWER, REFERENCE, summary_line
+from ..util.atomic import atomic_write_json
 from ..util.log import log
 from .solve import gauge_field
 
@@ -89,6 +87,11 @@ def add_arguments(p):
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds of timed solves, every method once per round in turn; the reported seconds are the "
                         "medians (default 1)")
+    p.add_argument("--propagator-rhs", type=int, default=2,
+                   help="after the comparison, solve this many of the 12 point sources of a propagator (0-12) with "
+                        "every method that converged there (not FGMRES + high-mode model alone) and report "
+                        "seconds_per_propagator (below 12: the mean per source x 12) and break_even_propagators "
+                        "(default 2; 0: none)")
     p.add_argument("--quick", action="store_true", help="small lattice and few steps (smoke run)")
     p.add_argument("--precision", choices=("double", "single"), default="double")
     p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt")
@@ -124,6 +127,8 @@ def config_from_args(args):
         block = ()
     if len(block) != 4:
         raise _arg_error(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
+    if not 0 <= args.propagator_rhs <= 12:
+        raise _arg_error(f"--propagator-rhs must be 0 to 12 (point sources of one propagator), got {args.propagator_rhs}")
     if args.repeat < 1:
         raise _arg_error(f"--repeat must be at least 1, got {args.repeat}")
     for name in ("maxiter", "reference_maxiter"):
@@ -133,6 +138,7 @@ def config_from_args(args):
                    packed=args.layout == "packed", basis=args.basis,
                    **smoother_args(args), tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()), repeat=args.repeat,
+                   propagator_rhs=args.propagator_rhs,
                    maxiter=args.maxiter, reference_maxiter=args.reference_maxiter)
     try:
         cblock = tuple(int(v) for v in args.amg_coarse_block.split("."))
@@ -217,9 +223,8 @@ def run(args):
         ck.clear()
     out.update(lattice=list(lat.dims), ranks=lat.size, grid=list(lat.grid), mass=args.mass, csw=args.csw,
                plaquette=gn.plaquette(U))
-    if args.json and lat.rank == 0:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=1, default=str)
+    if args.json and lat.rank == 0:   # atomic: a run killed while writing leaves the old file or the new one
+        atomic_write_json(args.json, out, indent=1, default=str)
     _plots(args, out, training, lat)
     print_table(out, cfg)
     mg = next(r for r in out["solves"] if r["method"] == ANSWER)
@@ -271,4 +276,14 @@ def print_table(out, cfg):
         log.info("%s", n)
     log.info("gain: iterations of unpreconditioned FGMRES / iterations; speed-up: its seconds / seconds "
              "(median of %d round(s); the reference is solved once)", cfg.repeat)
+    prop = out.get("propagator")
+    if prop:
+        log.info("per propagator (%d right-hand sides%s): %s", prop["rhs_per_propagator"],
+                 f", {prop['rhs_solved']} solved and scaled" if prop["extrapolated"] else "",
+                 ", ".join(f"{m} {s:.3f} s" for m, s in out["seconds_per_propagator"].items()))
+        be = out["break_even_propagators"]
+        log.info("training %.1f s: %s", out["training_seconds"],
+                 f"break-even after {be:.1f} propagators against {out['break_even_against']} "
+                 f"({out['seconds_saved_per_propagator']:.3f} s saved per propagator)" if be is not None
+                 else f"no break-even: {out['break_even_reason']}")
     log.info("result: %s", summary_line(out))

@@ -30,6 +30,7 @@ from .coarse_layer import CoarseLPTC
 from .multigrid import (CoarseGrid, MultigridModel, PackedMultigridSolver, high_mode_model, near_null_vectors,
                         preconditioner, refine_near_null, smoother_initial_weights, smoother_model)
 from .optim import Adam
+from .propagator import break_even, measure_propagators, training_seconds
 from .training import coarse_batch, high_mode_batch, multigrid_batch, smoother_batch, train
 
 
@@ -71,6 +72,8 @@ class MGConfig:
     packed: bool = True              # FGMRES + multigrid on the packed layout where it applies (PackedMultigridSolver)
     basis: str = "bf16"              # block basis storage in that solve: "bf16" (coarse/bf16.py) or "full"
     repeat: int = 1                  # rounds of timed solves (every method once per round, in turn): median seconds
+    propagator_rhs: int = 0          # point sources of a propagator solved per method after the comparison (0: none;
+                                     # < 12: seconds per propagator = mean per source x 12; models/propagator.py)
     log_every: int = 50
     # --- conventional (non-learned) aggregation multigrid, baseline "conventional-mg" / "amg" (gaugenet.mg):
     # AMGSettings fields (pre, post, smoother, omega, coarse, coarse_tol, ...); empty: its defaults
@@ -208,6 +211,7 @@ def mg_solver(D, model, weights, cfg):
     return None
 
 
+LEVELS = 2                           # the learned model's grids: the fine lattice and one coarse grid
 REFERENCE = "fgmres_unpreconditioned"
 ANSWER = "fgmres_multigrid"
 NON_LEARNED = ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab", REFERENCE) + CONVENTIONAL_MG_METHODS
@@ -337,4 +341,13 @@ def run_experiment(D, cfg=None, b=None, init=None, save=None):
     if best is not None and mg["converged"]:
         out["multigrid_speedup_vs_best_baseline"] = best["seconds"] / mg["seconds"]
         out["best_baseline"] = best["method"]
+    # --- propagators (issue 19): seconds for 12 right-hand sides per method, training time, break-even
+    prop = None
+    if cfg.propagator_rhs and mg["converged"]:
+        prop = measure_propagators(D, recs, model, w, cfg, cfg.propagator_rhs)
+    train_s = training_seconds(report)
+    out.update(levels=LEVELS, training_seconds=train_s, propagator=prop,
+               seconds_per_propagator={m: p["seconds_per_propagator"] for m, p in prop["methods"].items()}
+               if prop else {})
+    out.update(break_even(prop, train_s, setup, ANSWER, NON_LEARNED))
     return out
