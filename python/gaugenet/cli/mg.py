@@ -87,6 +87,11 @@ def add_arguments(p):
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds of timed solves, every method once per round in turn; the reported seconds are the "
                         "medians (default 1)")
+    p.add_argument("--high-mode-variants", default="",
+                   help="comma-separated high-mode models of seed 000 Figs. 6-7 to train (the high-mode steps of "
+                        "--steps) and solve with beside the pipeline: ptc, lptc, ptc-1-1-1, ptc-1-2-1, ptc-2hop, "
+                        "each also as NAME-zb (zero boundary links at the rank boundaries: communication avoiding); "
+                        "results under high_mode_study in the JSON (default none)")
     p.add_argument("--propagator-rhs", type=int, default=2,
                    help="after the comparison, solve this many of the 12 point sources of a propagator (0-12) with "
                         "every method that converged there (not FGMRES + high-mode model alone) and report "
@@ -119,6 +124,14 @@ def smoother_args(args):
     return dict(smoother=kind, smoother_layers=layers)
 
 
+def _high_mode_variants(args):
+    from ..models.high_mode_study import check_variants
+    try:
+        return check_variants([v.strip() for v in args.high_mode_variants.split(",") if v.strip()])
+    except ValueError as exc:
+        raise _arg_error(f"{exc} (--high-mode-variants)") from None
+
+
 def config_from_args(args):
     from ..models.experiment import MGConfig
     try:
@@ -138,7 +151,7 @@ def config_from_args(args):
                    packed=args.layout == "packed", basis=args.basis,
                    **smoother_args(args), tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()), repeat=args.repeat,
-                   propagator_rhs=args.propagator_rhs,
+                   propagator_rhs=args.propagator_rhs, high_mode_variants=_high_mode_variants(args),
                    maxiter=args.maxiter, reference_maxiter=args.reference_maxiter)
     try:
         cblock = tuple(int(v) for v in args.amg_coarse_block.split("."))

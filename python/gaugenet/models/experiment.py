@@ -72,6 +72,8 @@ class MGConfig:
     packed: bool = True              # FGMRES + multigrid on the packed layout where it applies (PackedMultigridSolver)
     basis: str = "bf16"              # block basis storage in that solve: "bf16" (coarse/bf16.py) or "full"
     repeat: int = 1                  # rounds of timed solves (every method once per round, in turn): median seconds
+    high_mode_variants: tuple = ()   # seed-000 Figs. 6-7: high-mode models trained and solved beside the pipeline
+                                     # (models/high_mode_study.py; cfg.high_steps steps each)
     propagator_rhs: int = 0          # point sources of a propagator solved per method after the comparison (0: none;
                                      # < 12: seconds per propagator = mean per source x 12; models/propagator.py)
     log_every: int = 50
@@ -341,6 +343,10 @@ def run_experiment(D, cfg=None, b=None, init=None, save=None):
     if best is not None and mg["converged"]:
         out["multigrid_speedup_vs_best_baseline"] = best["seconds"] / mg["seconds"]
         out["best_baseline"] = best["method"]
+    if cfg.high_mode_variants:   # seed-000 Figs. 6-7, beside the pipeline
+        from .high_mode_study import run_study
+        out["high_mode_study"] = run_study(D, b, cfg.high_mode_variants, cfg.high_steps, cfg,
+                                           reference=next((r for r in recs if r["method"] == REFERENCE), None))
     # --- propagators (issue 19): seconds for 12 right-hand sides per method, training time, break-even
     prop = None
     if cfg.propagator_rhs and mg["converged"]:
