@@ -8,6 +8,13 @@ predictions is measured under a random gauge transformation. --network gives the
 lcnn/model_io.py (default: the smallest network found for the loop, docs/lcnn.md). The summary (rank 0)
 holds task, loop, N, n_weights, train_volume, test [{volume, nmse}], gauge_invariance_error,
 training_seconds; --json writes it, --save the model (HDF5), --init starts from a saved model.
+
+Task `action` (issue 23, Task 2): the L-CNN of gaugenet.lcnn.action learns the gauge action --target-action
+(symanzik, iwasaki, dbw2, wilson or a coefficient c1) at --target-beta from its values and its derivatives (the
+force on every link) with the loss w1 L1 + w2 L2 (--loss-weights), by alternating exact least squares
+(--steps iterations); tested on fresh configurations of every --test-volumes entry together with a plaquette-only
+baseline. The summary's `test` entries hold volume, value_rel_error and derivative_rel_error; --save writes the
+model that `hmc --md-action` uses.
 """
 import json
 import math
@@ -16,8 +23,17 @@ from ..util.log import log
 
 
 def add_arguments(p):
-    p.add_argument("--task", choices=("wilson-loops",), default="wilson-loops",
-                   help="the task (wilson-loops: Wilson-loop regression)")
+    p.add_argument("--task", choices=("wilson-loops", "action"), default="wilson-loops",
+                   help="the task (wilson-loops: Wilson-loop regression; action: a learned gauge action from "
+                        "values and derivatives of --target-action)")
+    p.add_argument("--target-action", default="symanzik",
+                   help="action task: the target gauge action, wilson, symanzik, iwasaki, dbw2 or a rectangle "
+                        "coefficient c1 (default symanzik)")
+    p.add_argument("--target-beta", type=float, default=4.2,
+                   help="action task: the target action's beta (default 4.2)")
+    p.add_argument("--loss-weights", default="1,1",
+                   help="action task: w1,w2 of the loss w1 L1 (values) + w2 L2 (derivatives), each normalised "
+                        "by the sum of squares of the targets (default 1,1)")
     p.add_argument("--loop", default="2x2", help="the Wilson loop MxN of the target (default 2x2)")
     p.add_argument("--N", type=int, default=3, choices=(2, 3), help="gauge group SU(N) (default 3)")
     p.add_argument("--betas", default="5.6,5.8,6.0,6.2,6.4",
@@ -50,8 +66,9 @@ def add_arguments(p):
     p.add_argument("--all-planes", action="store_true",
                    help="blockwise: let every weight connect channels of different planes (default: the "
                         "plane-diagonal restriction, channel index mod 6 = plane)")
-    p.add_argument("--steps", type=int, default=1500,
-                   help="Adam steps, ALS iterations, or ALS iterations per block (default 1500)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="Adam steps, ALS iterations, or ALS iterations per block (default 1500; action task: "
+                        "ALS iterations, default 3)")
     p.add_argument("--batch", type=int, default=0,
                    help="configurations per Adam step, taken in turn (0: all, full batch; default 0)")
     p.add_argument("--lr", type=float, default=0.01, help="initial Adam step size (default 0.01)")
@@ -78,6 +95,8 @@ def run(args):
     from ..lcnn.tasks import parse_loop, parse_volume, wilson_loop_task
     from .config import write_atomic
 
+    if args.steps is None:
+        args.steps = 3 if args.task == "action" else 1500
     try:
         m, n = parse_loop(args.loop)
         betas = [float(b) for b in str(args.betas).split(",") if b.strip()]
@@ -108,6 +127,8 @@ def run(args):
     except ValueError as exc:
         raise _error(f"lcnn: {exc}") from None
 
+    if args.task == "action":
+        return _run_action(args, train_volume, test_volumes, betas, mpi)
     try:
         model, weights, summary, curve = wilson_loop_task(
             args.network, f"{m}x{n}", args.N, betas, train_volume, args.train_configs, test_volumes,
@@ -140,4 +161,58 @@ def run(args):
         write_atomic(args.curve, "".join(f"{s} {v:.6e}\n" for s, v in curve))
     if any(not math.isfinite(t["nmse"]) for t in summary["test"]):
         raise _error("lcnn: the network's predictions are not finite (diverging training: lower --lr)")
+    return 0
+
+
+def _run_action(args, train_volume, test_volumes, betas, mpi):
+    """Task `action` (issue 23, Task 2): gaugenet.lcnn.action."""
+    from mpi4py import MPI
+
+    from ..gauge.improved import gauge_action_c1
+    from ..lcnn.action import action_task
+    from ..lcnn.model_io import save_model
+    from .config import write_atomic
+    try:
+        gauge_action_c1(args.target_action)
+        if not (math.isfinite(args.target_beta) and args.target_beta > 0):
+            raise ValueError(f"--target-beta must be positive and finite, got {args.target_beta}")
+        try:
+            w1, w2 = (float(v) for v in str(args.loss_weights).split(","))
+        except ValueError:
+            raise ValueError(f"--loss-weights takes two numbers w1,w2, got {args.loss_weights!r}") from None
+        if not (w1 >= 0 and w2 >= 0 and w1 + w2 > 0):
+            raise ValueError(f"--loss-weights must be >= 0 and not both 0, got {args.loss_weights!r}")
+        if args.steps < 1:
+            raise ValueError("--steps (ALS iterations) must be >= 1 for the action task")
+        for flag in ("network", "init", "curriculum"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag} is not used by the action task (its network is fixed, lcnn/action.py)")
+        model, weights, summary, curve = action_task(
+            args.target_action, args.target_beta, args.N, betas, train_volume, args.train_configs, test_volumes,
+            args.test_configs, args.sweeps, args.sep, args.seed, args.steps, w1, w2, mpi=mpi, log=log.info)
+    except ValueError as exc:
+        raise _error(f"lcnn: {exc}") from None
+    summary["ranks"] = MPI.COMM_WORLD.Get_size()
+    lines = [f"lcnn action (target {summary['target_action']}, beta {summary['target_beta']}) SU({args.N}): "
+             f"{summary['n_weights']} real weights ({summary['n_trained_weights']} tied parameters trained), "
+             f"{summary['training_seconds']:.1f} s on {'x'.join(map(str, train_volume))}"]
+    for t in summary["test"]:
+        lines.append(f"  test {'x'.join(map(str, t['volume']))}: value rel. error {t['value_rel_error']:.2e}, "
+                     f"derivative rel. error {t['derivative_rel_error']:.2e}   (plaquette-only model: "
+                     f"{t['plaquette_only_value_rel_error']:.2e}, {t['plaquette_only_derivative_rel_error']:.2e})")
+    lines.append(f"  gauge invariance error {summary['gauge_invariance_error']:.2e}")
+    log.info("\n".join(lines))
+    if args.save:
+        save_model(args.save, model, weights, meta={k: summary[k] for k in ("task", "target_action", "target_beta",
+                                                                            "train_volume")})
+        log.info("model saved to %s", args.save)
+    if MPI.COMM_WORLD.Get_rank() == 0:
+        if args.json:
+            write_atomic(args.json, json.dumps(summary, indent=1) + "\n")
+            log.info("summary written to %s", args.json)
+        if args.curve:
+            write_atomic(args.curve, "".join(f"{s} {v:.6e}\n" for s, v in curve))
+    if any(not (math.isfinite(t["value_rel_error"]) and math.isfinite(t["derivative_rel_error"]))
+           for t in summary["test"]):
+        raise _error("lcnn: the learned action is not finite on a test configuration")
     return 0

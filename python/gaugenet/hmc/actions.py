@@ -1,4 +1,4 @@
-"""The pieces of a Hamiltonian: the Wilson gauge action, the thin-link staggered pseudofermion and
+"""The pieces of a Hamiltonian: the gauge action (Wilson or rectangle-improved), the thin-link staggered pseudofermion and
 the pseudofermion on stout-smeared links (the SLHMC molecular-dynamics action).
 
 Every piece has `action(U)` and `force(U)` (a (4, V, N, N) array in the representation of
@@ -8,22 +8,28 @@ pieces read the field `phi` that the sampler sets before each trajectory.
 import numpy as np
 
 from ..gauge.action import gauge_force, wilson_action
+from ..gauge.improved import ImprovedGaugeAction
 from ..gauge.stout import StoutNetwork
 from .fermion_force import StaggeredPseudofermion, staggered_force
 
 
 class GaugeAction:
-    def __init__(self, beta):
-        beta = float(beta)
-        if not np.isfinite(beta) or beta <= 0:
-            raise ValueError(f"gauge action: beta must be positive and finite, got {beta}")
-        self.beta = beta
+    """The gauge action: Wilson (default), or a rectangle-improved one (`action`: symanzik, iwasaki, dbw2 or the
+    coefficient c1; gaugenet.gauge.improved)."""
+
+    def __init__(self, beta, action="wilson"):
+        self.improved = ImprovedGaugeAction(beta, action)
+        self.beta, self.c1 = self.improved.beta, self.improved.c1
 
     def action(self, U):
-        return wilson_action(U, self.beta)
+        if self.c1 == 0.0:
+            return wilson_action(U, self.beta)
+        return self.improved.action(U)
 
     def force(self, U):
-        return np.asarray(gauge_force(U, self.beta).sites(), dtype=np.complex128)
+        if self.c1 == 0.0:
+            return np.asarray(gauge_force(U, self.beta).sites(), dtype=np.complex128)
+        return self.improved.force(U)
 
 
 class PseudofermionAction:

@@ -49,7 +49,9 @@ class Trajectory:
 
 
 class HMC:
-    """HMC for S = S_g[U; beta] + S_f[phi, U; m] (Nf = 4 staggered, even-site pseudofermion).
+    """HMC for S = S_g[U; beta] + S_f[phi, U; m] (Nf = 4 staggered, even-site pseudofermion); mass None gives the
+    pure gauge theory S = S_g. gauge_action: wilson (default), symanzik, iwasaki, dbw2 or a rectangle coefficient
+    c1 (gaugenet.gauge.improved).
 
     n_steps MD steps over trajectory length tau with `integrator` ('omelyan' or 'leapfrog').
     gauge_substeps: 1 (default) integrates the whole MD force with n_steps steps; n >= 2 nests the time scales
@@ -67,17 +69,21 @@ class HMC:
 
     def __init__(self, beta, mass, n_steps=10, tau=1.0, integrator="omelyan", seed=0, cg_tol=1e-10,
                  action_tol=1e-12, maxiter=5000, unitarity_tol=1e-10, measurements=None, gauge_substeps=1,
-                 chrono=False):
+                 chrono=False, gauge_action="wilson"):
         if integrator not in INTEGRATORS:
             raise ValueError(f"HMC: unknown integrator {integrator!r}; choose one of {', '.join(INTEGRATORS)}")
         check_steps(n_steps, tau)
         self.n_steps, self.tau, self.integrator = int(n_steps), float(tau), integrator
         self.seed = int(seed)
         self.unitarity_tol = unitarity_tol
-        self.gauge = GaugeAction(beta)
-        self.fermion = PseudofermionAction(StaggeredPseudofermion(mass, tol=cg_tol, action_tol=action_tol,
-                                                                  maxiter=maxiter, chrono=chrono))
-        self.target = Hamiltonian([self.gauge, self.fermion])
+        self.gauge = GaugeAction(beta, gauge_action)
+        if mass is None:                            # pure gauge theory: no pseudofermion
+            self.fermion = None
+            self.target = Hamiltonian([self.gauge])
+        else:
+            self.fermion = PseudofermionAction(StaggeredPseudofermion(mass, tol=cg_tol, action_tol=action_tol,
+                                                                      maxiter=maxiter, chrono=chrono))
+            self.target = Hamiltonian([self.gauge, self.fermion])
         self.measurements = measurements
         self.configure_md(gauge_substeps, chrono)
 
@@ -120,8 +126,9 @@ class HMC:
         U.check_unitary(self.unitarity_tol, what=f"{self.name} trajectory {traj}: input gauge field")
         lat, N = U.lat, U.N
         P = draw_momenta(lat, N, self.seed, streams.stream(traj, streams.MOMENTA))
-        self.fermion.refresh(U, self.seed, streams.stream(traj, streams.PSEUDOFERMION))
-        self._share_phi()
+        if self.fermion is not None:
+            self.fermion.refresh(U, self.seed, streams.stream(traj, streams.PSEUDOFERMION))
+            self._share_phi()
         H0 = kinetic_energy(lat, P) + self.target.action(U)
         nforce = [0]
 
@@ -131,7 +138,8 @@ class HMC:
         for p in self._pseudofermions():
             p.pf.chrono = self.chrono
             p.pf.reset_guess()
-        if self.gauge_substeps == 1:
+        kinds = {isinstance(p, GaugeAction) for p in self.md.pieces}
+        if self.gauge_substeps == 1 or kinds != {True, False}:      # one time scale unless gauge + other forces
             U1, P1 = integrate(U, P, self.md.force, self.n_steps, self.tau, self.integrator, on_force=count)
         else:
             U1, P1 = integrate_nested(U, P, self.md_levels(), self.tau, self.integrator, on_force=count)
