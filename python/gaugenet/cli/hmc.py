@@ -47,6 +47,8 @@ _LEGACY = {"network": lambda old: "stout" if old.get("algorithm") == "slhmc" els
 # MD integrator options (--gauge-substeps, --chrono): recorded as None at their defaults, so states written
 # before they existed continue
 _CHAIN_KEYS = _CHAIN_KEYS + ("gauge_substeps", "chrono")
+# target and MD actions (--gauge-action, --fermions, --md-action): None at the defaults, as above
+_CHAIN_KEYS = _CHAIN_KEYS + ("gauge_action", "fermions", "md_action")
 # the log's columns; a line of a training trajectory adds the loss and the weights
 _LOG_COLUMNS = ("traj phase accepted dH exp(-dH) plaquette seconds forces cg_iterations "
                 "polyakov_x polyakov_y polyakov_z polyakov_t chiral_condensate")
@@ -59,6 +61,15 @@ def add_arguments(p):
     p.add_argument("--lattice", default="4.4.4.4", help="global lattice Lx.Ly.Lz.Lt (default 4.4.4.4)")
     p.add_argument("--N", type=int, default=2, choices=(2, 3), help="gauge group SU(N) (default 2)")
     p.add_argument("--beta", type=float, default=2.7, help="Wilson gauge coupling (default 2.7)")
+    p.add_argument("--gauge-action", default="wilson",
+                   help="gauge action of the target: wilson, symanzik, iwasaki, dbw2 or a rectangle coefficient c1 "
+                        "(gaugenet.gauge.improved; default wilson)")
+    p.add_argument("--fermions", choices=("staggered", "none"), default="staggered",
+                   help="staggered: Nf = 4 staggered quarks of mass --mass (default); none: the pure gauge theory "
+                        "(--mass then only sets the valence condensate measurement)")
+    p.add_argument("--md-action", default=None, metavar="MODEL.h5",
+                   help="pure gauge: the production trajectories integrate the force of this L-CNN action "
+                        "(lcnn --task action --save) and accept with the target action (exact for any network)")
     p.add_argument("--mass", type=float, default=0.3, help="staggered quark mass m of the target action (default 0.3)")
     p.add_argument("--m-h", type=float, default=0.4, help="SLHMC: quark mass in the MD action (default 0.4)")
     p.add_argument("--steps", type=int, default=5, help="MD steps per trajectory (default 5)")
@@ -317,7 +328,37 @@ def _add_md_arguments(p):
 
 def _md_params(args):
     return {"gauge_substeps": args.gauge_substeps if args.gauge_substeps != 1 else None,
-            "chrono": True if args.chrono else None}
+            "chrono": True if args.chrono else None,
+            "gauge_action": None if str(args.gauge_action).strip().lower() == "wilson" else args.gauge_action,
+            "fermions": None if args.fermions == "staggered" else args.fermions,
+            "md_action": os.path.abspath(args.md_action) if args.md_action else None}
+
+
+def _validate_actions(args):
+    from ..gauge.improved import gauge_action_c1
+    bad = []
+    try:
+        gauge_action_c1(args.gauge_action)
+    except ValueError as e:
+        bad.append(f"--gauge-action: {e}")
+    if args.fermions == "none":
+        if args.algorithm == "slhmc":
+            bad.append("--algorithm slhmc needs fermions (its network smears the pseudofermion's links)")
+        if args.gauge_substeps != 1:
+            bad.append("--gauge-substeps needs fermions (it nests the gauge force inside the fermion force)")
+        if args.chrono:
+            bad.append("--chrono needs fermions (it is a CG start guess)")
+    if args.md_action is not None:
+        if args.fermions != "none":
+            bad.append("--md-action needs --fermions none (a learned pure-gauge MD action)")
+        if args.algorithm != "hmc":
+            bad.append("--md-action needs --algorithm hmc")
+        if not os.path.isfile(args.md_action):
+            bad.append(f"--md-action {args.md_action}: no such file")
+    if bad:
+        err = ValueError("hmc: " + "; ".join(bad))
+        err.collective = True
+        raise err
 
 
 def _configure_md(args, *samplers):
@@ -339,6 +380,7 @@ def run(args):
 
     dims = tuple(int(v) for v in args.lattice.split("."))
     _validate(args, dims)
+    _validate_actions(args)
     lat = gn.Lattice(dims, mpi=args.mpi)
     out = args.out
     spec = _network(args)
@@ -360,11 +402,15 @@ def run(args):
 
     kw = dict(n_steps=args.steps, tau=args.tau, integrator=args.integrator, seed=args.seed, cg_tol=args.cg_tol,
               action_tol=args.action_tol, maxiter=args.maxiter)
-    hmc = HMC(args.beta, args.mass, **kw)
+    hmc = HMC(args.beta, None if args.fermions == "none" else args.mass, gauge_action=args.gauge_action, **kw)
     slhmc = SLHMC(args.beta, args.mass, args.m_h, rho=_rho(args), network=spec, **kw) \
         if args.algorithm == "slhmc" else None
+    if args.md_action is not None:          # production with the learned MD action (plays SLHMC's part below)
+        from ..hmc.learned import LearnedActionHMC, load_md_action
+        slhmc = LearnedActionHMC(args.beta, load_md_action(args.md_action, args.N), args.gauge_action, **kw)
     _configure_md(args, hmc, slhmc)
-    trainer = SLHMCTrainer(slhmc, lr=args.lr, samples=args.train_samples) if slhmc is not None else None
+    trainer = SLHMCTrainer(slhmc, lr=args.lr, samples=args.train_samples) \
+        if args.algorithm == "slhmc" else None
     hmc.measurements = Measurements(args.mass, args.seed, condensate_vectors=args.condensate_vectors,
                                     tol=args.cg_tol, maxiter=args.maxiter)
     if slhmc is not None:
@@ -394,7 +440,7 @@ def run(args):
             gn.GaugeField.random(lat, args.N, seed=args.seed, stream=stream(0, START))
         state = {"params": params, "checkpoint": None}
     header = [f"# gaugenet hmc: {args.algorithm} lattice {'x'.join(map(str, dims))} SU({args.N}) beta {args.beta} "
-              f"m {args.mass}" + (f" m_h {args.m_h}" if slhmc else "") +
+              f"m {args.mass}" + (f" m_h {args.m_h}" if args.algorithm == "slhmc" else "") +
               f" {args.integrator} steps {args.steps} tau {args.tau} seed {args.seed}\n",
               _LOG_HEADER]
     _truncate_log(lat, os.path.join(out, LOG), done, header)
@@ -405,7 +451,7 @@ def run(args):
 
     log.info("hmc: %s on %s SU(%d), beta %g, m %g%s, %s %d steps tau %g, %d ranks (grid %s); trajectories %d..%d "
              "(therm %d, train %d, production %d), output %s", args.algorithm, "x".join(map(str, dims)), args.N,
-             args.beta, args.mass, f", m_h {args.m_h}" if slhmc else "", args.integrator, args.steps, args.tau,
+             args.beta, args.mass, f", m_h {args.m_h}" if args.algorithm == "slhmc" else "", args.integrator, args.steps, args.tau,
              lat.size, ".".join(map(str, lat.grid)), done, total - 1, therm, train, args.trajectories, out)
 
     from ..util.progress import Progress
@@ -461,7 +507,7 @@ def run(args):
             flog.close()
             fjson.close()
 
-    if args.save_weights and slhmc is not None:
+    if args.save_weights and args.algorithm == "slhmc":
         _save_weights(lat, args.save_weights, spec, args.N, dims, slhmc.params)
     if stopped is not None:
         log.warning("%s", stop.message(f"{stopped} of {total} trajectories done, checkpoint "
@@ -472,8 +518,10 @@ def run(args):
         recs = read_records(os.path.join(out, RECORDS))
         summary = {ph: summarize(recs, ph) for ph in ("therm", "train", "prod")}
         summary["production"] = production_summary([r for r in recs if r["phase"] == "prod"], args.algorithm,
-                                                   network=spec)
-        if slhmc is not None:
+                                                   network=spec if args.md_action is None else
+                                                   f"lcnn:{os.path.basename(args.md_action)}")
+        summary["production"].update(gauge_action=args.gauge_action, fermions=args.fermions)
+        if args.algorithm == "slhmc":
             summary["rho"] = slhmc.params.tolist()
             summary["weights"] = slhmc.params.tolist()
         if not args.no_plots:
