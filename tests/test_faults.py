@@ -407,3 +407,82 @@ def test_mg_training_stopped_and_resumed_bitwise(tmp_path):
     for ra, rb in zip(a["solves"], b["solves"]):
         assert (ra["method"], ra["iterations"], ra["residual"], ra["history"]) == \
             (rb["method"], rb["iterations"], rb["residual"], rb["history"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A rank that fails alone, for every command: GAUGENET_FAULT=collective:rank=R:at=K makes the last rank raise
+# at its K-th collective call of the lattice layer (halo exchange, reduction, collective check, gather; the
+# hook util.signals.arm_collective_fault, armed by cli.main), in the middle of the command's work, while the
+# other ranks go on into that collective. K is about the middle of each run (of 176 to 7600 such calls on 2
+# ranks). The job must end within 30 s with the failing rank's message and a nonzero status.
+FAILING = {
+    "selfcheck": (["--lattice", "4.4.4.8"], 100),
+    "generate": (["--lattice", "4.4.4.8", "--therm", "4", "--sep", "2", "--count", "1", "--no-plots", "--out", "{tmp}"],
+                 500),
+    "solve": (["--lattice", "4.4.4.8", "--sweeps", "2", "--mass", "-0.3"], 700),
+    "mg": (["--quick", "--baselines", "eo-cg", "--no-plots"], 3000),
+    "hmc": (["--steps", "3", "--therm", "1", "--trajectories", "2", "--condensate-vectors", "1", "--no-plots",
+             "--out", "{tmp}"], 3000),
+    "bench": (["--volumes", "4", "--precisions", "double", "--threads", "1", "--nvec", "1", "--kernels", "wilson_hop",
+               "--no-numpy", "--no-end-to-end", "--min-time", "0.01"], 3),
+    "lcnn": (["--N", "2", "--betas", "6.0", "--train-volume", "4", "--train-configs", "2", "--test-volumes", "4",
+              "--test-configs", "1", "--sweeps", "2", "--sep", "1", "--steps", "5"], 1200),
+    "flow": (["--L", "4"], 1),
+}
+
+
+@pytest.mark.parametrize("n", [2, pytest.param(4, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("command", sorted(FAILING))
+def test_failing_rank_ends_every_command(tmp_path, command, n):
+    """One rank raises in the middle of a collective phase: the whole job ends with that rank's message and
+    a nonzero status within 30 s (MPI_Abort), never a hang. `flow` runs on one rank only: on n ranks every
+    rank refuses with the same message (a collective error) and the job ends just as quickly."""
+    if _mpiexec() is None:
+        pytest.skip("no mpiexec")
+    args, at = FAILING[command]
+    args = [a.replace("{tmp}", str(tmp_path / "out")) for a in args]
+    cmd = [_mpiexec(), "-n", str(n), sys.executable, "-m", "gaugenet", command] + args
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=str(tmp_path),
+                           env=_env(GAUGENET_FAULT=f"collective:rank={n - 1}:at={at}"))
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{command} on {n} ranks hung after a failing rank (killed after 60 s)") from exc
+    took = time.monotonic() - t0
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert took < 30, f"{command} on {n} ranks took {took:.1f} s to end"
+    if command == "flow":
+        for rank in range(n):
+            assert f"gaugenet error [rank {rank}]: FlowError: `flow` runs on one MPI rank" in r.stderr, r.stderr
+    else:
+        want = f"gaugenet error [rank {n - 1}]: InjectedFault: fault injected at collective step {at} on rank {n - 1}"
+        assert want in r.stderr, r.stdout + r.stderr
+
+
+def test_collective_fault_hook_counts_lattice_collectives(monkeypatch):
+    """The hook itself (one process): the at-th collective call of the lattice layer raises on the named rank,
+    earlier calls and other ranks' specs pass; arming twice does not count twice."""
+    import gaugenet as gn
+    from gaugenet.lattice.lattice import Lattice
+    from gaugenet.util.signals import InjectedFault, arm_collective_fault
+    originals = {name: getattr(Lattice, name) for name in ("allreduce", "check", "gather_global", "scatter_from_root")}
+    from gaugenet.lattice.halo import Halo
+    start = Halo.start
+    try:
+        monkeypatch.setenv("GAUGENET_FAULT", "generate.sweep:at=1")
+        assert arm_collective_fault() is False and Lattice.allreduce is originals["allreduce"]
+        monkeypatch.setenv("GAUGENET_FAULT", "collective:rank=1:at=2")
+        assert arm_collective_fault() is True
+        lat = gn.Lattice((4, 4, 4, 4))
+        for _ in range(5):                                # rank 1 is named: rank 0 passes every call
+            lat.allreduce(1.0)
+        monkeypatch.setenv("GAUGENET_FAULT", "collective:rank=0:at=3")
+        assert arm_collective_fault() is True             # re-armed: a new count, wrappers not stacked
+        assert lat.allreduce(2.0) == 2.0
+        lat.check(True, "fine")
+        with pytest.raises(InjectedFault, match="fault injected at collective step 3 on rank 0"):
+            lat.allreduce(3.0)
+    finally:
+        for name, fn in originals.items():
+            setattr(Lattice, name, fn)
+        Halo.start = start

@@ -90,6 +90,8 @@ def main(argv=None):
         args = config.resolve(sub, rest, args, command)
         configure_logging(getattr(args, "verbose", False))  # the file may set verbose
         config.record(sub, args, command, log)
+        from ..util.signals import arm_collective_fault
+        arm_collective_fault()          # test hook: GAUGENET_FAULT=collective:rank=R:at=K (util/signals.py)
         return int(mod.run(args) or 0)
     except Exception as exc:  # every rank reports and exits nonzero
         return fail(exc)

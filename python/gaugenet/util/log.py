@@ -1,8 +1,10 @@
 """Logging on rank 0 only; errors reported by every rank with its rank number."""
 import logging
 import sys
+import time
 
 log = logging.getLogger("gaugenet")
+ABORT_GRACE_SECONDS = 0.5     # between the error message of a failing rank and its MPI_Abort (see fail)
 
 
 def world_rank():
@@ -35,6 +37,9 @@ def fail(exc):
         from mpi4py import MPI
         if MPI.COMM_WORLD.Get_size() > 1 and not getattr(exc, "collective", False):
             sys.stderr.flush()
+            # the launcher forwards stderr through a pipe: give it a moment to pass the message on before
+            # MPI_Abort makes it kill every process (an immediate abort could lose the one line that says why)
+            time.sleep(ABORT_GRACE_SECONDS)
             MPI.COMM_WORLD.Abort(1)
     except ImportError:  # pragma: no cover
         pass

@@ -23,8 +23,11 @@ nothing but still answers `requested()` (always False unless `request()` was cal
 
 Fault injection for tests (GAUGENET_FAULT, see `inject`): `raise` an exception or `kill` the process
 (SIGKILL, a lost node) on one rank at a named point of a loop, e.g.
-GAUGENET_FAULT="generate.sweep:rank=1:at=3:action=raise".
+GAUGENET_FAULT="generate.sweep:rank=1:at=3:action=raise". The point `collective` needs no call in the
+command: `arm_collective_fault()` (called by cli.main before every command) counts the collective calls of
+the lattice layer and fails at the at-th one (see there).
 """
+import functools
 import os
 import signal
 import threading
@@ -133,3 +136,42 @@ def inject(point, step, rank):
         return
     log.debug("injecting a fault at %s step %s on rank %d", point, step, rank)
     raise InjectedFault(f"fault injected at {point} step {step} on rank {rank} (GAUGENET_FAULT={text})")
+
+
+# the lattice-layer calls that every rank makes together (reductions, collective checks, gathers, halo
+# exchanges); the point `collective` counts them
+COLLECTIVE_CALLS = (("gaugenet.lattice.lattice", "Lattice", ("allreduce", "check", "gather_global",
+                                                              "scatter_from_root")),
+                    ("gaugenet.lattice.halo", "Halo", ("start",)))
+
+
+def arm_collective_fault():
+    """Test hook of every command: with GAUGENET_FAULT=collective:rank=R:at=K[:action=...], rank R (of
+    COMM_WORLD) fails at its K-th collective call of the lattice layer (COLLECTIVE_CALLS: halo exchanges,
+    reductions, collective checks, gathers), i.e. in the middle of whatever collective phase the command is
+    in, while the other ranks enter that collective and wait for it. Without `at`, the first call.
+    Does nothing (returns False) unless the variable names the point `collective`; cli.main calls it once
+    before the command runs. The wrappers stay installed for the rest of the process."""
+    text = os.environ.get("GAUGENET_FAULT")
+    if not text or _parse_fault(text)["point"] != "collective":
+        return False
+    import importlib
+    from mpi4py import MPI
+    rank = MPI.COMM_WORLD.Get_rank()
+    count = [0]
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def counted(*a, **kw):
+            count[0] += 1
+            inject("collective", count[0], rank)
+            return fn(*a, **kw)
+        counted.fault_wrapped = fn
+        return counted
+
+    for modname, clsname, names in COLLECTIVE_CALLS:
+        cls = getattr(importlib.import_module(modname), clsname)
+        for name in names:
+            fn = getattr(cls, name)
+            setattr(cls, name, wrap(getattr(fn, "fault_wrapped", fn)))   # armed twice: counted once
+    return True
