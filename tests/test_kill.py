@@ -1,0 +1,180 @@
+"""SIGKILL at random moments (a lost node: every process of the job at once), then the same command rerun to
+completion, for the resumable commands on 2 ranks (mpiexec; 1 rank without it): `mg` training
+(F.checkpoint/), `hmc` and `hmc --algorithm slhmc` (DIR/checkpoint_N.h5 + hmc.json) and `generate`. Each kill
+comes at a seeded random delay after the run has written a checkpoint (the first attempt) or has resumed
+from one (the later attempts); the final result must be bitwise the one of an uninterrupted run: trained
+weights, training costs, solver iterations and residual histories (mg); every trajectory record, the
+training state and the last field (hmc, slhmc); every configuration and the plaquette log (generate)."""
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import NRANKS
+from test_faults import _assert_same_chain, _env, _gauge_bytes, _kill_all, _mpiexec
+
+pytestmark = pytest.mark.skipif(NRANKS > 1, reason="launches its own processes")
+
+TIMEOUT = 120
+RANKS = 2 if _mpiexec() else 1
+
+
+def _cmd(command, args):
+    cmd = [sys.executable, "-m", "gaugenet", command] + args
+    return [_mpiexec(), "-n", str(RANKS)] + cmd if RANKS > 1 else cmd
+
+
+def _run(command, args, tmp):
+    with open(tmp / "full.log", "w") as f:
+        r = subprocess.run(_cmd(command, args), stdout=f, stderr=subprocess.STDOUT, timeout=TIMEOUT, env=_env())
+    assert r.returncode == 0, (tmp / "full.log").read_text()
+
+
+def _kill_repeatedly(command, args, tmp, ready, kills, seed, span):
+    """Start the command up to `kills` times; each time wait until ready(log_text, attempt) says a checkpoint
+    exists (or was resumed from), sleep a seeded random time in [0, span) and SIGKILL every process of the
+    job. Returns the number of kills that hit a running job. Output goes to files (a full pipe must not stall
+    the run while the test polls)."""
+    rng = random.Random(seed)
+    hit = 0
+    for attempt in range(kills):
+        logf = tmp / f"attempt{attempt}.log"
+        with open(logf, "w") as f:
+            proc = subprocess.Popen(_cmd(command, args), stdout=f, stderr=subprocess.STDOUT, env=_env(),
+                                    start_new_session=True)
+        try:
+            t0 = time.monotonic()
+            while proc.poll() is None and not ready(logf.read_text(), attempt):
+                assert time.monotonic() - t0 < 60, f"no checkpoint in time:\n{logf.read_text()}"
+                time.sleep(0.01)
+            if proc.poll() is None:
+                time.sleep(rng.uniform(0.0, span))
+            if proc.poll() is None:
+                _kill_all(proc)
+                hit += 1
+            proc.wait(timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                _kill_all(proc)
+                proc.wait(timeout=TIMEOUT)
+        if proc.returncode == 0:
+            break                        # the run finished before the kill: nothing left to interrupt
+        assert proc.returncode < 0 or RANKS > 1, logf.read_text()   # killed, not failed
+    return hit
+
+
+# ---------------------------------------------------------------------------------------------------- mg
+MG = ["--quick", "--steps", "30,10,10,60", "--baselines", "eo-cg", "--no-plots"]
+
+
+def _mg_ready(out):
+    ck = out.with_suffix(".checkpoint")
+
+    def ready(text, attempt):
+        if attempt == 0:         # the first committed training step
+            return ck.is_dir() and any(n.endswith(".json") for n in os.listdir(ck))
+        return "continuing from the checkpoint" in text
+    return ready
+
+
+@pytest.mark.slow
+def test_mg_training_killed_at_random_moments_resumes_bitwise(tmp_path):
+    """mg --json F.json: three SIGKILLs during the training loops (checkpoints every 25 steps and at each
+    loop's end); the rerun ends with the same trained weights (--save), training costs, solver iterations and
+    residual histories, bit for bit, as the uninterrupted run, and removes F.checkpoint/."""
+    full, part = tmp_path / "full.json", tmp_path / "part.json"
+    _run("mg", MG + ["--json", str(full), "--save", str(tmp_path / "full.npz")], tmp_path)
+    args = MG + ["--json", str(part), "--save", str(tmp_path / "part.npz")]
+    hit = _kill_repeatedly("mg", args, tmp_path, _mg_ready(part), kills=3, seed=21, span=0.6)
+    assert hit >= 2
+    _run("mg", args, tmp_path)
+    assert not part.with_suffix(".checkpoint").exists()
+    with np.load(tmp_path / "full.npz") as a, np.load(tmp_path / "part.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            assert a[k].dtype == b[k].dtype and a[k].tobytes() == b[k].tobytes(), k
+    a, b = json.load(open(full)), json.load(open(part))
+    assert [s["stage"] for s in a["setup"]] == [s["stage"] for s in b["setup"]]
+    for sa, sb in zip(a["setup"], b["setup"]):
+        for k in ("cost_first", "cost_last", "steps", "null_residual_max"):
+            assert sa.get(k) == sb.get(k), (sa["stage"], k)
+    assert len(a["solves"]) == len(b["solves"])
+    for ra, rb in zip(a["solves"], b["solves"]):
+        assert (ra["method"], ra["iterations"], ra["residual"], ra["history"]) == \
+            (rb["method"], rb["iterations"], rb["residual"], rb["history"])
+
+
+# ---------------------------------------------------------------------------------------------------- hmc
+HMC = ["--steps", "3", "--seed", "4", "--therm", "2", "--trajectories", "12", "--condensate-vectors", "1",
+       "--checkpoint-every", "2", "--no-plots"]
+SLHMC = ["--algorithm", "slhmc", "--steps", "3", "--seed", "7", "--therm", "2", "--train", "6", "--trajectories", "4",
+         "--lr", "0.01", "--rho", "0.01,-0.02,0.01,0.0,-0.01,0.02", "--condensate-vectors", "1",
+         "--checkpoint-every", "2", "--no-plots"]
+
+
+def _hmc_ready(out):
+    def ready(text, attempt):
+        if attempt == 0:
+            try:
+                return bool(json.load(open(out / "hmc.json")).get("checkpoint"))
+            except (OSError, ValueError):
+                return False
+        return "continuing the chain" in text
+    return ready
+
+
+def _records(out):
+    with open(out / "hmc.jsonl") as f:
+        return [{k: v for k, v in json.loads(line).items() if "seconds" not in k} for line in f]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["hmc", "slhmc"])
+def test_hmc_killed_at_random_moments_resumes_bitwise(tmp_path, algorithm):
+    """hmc / slhmc: three SIGKILLs at random moments after a checkpoint (every 2 trajectories; for slhmc
+    during thermalisation, training and production); the rerun ends with every trajectory record (timings
+    aside), the training state (weights, Adam moments) and the last field bitwise as the uninterrupted run."""
+    base = HMC if algorithm == "hmc" else SLHMC
+    full, part = tmp_path / "full", tmp_path / "part"
+    _run("hmc", base + ["--out", str(full)], tmp_path)
+    hit = _kill_repeatedly("hmc", base + ["--out", str(part)], tmp_path, _hmc_ready(part), kills=3,
+                           seed=7 if algorithm == "hmc" else 8, span=0.5)
+    assert hit >= 2
+    _run("hmc", base + ["--out", str(part)], tmp_path)
+    ra, rb = _records(full), _records(part)
+    assert len(ra) == (14 if algorithm == "hmc" else 12)
+    assert rb == ra
+    sa, sb = json.load(open(full / "hmc.json")), json.load(open(part / "hmc.json"))
+    assert sb["checkpoint"] == sa["checkpoint"] and sb.get("training") == sa.get("training")
+    last = sa["checkpoint"]["file"]
+    assert _gauge_bytes(part / last) == _gauge_bytes(full / last)
+    assert sorted(n for n in os.listdir(part) if n.startswith("checkpoint_")) == [last]
+    assert not [n for n in os.listdir(part) if n.endswith(".gaugenet-part")], os.listdir(part)
+
+
+# ---------------------------------------------------------------------------------------------------- generate
+GENERATE = ["--lattice", "4.4.4.4", "--N", "3", "--beta", "6.0", "--seed", "11", "--or-steps", "1",
+            "--reunitarize-every", "3", "--therm", "16", "--sep", "2", "--count", "3", "--checkpoint-every", "4",
+            "--no-plots"]
+
+
+@pytest.mark.slow
+def test_generate_killed_at_random_moments_resumes_bitwise(tmp_path):
+    """generate on RANKS ranks (tests/test_faults.py covers one rank): three SIGKILLs after a checkpoint,
+    the final ensemble and plaquette log bitwise as the uninterrupted run's."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    _run("generate", GENERATE + ["--out", str(full)], tmp_path)
+
+    def ready(text, attempt):
+        if attempt == 0:
+            return (part / "checkpoint.h5").exists()
+        return "continuing" in text
+    hit = _kill_repeatedly("generate", GENERATE + ["--out", str(part)], tmp_path, ready, kills=3, seed=5, span=0.4)
+    assert hit >= 2
+    _run("generate", GENERATE + ["--out", str(part)], tmp_path)
+    _assert_same_chain(str(part), str(full))
