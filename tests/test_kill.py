@@ -1,8 +1,9 @@
 """SIGKILL at random moments (a lost node: every process of the job at once), then the same command rerun to
 completion, for the resumable commands on 2 ranks (mpiexec; 1 rank without it): `mg` training
 (F.checkpoint/), `hmc` and `hmc --algorithm slhmc` (DIR/checkpoint_N.h5 + hmc.json) and `generate`. Each kill
-comes at a seeded random delay after the run has written a checkpoint (the first attempt) or has resumed
-from one (the later attempts); the final result must be bitwise the one of an uninterrupted run: trained
+comes at a seeded random point of the run's progress (a log line: a trajectory, a sweep, a training
+step), after a checkpoint exists and, in the later attempts, after the run resumed from one, plus a random
+jitter of up to 50 ms; the final result must be bitwise the one of an uninterrupted run: trained
 weights, training costs, solver iterations and residual histories (mg); every trajectory record, the
 training state and the last field (hmc, slhmc); every configuration and the plaquette log (generate)."""
 import json
@@ -35,25 +36,33 @@ def _run(command, args, tmp):
     assert r.returncode == 0, (tmp / "full.log").read_text()
 
 
-def _kill_repeatedly(command, args, tmp, ready, kills, seed, span):
-    """Start the command up to `kills` times; each time wait until ready(log_text, attempt) says a checkpoint
-    exists (or was resumed from), sleep a seeded random time in [0, span) and SIGKILL every process of the
-    job. Returns the number of kills that hit a running job. Output goes to files (a full pipe must not stall
-    the run while the test polls)."""
+def _marks(candidates, seed, kills=3):
+    """`kills` progress lines of the run (log texts, in run order), drawn at random (seeded)."""
+    rng = random.Random(seed)
+    return sorted(rng.sample(candidates, kills), key=candidates.index)
+
+
+def _kill_repeatedly(command, args, tmp, marks, has_checkpoint, seed, jitter=0.05):
+    """Start the command once per mark; each time wait until the run's log shows the mark (a random point of
+    its progress, later than the previous one, so that every rerun resumes from a checkpoint and gets there
+    again) and a checkpoint exists, wait a random jitter (so kills also land inside file writes), and SIGKILL
+    every process of the job. Returns how many kills hit a running job (all of them, unless a run ends
+    first). Waiting on progress rather than on time makes the kills land on fast and slow machines alike.
+    Output goes to files (a full pipe must not stall the run while the test polls)."""
     rng = random.Random(seed)
     hit = 0
-    for attempt in range(kills):
+    for attempt, mark in enumerate(marks):
         logf = tmp / f"attempt{attempt}.log"
         with open(logf, "w") as f:
             proc = subprocess.Popen(_cmd(command, args), stdout=f, stderr=subprocess.STDOUT, env=_env(),
                                     start_new_session=True)
         try:
             t0 = time.monotonic()
-            while proc.poll() is None and not ready(logf.read_text(), attempt):
-                assert time.monotonic() - t0 < 60, f"no checkpoint in time:\n{logf.read_text()}"
-                time.sleep(0.01)
+            while proc.poll() is None and not (mark in logf.read_text() and has_checkpoint()):
+                assert time.monotonic() - t0 < 60, f"{mark!r} not reached in time:\n{logf.read_text()}"
+                time.sleep(0.005)
             if proc.poll() is None:
-                time.sleep(rng.uniform(0.0, span))
+                time.sleep(rng.uniform(0.0, jitter))
             if proc.poll() is None:
                 _kill_all(proc)
                 hit += 1
@@ -65,6 +74,8 @@ def _kill_repeatedly(command, args, tmp, ready, kills, seed, span):
         if proc.returncode == 0:
             break                        # the run finished before the kill: nothing left to interrupt
         assert proc.returncode < 0 or RANKS > 1, logf.read_text()   # killed, not failed
+        if attempt:
+            assert "continuing" in logf.read_text(), logf.read_text()   # the rerun resumed before the kill
     return hit
 
 
@@ -72,14 +83,11 @@ def _kill_repeatedly(command, args, tmp, ready, kills, seed, span):
 MG = ["--quick", "--steps", "30,10,10,60", "--baselines", "eo-cg", "--no-plots"]
 
 
-def _mg_ready(out):
-    ck = out.with_suffix(".checkpoint")
+MG_MARKS = [f"({k}/60 steps)" for k in range(6, 60, 6)]     # progress lines of the multigrid stage
 
-    def ready(text, attempt):
-        if attempt == 0:         # the first committed training step
-            return ck.is_dir() and any(n.endswith(".json") for n in os.listdir(ck))
-        return "continuing from the checkpoint" in text
-    return ready
+
+def _has_files(d, suffix):
+    return lambda: os.path.isdir(d) and any(n.endswith(suffix) for n in os.listdir(d))
 
 
 @pytest.mark.slow
@@ -90,8 +98,9 @@ def test_mg_training_killed_at_random_moments_resumes_bitwise(tmp_path):
     full, part = tmp_path / "full.json", tmp_path / "part.json"
     _run("mg", MG + ["--json", str(full), "--save", str(tmp_path / "full.npz")], tmp_path)
     args = MG + ["--json", str(part), "--save", str(tmp_path / "part.npz")]
-    hit = _kill_repeatedly("mg", args, tmp_path, _mg_ready(part), kills=3, seed=21, span=0.6)
-    assert hit >= 2
+    hit = _kill_repeatedly("mg", args, tmp_path, _marks(MG_MARKS, 21), _has_files(part.with_suffix(".checkpoint"),
+                           ".json"), seed=21)
+    assert hit == 3
     _run("mg", args, tmp_path)
     assert not part.with_suffix(".checkpoint").exists()
     with np.load(tmp_path / "full.npz") as a, np.load(tmp_path / "part.npz") as b:
@@ -117,17 +126,6 @@ SLHMC = ["--algorithm", "slhmc", "--steps", "3", "--seed", "7", "--therm", "2", 
          "--checkpoint-every", "2", "--no-plots"]
 
 
-def _hmc_ready(out):
-    def ready(text, attempt):
-        if attempt == 0:
-            try:
-                return bool(json.load(open(out / "hmc.json")).get("checkpoint"))
-            except (OSError, ValueError):
-                return False
-        return "continuing the chain" in text
-    return ready
-
-
 def _records(out):
     with open(out / "hmc.jsonl") as f:
         return [{k: v for k, v in json.loads(line).items() if "seconds" not in k} for line in f]
@@ -142,12 +140,14 @@ def test_hmc_killed_at_random_moments_resumes_bitwise(tmp_path, algorithm):
     base = HMC if algorithm == "hmc" else SLHMC
     full, part = tmp_path / "full", tmp_path / "part"
     _run("hmc", base + ["--out", str(full)], tmp_path)
-    hit = _kill_repeatedly("hmc", base + ["--out", str(part)], tmp_path, _hmc_ready(part), kills=3,
-                           seed=7 if algorithm == "hmc" else 8, span=0.5)
-    assert hit >= 2
+    total = 14 if algorithm == "hmc" else 12
+    seed = 7 if algorithm == "hmc" else 8
+    hit = _kill_repeatedly("hmc", base + ["--out", str(part)], tmp_path,
+                           _marks([f"traj {t} (" for t in range(2, total - 1)], seed), _has_files(part, ".h5"), seed)
+    assert hit == 3
     _run("hmc", base + ["--out", str(part)], tmp_path)
     ra, rb = _records(full), _records(part)
-    assert len(ra) == (14 if algorithm == "hmc" else 12)
+    assert len(ra) == total
     assert rb == ra
     sa, sb = json.load(open(full / "hmc.json")), json.load(open(part / "hmc.json"))
     assert sb["checkpoint"] == sa["checkpoint"] and sb.get("training") == sa.get("training")
@@ -170,11 +170,8 @@ def test_generate_killed_at_random_moments_resumes_bitwise(tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     _run("generate", GENERATE + ["--out", str(full)], tmp_path)
 
-    def ready(text, attempt):
-        if attempt == 0:
-            return (part / "checkpoint.h5").exists()
-        return "continuing" in text
-    hit = _kill_repeatedly("generate", GENERATE + ["--out", str(part)], tmp_path, ready, kills=3, seed=5, span=0.4)
-    assert hit >= 2
+    hit = _kill_repeatedly("generate", GENERATE + ["--out", str(part)], tmp_path,
+                           _marks([f"sweep {k}/22 " for k in range(5, 22)], 5), _has_files(part, "checkpoint.h5"), 5)
+    assert hit == 3
     _run("generate", GENERATE + ["--out", str(part)], tmp_path)
     _assert_same_chain(str(part), str(full))
