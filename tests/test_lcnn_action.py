@@ -204,3 +204,24 @@ def test_lcnn_action_command_and_hmc_with_its_model(tmp_path):
 def test_bad_input(tmp_path, args, msg):
     r = _run(args + (["--out", str(tmp_path / "o")] if args[0] == "hmc" else []), timeout=120)
     assert r.returncode != 0 and msg in r.stderr, r.stderr[-1500:]
+
+
+def test_force_without_weight_gradients_matches_and_zero_directions_are_skipped():
+    """value_and_grads(..., weight_grads=False) (the MD force of NetworkGaugeAction) gives the same link force
+    with None for every weight gradient; an L-Conv whose weights of some directions are zero gives the same
+    output whether or not forward skips their transports (keep=False skips them)."""
+    from gaugenet.lcnn.compose import apply, value_and_grads
+    model = parse_network(NETWORK, N=3)
+    weights = _random_weights(model, 5)
+    U = gn.GaugeField(gn.Lattice(DIMS), random_su_global(DIMS, 3, seed=8))
+    y1, g1, F1 = value_and_grads(model, weights, U, lambda y: np.ones(1))
+    y2, g2, F2 = value_and_grads(model, weights, U, lambda y: np.ones(1), weight_grads=False)
+    assert np.allclose(F1, F2, rtol=0, atol=1e-13 * np.abs(F1).max()) and y1 == y2
+    assert all(g is None for g in g2) and len(g2) == len(g1) and all(g is not None for g in g1)
+    w2 = [w.copy() for w in weights]
+    conv_w = next(i for i, w in enumerate(w2) if w.ndim == 3 and w.shape[-1] == 9)
+    w2[conv_w][:, :, 1:5] = 0                       # directions 0 .. 3 (mu = 0, 1, both signs) switched off
+    y_skip = apply(model, w2, U, keep=False)[1]
+    y_keep = apply(model, w2, U, keep=True)[1]
+    assert abs(y_skip[0] - y_keep[0]) <= 1e-12 * abs(y_keep[0])
+    assert abs(y_skip[0] - apply(model, weights, U)[1][0]) > 1e-6 * abs(y_keep[0])

@@ -47,7 +47,7 @@ class NetworkGaugeAction:
         return float(np.asarray(y)[0])
 
     def force(self, U):
-        _, _, F = value_and_grads(self.model, self.weights, U, lambda y: np.ones(1))
+        _, _, F = value_and_grads(self.model, self.weights, U, lambda y: np.ones(1), weight_grads=False)
         return np.asarray(F, dtype=np.complex128)
 
 

@@ -61,11 +61,11 @@ class Sequence(Layer):
             ctxs.append(c)
         return T, W, (ctxs if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         ws = _check_weights_list(self.layers, weights, self.name)
         grads = []
         for lay, w, c in reversed(list(zip(self.layers, ws, ctx))):
-            g, G, Sigma = lay.vjp(w, c, G, Sigma)
+            g, G, Sigma = lay.vjp(w, c, G, Sigma, weight_grads)
             grads = list(g) + grads
         return grads, G, Sigma
 
@@ -116,11 +116,11 @@ class Parallel(Layer):
             ctxs.append(c)
         return T, np.concatenate(outs, axis=1), (ctxs if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         ws = _check_weights_list(self.branches, weights, self.name)
         grads, Gin, i = [], None, 0
         for b, w, c in zip(self.branches, ws, ctx):
-            g, gi, Sigma = b.vjp(w, c, G[:, i:i + b.c_out], Sigma)
+            g, gi, Sigma = b.vjp(w, c, G[:, i:i + b.c_out], Sigma, weight_grads)
             i += b.c_out
             grads += list(g)
             if gi is not None:
@@ -165,12 +165,12 @@ def predict(model, weights, U):
     return lat.gather_global(y)
 
 
-def value_and_grads(model, weights, U, G_of_y):
+def value_and_grads(model, weights, U, G_of_y, weight_grads=True):
     """(y, grads, link force): y the model output, G_of_y(y) the cotangent of the cost with respect to y;
-    grads the weight gradients (summed over ranks), force = T.force(Sigma) in gauge_force's representation
-    (dC/dt = 2 sum tr(X F) for U -> exp(t X) U)."""
+    grads the weight gradients (summed over ranks; None entries with weight_grads=False, when only the force is
+    wanted), force = T.force(Sigma) in gauge_force's representation (dC/dt = 2 sum tr(X F) for U -> exp(t X) U)."""
     T2, y, ctx, T = apply(model, weights, U, keep=True)
-    grads, _, Sigma = model.vjp(weights, ctx, G_of_y(y), None)
+    grads, _, Sigma = model.vjp(weights, ctx, G_of_y(y), None, weight_grads)
     F = T.force(Sigma) if Sigma is not None else np.zeros_like(T.U)
     return y, grads, F
 

@@ -105,6 +105,11 @@ class Layer:
         """Sum of a weight gradient over all ranks."""
         return T.lat.allreduce(g)
 
+    def _no_grads(self):
+        """The weight gradients of vjp(..., weight_grads=False): None for every weight array (only the input
+        and link cotangents are wanted, e.g. the force of a network action)."""
+        return [None] * len(self.weight_shapes)
+
 
 class Identity(Layer):
     """W -> W (a branch of Parallel that keeps the input channels)."""
@@ -116,7 +121,7 @@ class Identity(Layer):
         _check_channels(W, self.c_in, self.name)
         return T, W, (() if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         return [], G, Sigma
 
     def spec(self):
@@ -140,7 +145,7 @@ class Plaq(Layer):
         out = np.concatenate([P, dag(P)], axis=1)
         return T, out, ((T, ctxs) if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         T, ctxs = ctx
         if Sigma is None:
             Sigma = T.zeros_sigma()
@@ -165,7 +170,7 @@ class Poly(Layer):
             ctxs.append(ctx)
         return T, np.stack(Ps, axis=1), ((T, ctxs) if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         T, ctxs = ctx
         if Sigma is None:
             Sigma = T.zeros_sigma()
@@ -222,33 +227,42 @@ class LConv(Layer):
         outs = {}
         if self.K > 1:
             for d, (mu, s) in enumerate(DIRECTIONS):
+                wd = w[:, :, 1 + d * (self.K - 1):1 + (d + 1) * (self.K - 1)]
+                if not wd.any() and not keep:            # nothing to add, no gradient to keep
+                    continue
                 tr = T.transports(W, mu, s, self.K)
                 for k in range(1, self.K):
-                    out += _mix(w[:, :, 1 + d * (self.K - 1) + k - 1], tr[k])
+                    out += _mix(wd[:, :, k - 1], tr[k])
                 if keep:
                     outs[d] = tr
         if self.unit:
             out += ws[1][None, :, None, None] * np.eye(W.shape[-1])
         return T, out, ((T, W, outs) if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         ws = self.check(weights)
         w = ws[0]
         T, W, outs = ctx
         if Sigma is None:
             Sigma = T.zeros_sigma()
         gw = np.zeros(w.shape, dtype=np.complex128)
-        gw[:, :, 0] = np.conj(_pair_tr(G, W))
+        if weight_grads:
+            gw[:, :, 0] = np.conj(_pair_tr(G, W))
         GW = _mix(w[:, :, 0].T, G)                      # cotangent of X_j: sum_i w_ij G_i
         if self.K > 1:
             for d, (mu, s) in enumerate(DIRECTIONS):
-                tr = outs[d]
+                tr = outs.get(d)
+                if tr is None:                          # direction skipped in forward (all its weights zero)
+                    continue
                 Gs = [None]
                 for k in range(1, self.K):
                     o = 1 + d * (self.K - 1) + k - 1
-                    gw[:, :, o] = np.conj(_pair_tr(G, tr[k]))
-                    Gs.append(_mix(w[:, :, o].T, G))
+                    if weight_grads:
+                        gw[:, :, o] = np.conj(_pair_tr(G, tr[k]))
+                    Gs.append(_mix(w[:, :, o].T, G) if w[:, :, o].any() else None)
                 GW += T.transports_vjp(tr, mu, s, Gs, Sigma)
+        if not weight_grads:
+            return self._no_grads(), GW, Sigma
         grads = [self._reduce(T, gw)]
         if self.unit:
             grads.append(self._reduce(T, np.conj(_tr(G).sum(axis=0))))
@@ -301,7 +315,7 @@ class LBilin(Layer):
             out[:, i] = (A @ M).sum(axis=1)
         return T, out, ((T, A, B) if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         a = self.check(weights)[0]
         T, A, B = ctx
         ga = np.empty(a.shape, dtype=np.complex128)
@@ -310,13 +324,15 @@ class LBilin(Layer):
         for i in range(self.c_out):
             Gi = G[:, i][:, None]                       # (V, 1, N, N)
             GAi = Gi @ A                                # G_i A_j
-            ga[i] = np.conj(_pair_tr(GAi, B))           # sum_v tr(G_i A_j B_k)
+            if weight_grads:
+                ga[i] = np.conj(_pair_tr(GAi, B))       # sum_v tr(G_i A_j B_k)
             GA += _mix(a[i], B) @ Gi                    # d/dA_j: sum_k a_ijk B_k G_i
             GB += _mix(a[i].T, GAi)                     # d/dB_k: sum_j a_ijk G_i A_j
         cl, cr = self.c_left, self.c_right
         GL = GA[:, :cl] + dag(GA[:, cl:2 * cl])
         GR = GB[:, :cr] + dag(GB[:, cr:2 * cr])
-        return [self._reduce(T, ga)], np.concatenate([GL, GR], axis=1), Sigma
+        grads = [self._reduce(T, ga)] if weight_grads else self._no_grads()
+        return grads, np.concatenate([GL, GR], axis=1), Sigma
 
     def spec(self):
         return {"type": "LBilin", "c_left": self.c_left, "c_right": self.c_right, "c_out": self.c_out}
@@ -345,7 +361,7 @@ class LAct(Layer):
         nu, _ = self._nu(_tr(W).real)
         return T, nu[..., None, None] * W, ((T, W) if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         T, W = ctx
         nu, dnu = self._nu(_tr(W).real)
         # dC = Re tr(G (nu dW + nu' Re tr(dW) W)) -> G_W = nu G + nu' Re tr(G W) 1
@@ -385,11 +401,11 @@ class LExp(Layer):
         T2 = Paths(lat=T.lat, links=E.exp @ T.U)
         return T2, W, ((T, TAW, E) if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         b = self.check(weights)[0]
         T, TAW, E = ctx
         if Sigma is None:
-            return [np.zeros_like(b)], G, None
+            return ([np.zeros_like(b)] if weight_grads else self._no_grads()), G, None
         # dC = Re tr(d(E U) Sigma') = Re tr(dE (U Sigma')) + Re tr(dU Sigma' E)
         Gam = E.pullback(T.U @ Sigma)                                  # Re tr(dE M) = tr(dQ Gam)
         Sigma_in = Sigma @ E.exp
@@ -397,7 +413,7 @@ class LExp(Layer):
         GW = np.einsum("mj,mvab->vjab", b, Gam)                        # Re tr(TA(dW) Gam) = Re tr(Gam dW)
         if G is not None:
             GW = GW + G
-        return [self._reduce(T, gb)], GW, Sigma_in
+        return ([self._reduce(T, gb)] if weight_grads else self._no_grads()), GW, Sigma_in
 
     def spec(self):
         return {"type": "LExp", "c": self.c_in}
@@ -437,7 +453,7 @@ class Trace(Layer):
                 y = y / T.lat.global_volume
         return T, y, ((T, f, W.shape) if keep else None)
 
-    def vjp(self, weights, ctx, G, Sigma):
+    def vjp(self, weights, ctx, G, Sigma, weight_grads=True):
         c, bias = self.check(weights)
         T, f, shape = ctx
         G = np.asarray(G, dtype=np.float64)
@@ -451,7 +467,8 @@ class Trace(Layer):
         gt = gf[:, :cin] - 1j * gf[:, cin:]                           # Re tr(gt 1 dW) = gre Re tr dW + gim Im tr dW
         N = shape[-1]
         GW = gt[..., None, None] * np.eye(N)
-        return [self._reduce(T, gc), self._reduce(T, gbias)], GW, Sigma
+        grads = [self._reduce(T, gc), self._reduce(T, gbias)] if weight_grads else self._no_grads()
+        return grads, GW, Sigma
 
     def spec(self):
         return {"type": "Trace", "c": self.c_in, "n_out": self.c_out, "reduce": self.reduce}
