@@ -249,6 +249,20 @@ void transport_forward(py::object H, py::object Hh, py::object A, py::object Ah,
   GN_LINK_CALL(transport_fwd_run, a, dev, N);
 }
 
+std::string transport_variant(py::object name) {
+  if (!name.is_none()) {
+    const std::string v = name.cast<std::string>();
+    if (v == "generic") transport_cpu_variant() = 0;
+    else if (v == "simd") {
+      require(GN_SIMD8, "transport_variant: this build has no SIMD transport kernel (it needs AVX-512 at compile time)");
+      transport_cpu_variant() = 1;
+    } else {
+      throw std::invalid_argument("gaugenet kernel: transport_variant must be 'simd' or 'generic', got '" + v + "'");
+    }
+  }
+  return (GN_SIMD8 && transport_cpu_variant() == 1) ? "simd" : "generic";
+}
+
 void transport_back_push(py::object H, py::object Hh, py::object A, py::object Ah, py::object G, py::object chan,
                          py::object nbr, py::object buf, py::object loc, int64_t V, int64_t Vh, int N) {
   check_N(N, "transport_back_push");
@@ -337,6 +351,9 @@ void bind_links(py::module_ &m) {
         py::arg("chan"), py::arg("nbr"), py::arg("out"), py::arg("V"), py::arg("Vh"), py::arg("N"),
         "B[x, c] = H(x) A[x + h, c] (K(x)^dag | H(x)^dag | 1) per channel (kernels/transport.h); H the hop links "
         "(V, 8, N, N), chan (n, 2) = (hop, right factor)");
+  m.def("transport_variant", &transport_variant, py::arg("name") = py::none(),
+        "the CPU forward of transport_forward: 'simd' (eight sites per step, AVX-512 builds) or 'generic' "
+        "(site by site); None only reports it");
   m.def("transport_back_push", &transport_back_push, py::arg("H"), py::arg("H_halo"), py::arg("A"), py::arg("A_halo"),
         py::arg("G"), py::arg("chan"), py::arg("nbr"), py::arg("buf"), py::arg("loc"), py::arg("V"), py::arg("Vh"),
         py::arg("N"), "pass 1 of the transport VJP: buf (V, n, 2, N, N) to exchange, loc (n, V, N, N) the local part "

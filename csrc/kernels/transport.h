@@ -34,6 +34,7 @@
 #include <type_traits>
 #include "core/backend.h"
 #include "kernels/matfield.h"
+#include "kernels/simd8.h"
 
 namespace gn {
 
@@ -196,9 +197,96 @@ struct HopSigma {
   }
 };
 
+// Which CPU forward transport_fwd_run uses: 1 the eight-lane SIMD one where compiled (AVX-512), 0 the
+// site-by-site TransportFwd (also the CUDA kernel). gaugenet._core.transport_variant() sets it, for tests
+// and benchmarks.
+inline int &transport_cpu_variant() {
+  static int v = 1;
+  return v;
+}
+
+#if GN_SIMD8
+// C = A B (DAG = false) or A B^dag (DAG = true) for transposed N x N complex tiles (reals (i N + j) * 2 +
+// {0, 1}, one site per lane); the sums over k in ascending order, as mm / mmd.
+template <int N, bool DAG, class R>
+GN_SIMD_INLINE void cmm8(const R *A, const R *B, R *C) {
+#pragma GCC unroll 4
+  for (int i = 0; i < N; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) {
+      R re, im;
+#pragma GCC unroll 4
+      for (int k = 0; k < N; ++k) {
+        const R ar = A[(i * N + k) * 2], ai = A[(i * N + k) * 2 + 1];
+        const int e = DAG ? (j * N + k) * 2 : (k * N + j) * 2;
+        const R br = B[e], bi = B[e + 1];
+        if (k == 0) {
+          re = DAG ? ar * br + ai * bi : ar * br - ai * bi;
+          im = DAG ? ai * br - ar * bi : ar * bi + ai * br;
+        } else {
+          re = DAG ? re + ar * br + ai * bi : re + ar * br - ai * bi;
+          im = DAG ? im + ai * br - ar * bi : im + ar * bi + ai * br;
+        }
+      }
+      C[(i * N + j) * 2] = re, C[(i * N + j) * 2 + 1] = im;
+    }
+}
+
+// The forward of TransportFwd, eight sites of one channel per step (one per lane): the hop links, the
+// neighbours' matrices (and the right factors' links) of the eight sites are loaded row by row and transposed
+// in registers (simd::load_t), the two products run with every lane busy, and the results are transposed
+// back on the store. Items as TransportFwd's (chunks of cpu_chunk sites, a multiple of 8); a last partial
+// group repeats its last site in the idle lanes and stores only the valid ones.
+template <int N, class T>
+struct TransportFwdSimd {
+  TransportArgs<T> a;
+  int64_t chunk, nchunk;
+  void operator()(int64_t j) const {
+    using R = typename simd::V8<T>::reg;
+    constexpr int NR = 2 * N * N;
+    const int c = (int)(j / nchunk);
+    const int64_t x0 = (j - c * nchunk) * chunk;
+    const int64_t x1 = x0 + chunk < a.V ? x0 + chunk : a.V;
+    const int k = a.chan[2 * c], r = a.chan[2 * c + 1];
+    for (int64_t g = x0; g < x1; g += 8) {
+      const int lanes = x1 - g < 8 ? (int)(x1 - g) : 8;
+      const T *pH[8], *pA[8], *pK[8];
+      T *pO[8];
+      for (int l = 0; l < 8; ++l) {
+        const int64_t x = g + (l < lanes ? l : lanes - 1);
+        const int32_t *nb = a.nbr + x * 8;
+        pH[l] = reinterpret_cast<const T *>(a.template hop<N>(k, x));
+        pA[l] = reinterpret_cast<const T *>(a.template field<N>(c, nb[k]));
+        pK[l] = r >= 0 ? reinterpret_cast<const T *>(a.template hop<N>(k, nb[r])) : pH[l];
+        pO[l] = reinterpret_cast<T *>(a.out + (x * a.n + c) * N * N);
+      }
+      R h[NR], m[NR], b[NR];
+      simd::load_t<NR>(pH, h);
+      simd::load_t<NR>(pA, m);
+      cmm8<N, false>(h, m, b);                       // H A(x + h)
+      if (r == -2) {
+        simd::store_t<NR, 0>(pO, b, lanes);
+        continue;
+      }
+      if (r >= 0) simd::load_t<NR>(pK, h);           // K(x) = H(x + mu); else K = H
+      cmm8<N, true>(b, h, m);                        // (H A) K^dag
+      simd::store_t<NR, 0>(pO, m, lanes);
+    }
+  }
+};
+#endif
+
 template <class Exec, int N, class T>
 void transport_fwd_run(const TransportArgs<T> &a) {
   const int64_t ch = transport_chunk<Exec>(), nch = (a.V + ch - 1) / ch;
+#if GN_SIMD8
+  if constexpr (std::is_same<Exec, CpuExec>::value) {
+    if (transport_cpu_variant() == 1) {
+      Exec::run_items(a.n * nch, 1, TransportFwdSimd<N, T>{a, ch, nch});
+      return;
+    }
+  }
+#endif
   Exec::run_items(a.n * nch, 1, TransportFwd<N, T>{a, ch, nch});
 }
 template <class Exec, int N, class T>
