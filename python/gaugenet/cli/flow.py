@@ -71,6 +71,22 @@ def add_arguments(p):
                    help="gauge flow: steps of Lüscher's RK3 integrator from t = 0 to 1 (default 20)")
     p.add_argument("--init", default="leading-order", choices=("leading-order", "zero"),
                    help="gauge flow: initial coefficients (default the leading-order trivializing flow)")
+    # flow HMC and plain HMC of the 2D gauge theory (docs/flows.md "Gauge fields: flow HMC")
+    p.add_argument("--hmc-trajectories", type=int, default=0,
+                   help="gauge flow: measured flow-HMC trajectories with the trained flow (default 0: none; >= 10)")
+    p.add_argument("--hmc-therm", type=int, default=10,
+                   help="gauge flow: thermalisation trajectories before the measured ones (default 10)")
+    p.add_argument("--hmc-steps", type=int, default=10, help="gauge flow: MD steps per trajectory (default 10)")
+    p.add_argument("--hmc-tau", type=float, default=1.0, help="gauge flow: trajectory length (default 1)")
+    p.add_argument("--hmc-integrator", default="omelyan", help="gauge flow: omelyan (default) or leapfrog")
+    p.add_argument("--hmc-batch", type=int, default=0,
+                   help="gauge flow: independent 2D chains run at once (z slices; default 0: --batch)")
+    p.add_argument("--compare-hmc", action="store_true",
+                   help="gauge flow: also run plain HMC of the same theory (keys hmc_* and 'hmc' in the summary)")
+    p.add_argument("--plain-hmc-trajectories", type=int, default=0,
+                   help="gauge flow: measured plain-HMC trajectories (default 0: as --hmc-trajectories)")
+    p.add_argument("--plain-hmc-steps", type=int, default=0,
+                   help="gauge flow: MD steps of plain HMC (default 0: as --hmc-steps)")
 
 
 def _config(args):
@@ -157,6 +173,7 @@ def run_gauge(args):
     import numpy as np
     from mpi4py import MPI
     import gaugenet as gn
+    from ..flows.gauge.hmc import exact_plaquette_2d, independence_sampler
     from ..flows.gauge.model import GaugeFlowModel, leading_order_theta, measure_ess, train
     from .config import write_atomic
 
@@ -177,6 +194,7 @@ def run_gauge(args):
         for mn in model.loops.shapes:
             if max(mn) >= args.L:
                 raise ValueError(f"loop {mn[0]}x{mn[1]} does not fit in L = {args.L} (gradients need L > {max(mn)})")
+        hmc_cfg = _hmc_config(args)
     except ValueError as exc:
         raise FlowError(str(exc)) from None
     n_batches = -(-int(args.samples) // int(args.batch))
@@ -185,7 +203,8 @@ def run_gauge(args):
                  log=log.info if args.verbose else None)
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
-    e, err, _ = measure_ess(model, lat, args.beta, N, n_batches, seed=args.seed + 1)
+    ind = independence_sampler(model, lat, args.beta, N, n_batches, seed=args.seed + 1)
+    e, err = ind["ess"], ind["ess_err"]
     t_meas = time.perf_counter() - t0
     e_lo, err_lo, _ = measure_ess(lo, lat, args.beta, N, n_batches, seed=args.seed + 1)
     summary = {"theory": str(args.theory).lower(), "beta": args.beta, "lattice": [args.L, args.L], "N": N,
@@ -196,10 +215,25 @@ def run_gauge(args):
                "training_seconds": t_train, "training_steps": int(args.steps), "batch": int(args.batch),
                "measure_seconds": t_meas,
                "history": [{"step": h[0], "cost": h[1], "batch_ess": h[2], "seconds": h[3]} for h in hist]}
+    summary["exact_plaquette"] = exact_plaquette_2d(N, args.beta, args.L * args.L)
+    summary["independence"] = {k: v for k, v in ind.items() if k not in ("logw", "proposal_plaquette")}
+    if hmc_cfg["trajectories"] > 0:
+        summary.update(_run_hmc(model, N, args, hmc_cfg))
     log.info(f"flow summary: {summary['theory']} beta {args.beta} on {args.L}x{args.L}, "
              f"{model.n_parameters} parameters ({model.n_t}_t x {len(model.loops)}_W), {args.steps} training steps "
              f"of {args.batch} in {t_train:.1f} s: ESS {e:.3f}({err:.3f}); leading-order flow ESS "
              f"{e_lo:.3f}({err_lo:.3f}) ({summary['samples']} samples each)")
+    if hmc_cfg["trajectories"] > 0:
+        msg = (f"flow HMC ({hmc_cfg['batch']} chains, {hmc_cfg['trajectories']} trajectories): acceptance "
+               f"{summary['acceptance']:.3f}, plaquette {summary['plaquette']:.5f}({summary['plaquette_err']:.5f}), "
+               f"tau_int {summary['tau_int_plaquette']:.2f}({summary['tau_int_plaquette_err']:.2f}), "
+               f"{summary['flow_hmc']['seconds_per_trajectory']:.3f} s/trajectory")
+        if "hmc" in summary:
+            msg += (f"; plain HMC: acceptance {summary['hmc_acceptance']:.3f}, plaquette "
+                    f"{summary['hmc_plaquette']:.5f}({summary['hmc_plaquette_err']:.5f}), tau_int "
+                    f"{summary['hmc_tau_int_plaquette']:.2f}({summary['hmc_tau_int_plaquette_err']:.2f}), "
+                    f"{summary['hmc']['seconds_per_trajectory']:.4f} s/trajectory")
+        log.info(msg + f"; exact {summary['exact_plaquette']:.5f}")
     if args.save:
         import h5py
         with h5py.File(args.save, "w") as f:
@@ -212,3 +246,64 @@ def run_gauge(args):
         write_atomic(args.json, json.dumps(summary, indent=1) + "\n")
         log.info("summary written to %s", args.json)
     return 0
+
+
+def _hmc_config(args):
+    """The flow-HMC settings, checked (ValueError naming the problem)."""
+    from ..hmc.integrators import INTEGRATORS
+    n = int(args.hmc_trajectories)
+    if n < 0 or 0 < n < 10:
+        raise ValueError(f"hmc_trajectories must be 0 (no flow HMC) or >= 10 (for the autocorrelation), got {n}")
+    if int(args.hmc_steps) < 1:
+        raise ValueError(f"hmc_steps (MD steps per trajectory) must be >= 1, got {args.hmc_steps}")
+    if not (args.hmc_tau > 0 and args.hmc_tau < float("inf")):
+        raise ValueError(f"hmc_tau (trajectory length) must be positive and finite, got {args.hmc_tau}")
+    if int(args.hmc_therm) < 0:
+        raise ValueError(f"hmc_therm must be >= 0, got {args.hmc_therm}")
+    if args.hmc_integrator not in INTEGRATORS:
+        raise ValueError(f"hmc_integrator {args.hmc_integrator!r}: choose one of {', '.join(INTEGRATORS)}")
+    if int(args.hmc_batch) < 0 or int(args.plain_hmc_trajectories) < 0 or int(args.plain_hmc_steps) < 0:
+        raise ValueError("hmc_batch, plain_hmc_trajectories and plain_hmc_steps must be >= 0 (0: the default)")
+    if 0 < int(args.plain_hmc_trajectories) < 10:
+        raise ValueError(f"plain_hmc_trajectories must be 0 (as hmc_trajectories) or >= 10, got "
+                         f"{args.plain_hmc_trajectories}")
+    if n > 0 and not args.beta > 0:
+        raise ValueError(f"flow HMC needs beta > 0, got {args.beta}")
+    return {"trajectories": n, "therm": int(args.hmc_therm), "steps": int(args.hmc_steps), "tau": float(args.hmc_tau),
+            "integrator": args.hmc_integrator, "batch": int(args.hmc_batch) or int(args.batch),
+            "compare": bool(args.compare_hmc),
+            "plain_trajectories": int(args.plain_hmc_trajectories) or n,
+            "plain_steps": int(args.plain_hmc_steps) or int(args.hmc_steps)}
+
+
+def _run_hmc(model, N, args, c):
+    """Flow HMC with the (trained) flow and, if asked, plain HMC of the same 2D theory; both start from the same
+    Haar-random V. Summary keys: acceptance, plaquette, plaquette_err, tau_int_plaquette(_err) and 'flow_hmc'
+    (the full record); with compare_hmc the same with the prefix hmc_ and 'hmc'."""
+    import numpy as np
+    import gaugenet as gn
+    from ..flows.gauge.hmc import FlowedAction, PlaneWilsonAction, run_flow_hmc
+
+    lat = gn.Lattice((args.L, args.L, c["batch"], 1), coarse=True)
+    V0 = gn.GaugeField.random(lat, N=N, seed=args.seed + 2).sites().astype(np.complex128)
+    settings = {k: c[k] for k in ("therm", "steps", "tau", "integrator", "batch")}
+    fs, _, _ = run_flow_hmc(FlowedAction(model, lat, args.beta), N, V0, c["trajectories"], c["therm"], c["steps"],
+                            c["tau"], c["integrator"], seed=args.seed + 3)
+    fs.update(settings)
+    out = {"acceptance": fs["acceptance"], "plaquette": fs["plaquette"], "plaquette_err": fs["plaquette_err"],
+           "tau_int_plaquette": fs["tau_int_plaquette"], "tau_int_plaquette_err": fs["tau_int_plaquette_err"],
+           "flow_hmc": fs}
+    if c["compare"]:
+        ps, _, _ = run_flow_hmc(PlaneWilsonAction(lat, args.beta), N, V0, c["plain_trajectories"], c["therm"],
+                                c["plain_steps"], c["tau"], c["integrator"], seed=args.seed + 3)
+        ps.update(settings)
+        ps["steps"] = c["plain_steps"]
+        out.update({"hmc_acceptance": ps["acceptance"], "hmc_plaquette": ps["plaquette"],
+                    "hmc_plaquette_err": ps["plaquette_err"], "hmc_tau_int_plaquette": ps["tau_int_plaquette"],
+                    "hmc_tau_int_plaquette_err": ps["tau_int_plaquette_err"], "hmc": ps})
+        fe, pe = fs["plaquette_err"], ps["plaquette_err"]
+        out["plaquette_difference_sigma"] = (fs["plaquette"] - ps["plaquette"]) / max((fe ** 2 + pe ** 2) ** 0.5,
+                                                                                      1e-300)
+        out["cost_ratio"] = fs["seconds_per_trajectory"] / ps["seconds_per_trajectory"]
+        out["tau_int_ratio"] = fs["tau_int_plaquette"] / ps["tau_int_plaquette"]
+    return out

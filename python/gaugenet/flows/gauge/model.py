@@ -97,17 +97,22 @@ def _coeff_grad_rows(model, t):
     return np.array([t ** k for k in range(model.n_t)])
 
 
-def _stage_backward(model, lat, W, c, t, eps, GamZ, b_div, gtheta):
+def _stage_backward(model, lat, W, c, t, eps, GamZ, b_div, gtheta=None):
     """Link cotangent of the stage's force Z = eps force(W, c) with cotangent GamZ (sum tr(dZ GamZ)) and of
-    -eps b_div div(W, c) (the cost's -log det); the theta gradient is accumulated (local sums)."""
+    -eps b_div div(W, c) (the cost's -log det); with gtheta (n_t, n_loops) the theta gradient is accumulated
+    into it (local sums); without, only the link cotangent is formed (the V-gradient of flow HMC)."""
     from .loops import LoopSecondOrder, casimir
     ev = LoopEvaluation(lat, W, model.loops, laplacian=False)
     so = LoopSecondOrder(ev)
-    sig = so.sigmas()
     G = 0.5 * eps * so.directional_sigma(c, GamZ)
-    rows = _coeff_grad_rows(model, t)
     Cf = casimir(ev.N)
     lens = np.array([2 * (m + n) for m, n in model.loops.shapes], dtype=np.float64)
+    if gtheta is None:
+        if b_div:
+            G -= (eps * b_div * Cf) * ev.sigma(lens * np.asarray(c, dtype=np.float64))
+        return G
+    sig = so.sigmas()
+    rows = _coeff_grad_rows(model, t)
     for j, sj in enumerate(sig):
         Fj = ev.T.force(sj)
         dc = eps * float(np.sum(np.einsum("mvij,mvji->mv", Fj, GamZ).real))
@@ -130,12 +135,11 @@ def _exp_backward(X, Wprev, G, dirs):
     return Gp, GamX
 
 
-def cost_and_gradient(model, lat, V, beta, slice_axis=2):
-    """The reverse-KL cost C = < S(F(V)) - log det F_*(V) > over the slices of the batch V, its exact gradient
-    with respect to theta (backprop through the stored stages of the discrete flow: W_0, W_1, W_2 and the
-    exponents of every step are kept, the loop products are recomputed), and the per-slice log-weights."""
+def forward_with_tape(model, lat, V):
+    """The flow of V as integrate() computes it, keeping what the backward pass needs: (U = F(V), the per-site
+    log det F_* (V,), the tape of every step: stage links W_0, W_1, W_2, exponents X_0, X_1, X_2, stage times and
+    coefficients)."""
     from .integrate import A21, B, C, _expmul
-    from .loops import LoopSet
     dirs = model.loops.dirs
     n = model.n_steps
     eps = 1.0 / n
@@ -160,13 +164,17 @@ def cost_and_gradient(model, lat, V, beta, slice_axis=2):
         U = _expmul(W2, X2, dirs)
         ld += eps * (B[0] * e0.divergence_site(cs[0]) + B[2] * e2.divergence_site(cs[2]))
         tape.append((W0, W1, W2, X0, X1, X2, ts, cs))
-    S = wilson_action(lat, U, beta, dirs, slice_axis)
-    lds = per_slice(lat, ld, slice_axis)
-    nb = len(S)
-    cost = float(np.mean(S - lds))
-    N = U.shape[-1]
-    G = LoopEvaluation(lat, U, LoopSet(["1x1"], dirs), laplacian=False).sigma([-float(beta) / N])
-    gtheta = np.zeros_like(model.theta)
+    return U, ld, tape
+
+
+def backward_through_flow(model, lat, tape, G, gtheta=None):
+    """Backprop through the stored steps of forward_with_tape. G: the link cotangent (4, V, N, N) of a function
+    f at the flowed links U = F(V). Returns the link cotangent at V of f(F(V)) - log det F_*(V) (the -log det
+    term is always included: it is the cost's and the flowed action's). With gtheta (n_t, n_loops), the local
+    theta gradient of the same function is added to it."""
+    from .integrate import A21, B
+    dirs = model.loops.dirs
+    eps = 1.0 / model.n_steps
     for W0, W1, W2, X0, X1, X2, ts, cs in reversed(tape):
         G2, GamX2 = _exp_backward(X2, W2, G, dirs)
         G2 += _stage_backward(model, lat, W2, cs[2], ts[2], eps, 0.75 * GamX2, B[2], gtheta)
@@ -175,6 +183,29 @@ def cost_and_gradient(model, lat, V, beta, slice_axis=2):
         G0, GamX0 = _exp_backward(X0, W0, G1, dirs)
         GamZ0 = (17.0 / 36.0) * (GamX2 - GamX1) + A21 * GamX0
         G = G0 + _stage_backward(model, lat, W0, cs[0], ts[0], eps, GamZ0, B[0], gtheta)
+    return G
+
+
+def wilson_sigma(lat, U, beta, dirs):
+    """Link cotangent of the Wilson action over the planes of dirs (wilson_action), (4, V, N, N)."""
+    from .loops import LoopSet
+    N = U.shape[-1]
+    return LoopEvaluation(lat, U, LoopSet(["1x1"], dirs), laplacian=False).sigma([-float(beta) / N])
+
+
+def cost_and_gradient(model, lat, V, beta, slice_axis=2):
+    """The reverse-KL cost C = < S(F(V)) - log det F_*(V) > over the slices of the batch V, its exact gradient
+    with respect to theta (backprop through the stored stages of the discrete flow: W_0, W_1, W_2 and the
+    exponents of every step are kept, the loop products are recomputed), and the per-slice log-weights."""
+    dirs = model.loops.dirs
+    U, ld, tape = forward_with_tape(model, lat, V)
+    S = wilson_action(lat, U, beta, dirs, slice_axis)
+    lds = per_slice(lat, ld, slice_axis)
+    nb = len(S)
+    cost = float(np.mean(S - lds))
+    G = wilson_sigma(lat, U, beta, dirs)
+    gtheta = np.zeros_like(model.theta)
+    backward_through_flow(model, lat, tape, G, gtheta)
     gtheta = np.asarray(lat.allreduce(gtheta), dtype=np.float64) / nb
     return cost, gtheta, -S + lds
 
