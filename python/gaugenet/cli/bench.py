@@ -39,9 +39,36 @@ def add_arguments(p):
     p.add_argument("--no-plots", action="store_true",
                    help="do not plot GFLOP/s and roofline fractions beside --json (FILE.png)")
     p.add_argument("--verbose", action="store_true")
+    # scaling past one machine, on paper (bench/scaling.py): no kernel benchmarks run
+    p.add_argument("--project", action="store_true",
+                   help="project strong/weak scaling of the Wilson-clover operator and of an FGMRES iteration to "
+                        "1-1024 nodes from the measured time per site, the halo bytes and a network model, and exit")
+    p.add_argument("--project-from", default=None, metavar="RUN.json",
+                   help="take the time per site from a saved report (default: a quick measurement, a few seconds)")
+    p.add_argument("--project-validate", nargs="+", default=None, metavar="RUN.json",
+                   help="with --project: compare the model with the reports of 1/2/4-rank runs on this machine")
+    p.add_argument("--network-bandwidth", type=float, default=None, metavar="GBs",
+                   help="bandwidth per node between nodes in GB/s (default 25: HDR InfiniBand)")
+    p.add_argument("--network-latency", type=float, default=None, metavar="us",
+                   help="latency per message between nodes in microseconds (default 1.5: HDR InfiniBand)")
+    p.add_argument("--ranks-per-node", type=int, default=1, help="MPI ranks per node in the projection (default 1)")
+    p.add_argument("--cores-per-node", type=int, default=None,
+                   help="cores per node (default: those of the measurement; compute assumed linear in the cores)")
+    p.add_argument("--shm-bandwidth", type=float, default=None, metavar="GBs",
+                   help="bandwidth between ranks of one node in GB/s (default: fitted on this machine)")
+    p.add_argument("--shm-latency", type=float, default=None, metavar="us",
+                   help="latency per message between ranks of one node in us (default: fitted on this machine)")
+    p.add_argument("--project-volumes", default=None,
+                   help="global volumes of the strong-scaling projection (default 32.32.32.64,64.64.64.128)")
+    p.add_argument("--project-weak-volume", default=None,
+                   help="volume per node of the weak-scaling projection (default 16.16.16.16)")
+    p.add_argument("--project-max-nodes", type=int, default=None, help="largest node count (default 1024)")
+    p.add_argument("--project-precision", choices=("double", "single"), default="double")
 
 
 def run(args):
+    if args.project or args.project_from or args.project_validate:
+        return run_projection(args)
     from ..bench.table import format_report, scaling_tables
     if args.show:
         with open(args.show) as f:
@@ -92,3 +119,59 @@ def run(args):
                 from ..util.plots import beside, plot_bench
                 plot_bench(beside(args.json, "bench"), report)
     return 0
+
+
+def run_projection(args):
+    """`bench --project`: the scaling model of bench/scaling.py; prints the tables (rank 0), --json writes them."""
+    from ..bench import scaling as S
+    from mpi4py import MPI
+    if not args.project:
+        raise ValueError("--project-from and --project-validate go with --project")
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() > 1:
+        raise S.ProjectionError(f"bench --project runs on one process (it measures the node with one process and models "
+                         f"the rest), not under {comm.Get_size()} ranks")
+    net = S.Network(
+        bandwidth_gbs=S.HDR_BANDWIDTH_GBS if args.network_bandwidth is None else args.network_bandwidth,
+        latency_us=S.HDR_LATENCY_US if args.network_latency is None else args.network_latency,
+        ranks_per_node=args.ranks_per_node, cores_per_node=args.cores_per_node,
+        shm_bandwidth_gbs=S.SHM_BANDWIDTH_GBS if args.shm_bandwidth is None else args.shm_bandwidth,
+        shm_latency_us=S.SHM_LATENCY_US if args.shm_latency is None else args.shm_latency).check()
+    strong = (S.DEFAULT_STRONG if args.project_volumes is None
+              else tuple(S.parse_dims(v) for v in args.project_volumes.split(",")))
+    weak = S.DEFAULT_WEAK if args.project_weak_volume is None else S.parse_dims(args.project_weak_volume)
+    max_nodes = S.DEFAULT_MAX_NODES if args.project_max_nodes is None else args.project_max_nodes
+    S.node_counts(max_nodes)
+    validation = None
+    if args.project_validate:
+        reports = [_load(p) for p in args.project_validate]
+        validation = S.validate(reports, args.project_precision)
+    if args.project_from:
+        profile = S.profile_from_report(_load(args.project_from), args.project_precision)
+    else:
+        profile = S.measure_profile(precision=args.project_precision)
+    doc = S.project(profile, net, strong, weak, max_nodes)
+    if validation is not None:
+        doc["validation"] = validation
+    print(S.format_projection(doc))
+    print()
+    print("where communication starts to dominate (t_comm > t_comp):")
+    print("\n".join("  " + line for line in S.summary_lines(doc)))
+    if validation is not None:
+        print()
+        print(S.format_validation(validation))
+    if args.json:
+        from ..util.atomic import atomic_write_json
+        atomic_write_json(args.json, doc, indent=1)
+        print(f"projection written to {args.json}", flush=True)
+    return 0
+
+
+def _load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise ValueError(f"cannot read report {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"report {path} is not JSON: {e}") from None
