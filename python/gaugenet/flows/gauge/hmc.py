@@ -231,6 +231,8 @@ class FlowHMC:
         """(V', P', force evaluations) of the MD integration from (V, P) (no test)."""
         from ...fields.gauge import GaugeField
         lat, N = self.lat, self.N
+        if V.shape != (4, lat.local_volume, N, N):
+            raise ValueError(f"flow HMC: links of shape {V.shape}, the sampler needs (4, {lat.local_volume}, {N}, {N})")
         nforce = [0]
 
         def force(Uf):
@@ -366,33 +368,43 @@ def _irreps(N, cutoff):
 
 def character_coefficients(N, beta, cutoff=None, grid=None):
     """[(highest weight, dimension, a_r, da_r/dbeta)] of f(U) = exp((beta/N) Re tr U) (module docstring)."""
+    from itertools import permutations
+    if int(N) not in (2, 3):
+        raise ValueError(f"exact 2D plaquette: N must be 2 or 3, got {N!r}")
     if cutoff is None:
         cutoff = 16 if N == 2 else 10
+    reps = _irreps(N, int(cutoff))
     if grid is None:
-        grid = 4 * cutoff + 64 + 4 * int(abs(beta))
+        grid = 4 * int(cutoff) + 64 + 4 * int(abs(beta))
     ph = 2 * np.pi * np.arange(grid) / grid
     if N == 2:
         phis = [ph, -ph]
     else:
         a, b = np.meshgrid(ph, ph, indexing="ij")
         phis = [a.ravel(), b.ravel(), -(a + b).ravel()]
-    e = [np.exp(1j * p) for p in phis]
-    retr = sum(x.real for x in e) / N
+    top = max(lam[0] for lam, _ in reps) + N
+    E = [np.exp(1j * np.outer(np.arange(top), p)) for p in phis]          # E[j][m] = exp(i m phi_j)
+    retr = sum(E[j][1].real for j in range(N)) / N
     f = np.exp(float(beta) * retr)
+    perms = [(p, 1 - 2 * (sum(p[i] > p[k] for i in range(N) for k in range(i + 1, N)) % 2))
+             for p in permutations(range(N))]
 
     def alt(lam):                                   # det[exp(i phi_j (lam_k + N - 1 - k))]
-        M = np.stack([np.stack([np.exp(1j * phis[j] * (lam[k] + N - 1 - k)) for k in range(N)], axis=-1)
-                      for j in range(N)], axis=-2)
-        return np.linalg.det(M)
+        ex = [lam[k] + N - 1 - k for k in range(N)]
+        out = 0
+        for p, sg in perms:
+            term = sg
+            for j in range(N):
+                term = term * E[j][ex[p[j]]]
+            out = out + term
+        return out
 
     A0 = alt((0,) * N)
     norm = float(np.sum(np.abs(A0) ** 2))
     out = []
-    for lam, d in _irreps(N, cutoff):
+    for lam, d in reps:
         w = np.conj(alt(lam)) * A0
-        a = float(np.sum(f * w).real) / norm / d
-        da = float(np.sum(f * retr * w).real) / norm / d
-        out.append((lam, d, a, da))
+        out.append((lam, d, float(np.sum(f * w).real) / norm / d, float(np.sum(f * retr * w).real) / norm / d))
     return out
 
 
