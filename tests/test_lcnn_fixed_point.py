@@ -155,3 +155,45 @@ def test_bad_kernel_parameters():
         fp.BlockingKernel(kappa=0.0)
     with pytest.raises(ValueError, match="smearing c"):
         fp.BlockingKernel(c=1.5)
+
+
+# ---------------------------------------------------------------------------------------------- the command
+def _run(args, timeout=600):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), "..", "python") + os.pathsep
+               + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "gaugenet"] + args, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_fixed_point_command(tmp_path):
+    """One FP step with the Wilson action and one with the fitted network (SU(2), coarse 4^4, one training and
+    one held-out configuration): the summary's keys, converged minimisations, and the fitted network closer to
+    the data of one RG step than the Wilson action that produced them."""
+    import json
+    js = str(tmp_path / "fp.json")
+    r = _run(["lcnn", "--task", "fixed-point", "--N", "2", "--betas", "3.0", "--train-configs", "1",
+              "--test-configs", "1", "--sweeps", "10", "--steps", "1", "--all-planes", "--fp-tol", "1e-6",
+              "--json", js, "--save", str(tmp_path / "fp.h5")])
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.load(open(js))
+    assert s["task"] == "fixed-point" and s["N"] == 2 and s["fine_volume"] == [8, 8, 8, 8]
+    st0, st1 = s["steps"]
+    assert st0["fine_action"] == "wilson" and st0["minimiser_converged"] and st1["minimiser_converged"]
+    assert st0["fit_test_derivative_rel_error"] < st0["fp_residual_derivative"]
+    assert np.isfinite(st1["fp_residual_value"]) and np.isfinite(st1["fp_residual_derivative"])
+    assert (tmp_path / "fp.h5").exists()
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--kappa", "0"], "kappa must be positive"),
+    (["--smearing-c", "1.2"], "smearing c must be in [0, 1)"),
+    (["--fp-iterations", "0"], "--fp-iterations must be >= 1"),
+    (["--fp-tol", "-1"], "--fp-tol must be positive"),
+    (["--network", "plaq; trace 12 sum"], "--network is not used by the fixed-point task"),
+])
+def test_fixed_point_command_bad_input(args, msg):
+    r = _run(["lcnn", "--task", "fixed-point"] + args, timeout=120)
+    assert r.returncode != 0 and msg in r.stderr, r.stderr[-1500:]

@@ -15,6 +15,12 @@ force on every link) with the loss w1 L1 + w2 L2 (--loss-weights), by alternatin
 (--steps iterations); tested on fresh configurations of every --test-volumes entry together with a plaquette-only
 baseline. The summary's `test` entries hold volume, value_rel_error and derivative_rel_error; --save writes the
 model that `hmc --md-action` uses.
+
+Task `fixed-point` (issue 23, Task 2b): the classical fixed-point action of the blocking kernel of
+gaugenet.lcnn.fixed_point (--kappa, --smearing-c) on coarse --train-volume configurations at --betas: FP data by
+minimisation on the fine lattice of twice the extents (--fp-tol), the Wilson action standing in on the fine side
+first, then the fitted network (--fp-iterations times); the summary's `steps` hold each step's FP residual and
+fit errors; --save writes the last network.
 """
 import json
 import math
@@ -23,9 +29,18 @@ from ..util.log import log
 
 
 def add_arguments(p):
-    p.add_argument("--task", choices=("wilson-loops", "action"), default="wilson-loops",
+    p.add_argument("--task", choices=("wilson-loops", "action", "fixed-point"), default="wilson-loops",
                    help="the task (wilson-loops: Wilson-loop regression; action: a learned gauge action from "
-                        "values and derivatives of --target-action)")
+                        "values and derivatives of --target-action; fixed-point: the classical FP action)")
+    p.add_argument("--kappa", type=float, default=8.0, help="fixed-point task: blocking kernel kappa (default 8)")
+    p.add_argument("--smearing-c", type=float, default=0.1,
+                   help="fixed-point task: staple weight c of the blocked links (default 0.1)")
+    p.add_argument("--fp-iterations", type=int, default=1,
+                   help="fixed-point task: FP steps with the network on the fine side (default 1)")
+    p.add_argument("--fp-tol", type=float, default=1e-8,
+                   help="fixed-point task: RMS force per link and colour that ends a minimisation (default 1e-8)")
+    p.add_argument("--fp-maxiter", type=int, default=3000,
+                   help="fixed-point task: iteration limit of a minimisation (default 3000)")
     p.add_argument("--target-action", default="symanzik",
                    help="action task: the target gauge action, wilson, symanzik, iwasaki, dbw2 or a rectangle "
                         "coefficient c1 (default symanzik)")
@@ -64,8 +79,8 @@ def add_arguments(p):
     p.add_argument("--stage-configs", type=int, default=0,
                    help="blockwise: training configurations used by the matrix-supervised blocks (0: all)")
     p.add_argument("--all-planes", action="store_true",
-                   help="blockwise: let every weight connect channels of different planes (default: the "
-                        "plane-diagonal restriction, channel index mod 6 = plane)")
+                   help="blockwise and fixed-point: let every weight connect channels of different planes "
+                        "(default: the plane-diagonal restriction, channel index mod 6 = plane)")
     p.add_argument("--steps", type=int, default=None,
                    help="Adam steps, ALS iterations, or ALS iterations per block (default 1500; action task: "
                         "ALS iterations, default 3)")
@@ -129,6 +144,8 @@ def run(args):
 
     if args.task == "action":
         return _run_action(args, train_volume, test_volumes, betas, mpi)
+    if args.task == "fixed-point":
+        return _run_fixed_point(args, train_volume, betas, mpi)
     try:
         model, weights, summary, curve = wilson_loop_task(
             args.network, f"{m}x{n}", args.N, betas, train_volume, args.train_configs, test_volumes,
@@ -215,4 +232,62 @@ def _run_action(args, train_volume, test_volumes, betas, mpi):
     if any(not (math.isfinite(t["value_rel_error"]) and math.isfinite(t["derivative_rel_error"]))
            for t in summary["test"]):
         raise _error("lcnn: the learned action is not finite on a test configuration")
+    return 0
+
+
+def _run_fixed_point(args, train_volume, betas, mpi):
+    """Task `fixed-point` (issue 23, Task 2b): gaugenet.lcnn.fixed_point."""
+    from mpi4py import MPI
+
+    from ..lcnn.fixed_point import BlockingKernel, fp_iteration
+    from ..lcnn.model_io import save_model
+    from .config import write_atomic
+    try:
+        BlockingKernel(args.kappa, args.smearing_c)
+        try:
+            w1, w2 = (float(v) for v in str(args.loss_weights).split(","))
+        except ValueError:
+            raise ValueError(f"--loss-weights takes two numbers w1,w2, got {args.loss_weights!r}") from None
+        if not (w1 >= 0 and w2 >= 0 and w1 + w2 > 0):
+            raise ValueError(f"--loss-weights must be >= 0 and not both 0, got {args.loss_weights!r}")
+        if args.steps < 1:
+            raise ValueError("--steps (ALS iterations) must be >= 1 for the fixed-point task")
+        if args.fp_iterations < 1:
+            raise ValueError("--fp-iterations must be >= 1")
+        if not (args.fp_tol > 0 and args.fp_maxiter >= 1):
+            raise ValueError("--fp-tol must be positive and --fp-maxiter >= 1")
+        for flag in ("network", "init", "curriculum"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag} is not used by the fixed-point task (its network is fixed, "
+                                 "lcnn/action.py)")
+        t0 = MPI.Wtime()
+        model, weights, summary = fp_iteration(
+            args.N, train_volume, betas, args.train_configs, args.test_configs, args.fp_iterations, args.steps,
+            args.kappa, args.smearing_c, args.fp_tol, args.fp_maxiter, args.sweeps, args.sep, args.seed, w1, w2,
+            all_planes=args.all_planes, mpi=mpi, log=log.info)
+        summary["seconds"] = MPI.Wtime() - t0
+    except ValueError as exc:
+        raise _error(f"lcnn: {exc}") from None
+    summary["ranks"] = MPI.COMM_WORLD.Get_size()
+    lines = [f"lcnn fixed-point SU({args.N}): coarse {'x'.join(map(str, train_volume))}, kappa {args.kappa}, "
+             f"c {args.smearing_c}, {summary['seconds']:.0f} s"]
+    for st in summary["steps"]:
+        line = (f"  step {st['step']} (fine side: {st['fine_action']}): own FP equation residual value "
+                f"{st['fp_residual_value']:.2e}, derivative {st['fp_residual_derivative']:.2e}")
+        if "fit_test_value_rel_error" in st:
+            line += (f"; network fitted: test value {st['fit_test_value_rel_error']:.2e}, derivative "
+                     f"{st['fit_test_derivative_rel_error']:.2e}")
+        lines.append(line)
+    log.info("\n".join(lines))
+    if args.save:
+        save_model(args.save, model, weights, meta={"task": "fixed-point", "kappa": args.kappa,
+                                                    "smearing_c": args.smearing_c,
+                                                    "train_volume": list(train_volume)})
+        log.info("model saved to %s", args.save)
+    if MPI.COMM_WORLD.Get_rank() == 0 and args.json:
+        write_atomic(args.json, json.dumps(summary, indent=1) + "\n")
+        log.info("summary written to %s", args.json)
+    if any(not (math.isfinite(st["fp_residual_value"]) and math.isfinite(st["fp_residual_derivative"]))
+           for st in summary["steps"]):
+        raise _error("lcnn: the fixed-point residual is not finite")
     return 0

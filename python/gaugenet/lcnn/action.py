@@ -99,17 +99,18 @@ def _orbits(shape, act, mask):
     return label, n
 
 
-def tied_orbits(K=2):
+def tied_orbits(K=2, all_planes=False):
     """(conv labels (12, 12, 1 + 8 (K-1)), n_conv, bilin labels (25, 25), n_bilin) for NETWORK: the orbits of
-    the axis permutations on the plane-diagonal weights."""
+    the axis permutations on the plane-diagonal weights (all_planes: on all weights, which adds products of
+    loops in different planes, e.g. chairs)."""
     no = 1 + 8 * (K - 1)
     mw = np.zeros((12, 12, no), dtype=bool)
     for i in range(12):
         for j in range(12):
-            mw[i, j, :] = (i % 6) == (j % 6)
+            mw[i, j, :] = all_planes or (i % 6) == (j % 6)
     lw, nw = _orbits(mw.shape, lambda p, t: (_pc(p, t[0]), _pc(p, t[1]), _po(p, t[2], K)), mw)
     plane = [j % 6 for j in range(24)] + [None]
-    ma = np.array([[plane[j] is None or plane[k] is None or plane[j] == plane[k] for k in range(25)]
+    ma = np.array([[all_planes or plane[j] is None or plane[k] is None or plane[j] == plane[k] for k in range(25)]
                    for j in range(25)])
     la, na = _orbits(ma.shape, lambda p, t: (_paug(p, t[0], 12), _paug(p, t[1], 12)), ma)
     return lw, nw, la, na
@@ -238,10 +239,11 @@ def evaluate(model, weights, samples_or_configs, target=None):
     return float(np.sqrt(np.mean(ev))), float(np.sqrt(df / nf))
 
 
-def fit_action(model, samples, iters=10, w1=1.0, w2=1.0, seed=0, log=None):
+def fit_action(model, samples, iters=10, w1=1.0, w2=1.0, seed=0, log=None, all_planes=False):
     """ALS of the tied NETWORK weights on the loss L (module docstring). Returns (weights, curve, n_parameters):
-    curve [(iteration, L)] after every full iteration, n_parameters the number of trained real parameters."""
-    lw, nw, la, na = tied_orbits(model.layers[1].branches[0].K)
+    curve [(iteration, L)] after every full iteration, n_parameters the number of trained real parameters.
+    all_planes: tie by the axis permutations only, without the same-plane restriction (tied_orbits)."""
+    lw, nw, la, na = tied_orbits(model.layers[1].branches[0].K, all_planes)
     Ew, Ea = _indicators(lw, nw), _indicators(la, na)
     lat = samples[0].lat
     sv, sf = _norms(samples)

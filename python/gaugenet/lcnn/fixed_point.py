@@ -292,13 +292,14 @@ def fp_residual(net_action, data):
 # ---------------------------------------------------------------------------------------------- the iteration
 def fp_iteration(N=3, coarse=(4, 4, 4, 4), betas=(5.0, 6.0, 7.0, 8.0, 9.0, 10.0), train_configs=6, test_configs=3,
                  iterations=2, als_iters=2, kappa=DEFAULT_KAPPA, c=DEFAULT_C, tol=1e-9, maxiter=3000, sweeps=40,
-                 sep=10, seed=11, w1=1.0, w2=1.0, mpi=None, log=None):
+                 sep=10, seed=11, w1=1.0, w2=1.0, all_planes=True, mpi=None, log=None):
     """The FP iteration of the module docstring. Coarse configurations: heat-bath chains at `betas` on `coarse`
     (train and test sets from different seeds). Step k = 0: the Wilson action on the fine side; step k >= 1: the
     network fitted at step k - 1. Each step records the FP data (min values, dT/dV) of every configuration, the
     residual of the fine-side action against its own FP equation on the test set (for k = 0 the Wilson action
     itself), and the fit of the next network on the training set (errors on train and test data of the step).
-    Returns (model, weights, summary dict)."""
+    The test configurations come from chains at `test_configs` couplings spread over `betas`; all_planes: the
+    tying of the network's weights (lcnn.action.tied_orbits). Returns (model, weights, summary dict)."""
     from ..gauge.improved import ImprovedGaugeAction
     from .action import NETWORK, ActionSample, NetworkGaugeAction, evaluate, fit_action
     from .model_io import parse_network
@@ -306,7 +307,9 @@ def fp_iteration(N=3, coarse=(4, 4, 4, 4), betas=(5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
     say = log or (lambda s: None)
     kernel = BlockingKernel(kappa, c)
     train = [V for _, V in ensemble(coarse, N, betas, train_configs, sweeps, sep, seed, mpi, log)]
-    test = [V for _, V in ensemble(coarse, N, betas, test_configs, sweeps, sep, seed + 5000, mpi, log)]
+    b = sorted(betas)
+    test_betas = [b[int(i)] for i in np.linspace(0, len(b) - 1, min(test_configs, len(b))).round()]
+    test = [V for _, V in ensemble(coarse, N, test_betas, test_configs, sweeps, sep, seed + 5000, mpi, log)]
     model = parse_network(NETWORK, N=N)
     model.check_lattice(train[0].lat)
     fine_action = ImprovedGaugeAction(1.0, "wilson")
@@ -335,7 +338,8 @@ def fp_iteration(N=3, coarse=(4, 4, 4, 4), betas=(5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
         if k < iterations:
             t1 = time.perf_counter()
             samples = [ActionSample(model, d.V, d) for d in data["train"]]
-            weights, curve, n_par = fit_action(model, samples, als_iters, w1, w2, seed=seed, log=log)
+            weights, curve, n_par = fit_action(model, samples, als_iters, w1, w2, seed=seed, log=log,
+                                               all_planes=all_planes)
             tv, tf = evaluate(model, weights, samples)
             ev, ef = evaluate(model, weights, [ActionSample(model, d.V, d) for d in data["test"]])
             rec.update({"fit_seconds": time.perf_counter() - t1, "n_trained_weights": int(n_par),
@@ -346,7 +350,8 @@ def fp_iteration(N=3, coarse=(4, 4, 4, 4), betas=(5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
             fine_action = NetworkGaugeAction(model, weights)
         steps.append(rec)
     summary = {"task": "fixed-point", "N": int(N), "network": NETWORK, "coarse_volume": list(coarse),
-               "fine_volume": [2 * d for d in coarse], "betas": list(betas), "train_configs": len(train),
+               "fine_volume": [2 * d for d in coarse], "betas": list(betas), "test_betas": test_betas, "train_configs": len(train),
                "test_configs": len(test), "kappa": kernel.kappa, "smearing_c": kernel.c, "tolerance": tol,
-               "loss_weights": [float(w1), float(w2)], "als_iterations": int(als_iters), "steps": steps}
+               "loss_weights": [float(w1), float(w2)], "als_iterations": int(als_iters), "all_planes": bool(all_planes),
+               "steps": steps}
     return model, weights, summary
