@@ -287,15 +287,25 @@ def _run_hmc(model, N, args, c):
     lat = gn.Lattice((args.L, args.L, c["batch"], 1), coarse=True)
     V0 = gn.GaugeField.random(lat, N=N, seed=args.seed + 2).sites().astype(np.complex128)
     settings = {k: c[k] for k in ("therm", "steps", "tau", "integrator", "batch")}
+
+    def progress(name, total):
+        def cb(V, U, rec):
+            if (rec.traj + 1) % max(total // 10, 1) == 0:
+                log.info(f"{name} trajectory {rec.traj + 1}/{total}: acceptance {rec.accepted.mean():.3f}, "
+                         f"plaquette {rec.plaquette.mean():.5f}, {rec.seconds:.3f} s")
+        return cb
+
     fs, _, _ = run_flow_hmc(FlowedAction(model, lat, args.beta), N, V0, c["trajectories"], c["therm"], c["steps"],
-                            c["tau"], c["integrator"], seed=args.seed + 3)
+                            c["tau"], c["integrator"], seed=args.seed + 3,
+                            callback=progress("flow HMC", c["therm"] + c["trajectories"]))
     fs.update(settings)
     out = {"acceptance": fs["acceptance"], "plaquette": fs["plaquette"], "plaquette_err": fs["plaquette_err"],
            "tau_int_plaquette": fs["tau_int_plaquette"], "tau_int_plaquette_err": fs["tau_int_plaquette_err"],
            "flow_hmc": fs}
     if c["compare"]:
         ps, _, _ = run_flow_hmc(PlaneWilsonAction(lat, args.beta), N, V0, c["plain_trajectories"], c["therm"],
-                                c["plain_steps"], c["tau"], c["integrator"], seed=args.seed + 3)
+                                c["plain_steps"], c["tau"], c["integrator"], seed=args.seed + 3,
+                                callback=progress("plain HMC", c["therm"] + c["plain_trajectories"]))
         ps.update(settings)
         ps["steps"] = c["plain_steps"]
         out.update({"hmc_acceptance": ps["acceptance"], "hmc_plaquette": ps["plaquette"],

@@ -300,15 +300,17 @@ def chain_summary(records, therm=0):
             "exp_mdH_err": float(np.std(np.exp(-dH).mean(axis=1)) / math.sqrt(len(recs))),
             "mean_dH": float(dH.mean()),
             "seconds_per_trajectory": float(np.mean([r.seconds for r in recs])),
-            "forces_per_trajectory": float(np.mean([r.forces for r in recs]))}
+            "forces_per_trajectory": float(np.mean([r.forces for r in recs])),
+            "plaquette_series": plaq.mean(axis=1).tolist(), "acceptance_series": acc.mean(axis=1).tolist()}
 
 
-def run_flow_hmc(action, N, V0, n_traj, therm, n_steps, tau, integrator="omelyan", seed=0):
-    """A chain of therm + n_traj trajectories from V0; (summary, records, final V)."""
+def run_flow_hmc(action, N, V0, n_traj, therm, n_steps, tau, integrator="omelyan", seed=0, callback=None):
+    """A chain of therm + n_traj trajectories from V0; (summary, records, final V). callback(V, U, record)
+    after every trajectory (progress)."""
     if int(n_traj) < 10 or int(therm) < 0:
         raise ValueError(f"flow HMC: need >= 10 measured trajectories and therm >= 0, got {n_traj}, {therm}")
     h = FlowHMC(action, N, n_steps, tau, integrator, seed)
-    V, recs = h.run(V0, 0, int(therm) + int(n_traj))
+    V, recs = h.run(V0, 0, int(therm) + int(n_traj), callback)
     return chain_summary(recs, therm), recs, V
 
 
