@@ -145,6 +145,20 @@ def test_cores_per_node_scales_compute():
     assert b["comp_s"] == pytest.approx(a["comp_s"] / 4) and b["comm_s"] == a["comm_s"]
 
 
+def test_node_memory_bandwidth_scales_compute():
+    prof = flat_profile()
+    prof.stream_gbs = 50.0
+    dec = S.decompose((32, 32, 32, 64), 8)
+    a = S.point(dec, prof, S.Network(), "operator")
+    b = S.point(dec, prof, S.Network(node_stream_gbs=400.0), "operator")
+    assert b["comp_s"] == pytest.approx(a["comp_s"] / 8) and b["comm_s"] == a["comm_s"]
+    with pytest.raises(ValueError, match="not both"):
+        S.project(prof, S.Network(node_stream_gbs=400.0, cores_per_node=64), max_nodes=2)
+    prof.stream_gbs = None
+    with pytest.raises(ValueError, match="STREAM"):
+        S.project(prof, S.Network(node_stream_gbs=400.0), max_nodes=2)
+
+
 def test_interpolation_in_the_volume():
     prof = S.Profile(operator=[(256, 100e-9), (65536, 50e-9)], cores=2)
     assert prof.operator_per_site(16) == 100e-9 and prof.operator_per_site(10 ** 7) == 50e-9
@@ -175,6 +189,9 @@ def _synthetic_reports(c=40e-9, alpha_us=3.0, beta_gbs=10.0):
          "scaling": "weak", "ranks": 1, "threads": 2, "local_volume": v, "global_volume": v,
          "seconds_per_call": c * S._prod(S.parse_dims(v)), "oversubscribed": False}
         for v in ("8.8.8.16", "16.16.16.32")]}
+    # one thread: half the node's speed (the per-rank reading: each one-thread rank a node of its own)
+    one["results"] += [dict(r, threads=1, seconds_per_call=2 * c * S._prod(S.parse_dims(lv)), local_volume=lv,
+                            global_volume=lv) for r, lv in zip(list(one["results"]), ("8.8.8.8", "16.16.16.16"))]
     two = {"ranks": 2, "results": []}
     for lv, gv in (("8.8.8.8", "8.8.8.16"), ("16.16.16.16", "16.16.16.32")):
         area = S._prod(S.parse_dims(lv)) // 16 if lv == "16.16.16.16" else 512
@@ -186,7 +203,7 @@ def _synthetic_reports(c=40e-9, alpha_us=3.0, beta_gbs=10.0):
                 "oversubscribed": False}
         two["results"].append(dict(base, mode="normal", scaling="weak", seconds_per_call=comp + comm))
         two["results"].append(dict(base, mode="zero_boundary", scaling="weak", seconds_per_call=comp))
-        two["results"].append({"kernel": "halo", "seconds_per_call": comm, "messages_per_exchange": 4,
+        two["results"].append({"kernel": "halo", "ranks": 2, "seconds_per_call": comm, "messages_per_exchange": 4,
                                "bytes_per_exchange": nbytes, "oversubscribed": False})
     return one, two
 
@@ -202,6 +219,14 @@ def test_validation_recovers_a_consistent_machine():
         if r["mode"] == "normal":
             assert r["comm_relative_error"] == pytest.approx(0.0, abs=1e-9)
     assert "validation" in S.format_validation(v)
+    # per rank: every one-thread rank a node, the shared memory its network: two messages and half the bytes
+    # per rank, so the fit gives twice the latency and half the bandwidth, and the same times
+    bw, lat, _ = S.fit_shm([one, two], per_rank=True)
+    assert bw == pytest.approx(5.0) and lat == pytest.approx(6.0)
+    v = S.validate([one, two], per="rank")
+    assert len(v["records"]) == 4 and v["per"] == "rank"
+    for r in v["records"]:
+        assert r["relative_error"] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="one-rank"):
         S.validate([two])
 
@@ -280,7 +305,8 @@ def test_cli_project_measures_and_validates(tmp_path, capsys, monkeypatch):
     doc = json.loads(out.read_text())
     assert doc["profile"]["fgmres"] and len(doc["profile"]["operator"]) == 2
     assert doc["strong"][0]["rows"][-1]["nodes"] == 8
-    assert doc["validation"]["shm_bandwidth_gbs"] == pytest.approx(10.0)
+    assert doc["validation"]["node"]["shm_bandwidth_gbs"] == pytest.approx(10.0)
+    assert "rank" in doc["validation"] or "rank_skipped" in doc["validation"]
     assert "validation on this machine" in capsys.readouterr().out
 
 

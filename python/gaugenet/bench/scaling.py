@@ -5,10 +5,10 @@ Inputs
   * compute: seconds per lattice site of one application of the Wilson-clover operator on one node (all its
     cores working, one process), as a function of the sites per node (log-log interpolation between the measured
     local volumes, clamped outside them: small volumes run from the caches); likewise for one FGMRES iteration
-    (operator + classical Gram-Schmidt, measured by timing a restart cycle of unpreconditioned FGMRES). A node with
-    another core count than the measured one is assumed to compute `cores_per_node / measured cores` times faster
-    (linear in the cores; the operator is memory bound, so this is optimistic unless memory bandwidth grows with
-    the cores).
+    (operator + classical Gram-Schmidt, measured by timing a restart cycle of unpreconditioned FGMRES). Another
+    node than the measured one computes `node_stream_gbs / the measured STREAM triad` times faster (the operator
+    is memory bound; --node-memory-bandwidth), or `cores_per_node / measured cores` times (linear in the cores,
+    optimistic unless memory bandwidth grows with them; --cores-per-node); by default a node is this machine.
   * halo: the bytes a depth-1 exchange of the input spinor ships per face site, counted from the real packing
     (lattice/halo.py sends the rows of the (V, 4 N nvec) spinor array: full four-spinors, no spin projection):
     4 N nvec x 16 bytes in double, x 8 in single (192 / 96 bytes for SU(3)); two messages per partitioned
@@ -86,8 +86,12 @@ JSON_KEYS = {
             "time_overlap_s, efficiency, efficiency_overlap (strong: t(1) / (n t(n)); weak: t(1) / t(n)), "
             "comm_fraction (comm / (comp + comm)), comm_over_comp; or nodes and error when the lattice cannot be "
             "split",
-    "validation": "(with --project-validate) shm fit and per record: kernel, scaling, mode, ranks, process_grid, "
-                  "local_volume, measured_s, predicted_s, relative_error",
+    "validation": "(with --project-validate) {'node': ..., 'rank': ...}: the two readings of this machine (one "
+                  "node of R ranks; every one-thread rank a node), each with per, shm_bandwidth_gbs, "
+                  "shm_latency_us (the fit), halo_points, profile, records (kernel, scaling, mode, ranks, "
+                  "process_grid, local_volume, measured_s, predicted_s, comp_s, comm_s, relative_error, "
+                  "measured_comm_s and comm_relative_error where a zero-boundary record gives the compute alone), "
+                  "max_abs_relative_error_not_oversubscribed",
 }
 
 
@@ -135,6 +139,7 @@ class Network:
     cores_per_node: int = None
     shm_bandwidth_gbs: float = SHM_BANDWIDTH_GBS
     shm_latency_us: float = SHM_LATENCY_US
+    node_stream_gbs: float = None
 
     def check(self):
         for name in ("bandwidth_gbs", "shm_bandwidth_gbs"):
@@ -151,6 +156,14 @@ class Network:
         if self.cores_per_node is not None and (int(self.cores_per_node) != self.cores_per_node
                                                 or self.cores_per_node < 1):
             raise ValueError(f"cores per node must be a positive integer, got {self.cores_per_node!r}")
+        if self.node_stream_gbs is not None:
+            if not (isinstance(self.node_stream_gbs, (int, float)) and math.isfinite(self.node_stream_gbs)
+                    and self.node_stream_gbs > 0):
+                raise ValueError(f"node memory bandwidth must be a positive number of GB/s, got "
+                                 f"{self.node_stream_gbs!r}")
+            if self.cores_per_node is not None:
+                raise ValueError("give either the cores per node or the node's memory bandwidth (the compute "
+                                 "speed-up is taken from one of them), not both")
         return self
 
 
@@ -166,6 +179,7 @@ class Profile:
     multigrid: dict = None
     source: str = ""
     notes: list = field(default_factory=list)
+    stream_gbs: float = None     # the STREAM triad of the measured node (same threads), for node_stream_gbs
 
     def check(self):
         if not self.operator:
@@ -289,6 +303,13 @@ def allreduce_seconds(nodes, net):
 
 
 def _speed(profile, net):
+    """How much faster a node computes than the measured one: node_stream_gbs / the measured triad (the operator
+    is memory bound), or cores_per_node / the measured cores (linear in the cores), or 1."""
+    if net.node_stream_gbs is not None:
+        if not profile.stream_gbs:
+            raise ValueError("the node's memory bandwidth needs the measured node's STREAM triad, which the profile "
+                             "does not have")
+        return net.node_stream_gbs / profile.stream_gbs
     return 1.0 if net.cores_per_node is None else net.cores_per_node / profile.cores
 
 
@@ -440,6 +461,7 @@ def project(profile, net, strong_volumes=DEFAULT_STRONG, weak_volume=DEFAULT_WEA
     """The full projection (the JSON document of `bench --project`)."""
     profile.check()
     net.check()
+    _speed(profile, net)
     for d in strong_volumes:
         decompose(d, 1, net.ranks_per_node)   # the volume must at least fit one node's ranks
     decompose(weak_volume, 1, net.ranks_per_node)
@@ -465,15 +487,18 @@ def _usable(r, kernel, precision):
             and r.get("seconds_per_call") and r.get("local_volume"))
 
 
-def profile_from_report(report, precision="double", N=3):
+def profile_from_report(report, precision="double", N=3, cores=None):
     """The compute profile from a saved suite report (`bench --json`): the Wilson-clover records (ordinary layout,
     one right-hand side, normal mode, not oversubscribed), per local volume those with the most cores (ranks x
-    threads); an FGMRES iteration from the seed-000 records when present."""
+    threads; or with `cores` of them); an FGMRES iteration from the seed-000 records when present."""
     recs = [r for r in report.get("results", []) if _usable(r, "wilson_clover", precision)]
     if not recs:
         raise ValueError(f"the report has no usable {precision} wilson_clover records (ordinary layout, nvec 1, "
                          f"normal mode, not oversubscribed); run the suite with --kernels wilson_clover")
-    cores = max(r["ranks"] * r["threads"] for r in recs)
+    if cores is None:
+        cores = max(r["ranks"] * r["threads"] for r in recs)
+    elif not any(r["ranks"] * r["threads"] == cores for r in recs):
+        raise ValueError(f"the report has no {precision} wilson_clover records on {cores} core(s)")
     best = {}
     for r in recs:
         if r["ranks"] * r["threads"] != cores:
@@ -481,7 +506,9 @@ def profile_from_report(report, precision="double", N=3):
         sites = _prod(parse_dims(r["local_volume"])) * r["ranks"]
         s = r["seconds_per_call"] / sites
         best[sites] = min(best.get(sites, s), s)
-    prof = Profile(operator=sorted(best.items()), cores=cores, precision=precision, N=N,
+    threads = max(r["threads"] for r in recs if r["ranks"] * r["threads"] == cores)
+    triad = (report.get("stream_triad") or {}).get(str(threads), {}).get("gbytes_per_s")
+    prof = Profile(operator=sorted(best.items()), cores=cores, precision=precision, N=N, stream_gbs=triad,
                    source=f"report of {report.get('date', '?')} ({report.get('command', '')}): wilson_clover, "
                           f"{cores} core(s) per node")
     runs = {r.get("method"): r for r in report.get("results", []) if r.get("kernel") == "fgmres_seed000"
@@ -520,6 +547,7 @@ def measure_profile(volumes=((8, 8, 8, 8), (16, 16, 16, 16)), threads=None, prec
     import gaugenet as gn
     from .._backend import core
     from ..solvers.fgmres import fgmres
+    from .stream import stream_triad
     from .timing import time_call
     if threads is None:
         threads = os.cpu_count() or 1
@@ -528,6 +556,7 @@ def measure_profile(volumes=((8, 8, 8, 8), (16, 16, 16, 16)), threads=None, prec
     comm = MPI.COMM_SELF
     op, it = [], []
     try:
+        triad = stream_triad(comm, threads, 64 << 20, min_time=min_time)[0]
         for dims in volumes:
             lat = gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=comm, precision=precision)
             U = gn.GaugeField.random(lat, 3, seed=1)
@@ -547,23 +576,27 @@ def measure_profile(volumes=((8, 8, 8, 8), (16, 16, 16, 16)), threads=None, prec
             it.append((V, max(best - sec, 0.5 * best) / fgmres_iterations / V))
     finally:
         core.set_num_threads(before)
-    return Profile(operator=op, cores=threads, precision=precision, N=3, fgmres=it,
+    return Profile(operator=op, cores=threads, precision=precision, N=3, fgmres=it, stream_gbs=triad,
                    source=f"measured now: one process, {threads} thread(s), "
                           + ", ".join(_vol(v) for v in volumes)).check()
 
 
 # ---------------------------------------------------------------------------------------- validation here
-def fit_shm(reports):
+def fit_shm(reports, per_rank=False):
     """(bandwidth GB/s, latency us, points) of t = M alpha + B / beta fitted (least squares, relative) to the
-    suite's `halo` records (messages and bytes per exchange of all ranks of the node, seconds); not
+    suite's `halo` records: M, B the messages and bytes per exchange of all ranks of the node (per_rank: of one
+    rank, M / ranks and B / ranks), t the seconds; per size the fastest record (the machine is shared); not
     oversubscribed records when there are any."""
-    pts = [(r["messages_per_exchange"], r["bytes_per_exchange"], r["seconds_per_call"])
-           for rep in reports for r in rep.get("results", [])
-           if r.get("kernel") == "halo" and r.get("seconds_per_call") and not r.get("oversubscribed")]
-    if not pts:
-        pts = [(r["messages_per_exchange"], r["bytes_per_exchange"], r["seconds_per_call"])
-               for rep in reports for r in rep.get("results", []) if r.get("kernel") == "halo"]
-    if len({(m, b) for m, b, _ in pts}) < 2:
+    recs = [r for rep in reports for r in rep.get("results", [])
+            if r.get("kernel") == "halo" and r.get("seconds_per_call") and r.get("messages_per_exchange")]
+    clean = [r for r in recs if not r.get("oversubscribed")]
+    best = {}
+    for r in clean or recs:
+        div = r.get("ranks", 1) if per_rank else 1
+        key = (r["messages_per_exchange"] / div, r["bytes_per_exchange"] / div)
+        best[key] = min(best.get(key, r["seconds_per_call"]), r["seconds_per_call"])
+    pts = sorted((m, b, t) for (m, b), t in best.items())
+    if len(pts) < 2:
         raise ValueError("fitting the shared-memory network needs halo records of at least two sizes (run the "
                          "suite under mpiexec -n 2 with --kernels halo and two --side-volume values)")
     import numpy as np
@@ -573,56 +606,67 @@ def fit_shm(reports):
     if inv_beta <= 0:
         raise ValueError("the halo records do not determine a positive bandwidth")
     if alpha < 0:   # latency not resolved: bandwidth only
-        alpha, inv_beta = 0.0, float(np.sum(np.array([b for _, b, _ in pts]) * np.array([t for *_, t in pts])) /
-                                     np.sum(np.array([b for _, b, _ in pts]) ** 2))
+        bs, ts = np.array([b for _, b, _ in pts]), np.array([t for *_, t in pts])
+        alpha, inv_beta = 0.0, float(np.sum(bs / ts) / np.sum((bs / ts) ** 2))
     return 1e-9 / inv_beta, alpha * 1e6, pts
 
 
-def validate(reports, precision="double", kernel="wilson_clover"):
-    """Predicted vs measured times of the multi-rank records of suite reports run on this one machine (1 node):
-    the compute profile from the reports' one-rank records, the shared-memory network fitted to their halo
-    records, no overlap (the code's schedule when all neighbours share the node). Repeated runs are merged: the
-    fastest time per record (the machine is shared). Also the communication alone: measured normal -
+def validate(reports, precision="double", kernel="wilson_clover", per="node"):
+    """Predicted vs measured times of the multi-rank records of suite reports run on this one machine.
+    per="node": the machine is one node with R ranks: compute from the one-rank records on all its cores, the
+    shared-memory exchange fitted to the halo records of the node (all ranks together), no overlap (the code's
+    schedule when all neighbours share the node). per="rank": each one-thread rank is a node of its own: compute
+    from the one-rank one-thread records, the shared memory as the network between the nodes, fitted per rank.
+    Repeated runs are merged: the fastest time per record. Also the communication alone: measured normal -
     zero-boundary-link time (same ranks, local volume, links) against the predicted exchange. Returns a dict."""
+    if per not in ("node", "rank"):
+        raise ValueError(f"per must be node or rank, got {per!r}")
     one = [rep for rep in reports if rep.get("ranks") == 1]
     if not one:
         raise ValueError("validation needs the report of a one-rank run (the compute profile)")
     merged = {"date": ", ".join(sorted({str(r.get("date")) for r in one})), "command": one[0].get("command", ""),
               "results": [r for rep in one for r in rep.get("results", [])]}
-    prof = profile_from_report(merged, precision)
-    prof.source = f"{len(one)} one-rank report(s) ({merged['date']}), best per volume"
-    bw, lat_us, pts = fit_shm(reports)
+    prof = profile_from_report(merged, precision, cores=1 if per == "rank" else None)
+    prof.source = (f"{len(one)} one-rank report(s) ({merged['date']}), {prof.cores} core(s), best per volume")
+    bw, lat_us, pts = fit_shm(reports, per_rank=(per == "rank"))
     best = {}
     for rep in reports:
         for r in rep.get("results", []):
             if (r.get("kernel") != kernel or r.get("precision") != precision or r.get("nvec", 1) != 1
-                    or r.get("layout", "site") != "site" or r.get("ranks", 1) < 2 or not r.get("seconds_per_call")):
+                    or r.get("layout", "site") != "site" or r.get("ranks", 1) < 2 or not r.get("seconds_per_call")
+                    or (per == "rank" and r.get("threads") != 1)):
                 continue
-            key = (r.get("scaling") or "weak", r.get("mode", "normal"), r["ranks"], r["process_grid"],
-                   r["local_volume"], r["global_volume"], r["threads"])
+            # the same geometry measured as a weak- or a strong-scaling record is the same computation
+            key = (r.get("mode", "normal"), r["ranks"], r["process_grid"], r["local_volume"], r["global_volume"],
+                   r["threads"])
             if key in best:
                 best[key]["n"] += 1
                 best[key]["r"] = min(best[key]["r"], r, key=lambda x: x["seconds_per_call"])
+                best[key]["scaling"].add(r.get("scaling") or "weak")
             else:
-                best[key] = {"r": r, "n": 1}
+                best[key] = {"r": r, "n": 1, "scaling": {r.get("scaling") or "weak"}}
     rows = []
-    for key, b in sorted(best.items(), key=lambda kv: (kv[0][2], kv[0][0] == "strong", _prod(parse_dims(kv[0][4])),
-                                                       kv[0][1])):
+    for key, b in sorted(best.items(), key=lambda kv: (kv[0][1], _prod(parse_dims(kv[0][3])), kv[0][2],
+                                                       kv[0][0])):
         r = b["r"]
         R = r["ranks"]
         grid = parse_dims_grid(r["process_grid"])
         dims = parse_dims(r["global_volume"])
-        net = Network(ranks_per_node=R, cores_per_node=prof.cores, shm_bandwidth_gbs=bw, shm_latency_us=lat_us)
-        dec = decompose(dims, 1, R, node_grid=(1, 1, 1, 1), rank_grid=grid)
-        p = point(dec, prof, net, "operator", key[1])
-        row = {"kernel": kernel, "scaling": key[0], "mode": key[1], "ranks": R,
-               "threads": r["threads"], "process_grid": r["process_grid"],
+        if per == "node":
+            net = Network(ranks_per_node=R, shm_bandwidth_gbs=bw, shm_latency_us=lat_us)
+            dec = decompose(dims, 1, R, node_grid=(1, 1, 1, 1), rank_grid=grid)
+        else:
+            net = Network(bandwidth_gbs=bw, latency_us=lat_us)
+            dec = decompose(dims, R, 1, node_grid=grid)
+        p = point(dec, prof, net, "operator", key[0])
+        row = {"kernel": kernel, "scaling": "/".join(sorted(b["scaling"], reverse=True)), "mode": key[0],
+               "ranks": R, "threads": r["threads"], "process_grid": r["process_grid"],
                "local_volume": r["local_volume"], "global_volume": r["global_volume"],
                "oversubscribed": bool(r.get("oversubscribed")), "runs": b["n"],
                "measured_s": r["seconds_per_call"], "predicted_s": p["time_s"], "comp_s": p["comp_s"],
                "comm_s": p["comm_s"], "relative_error": p["time_s"] / r["seconds_per_call"] - 1.0}
-        if key[1] == "normal":
-            z = best.get(("weak", "zero_boundary") + key[2:])
+        if key[0] == "normal":
+            z = best.get(("zero_boundary",) + key[1:])
             if z is not None:
                 row["measured_comm_s"] = r["seconds_per_call"] - z["r"]["seconds_per_call"]
                 row["comm_relative_error"] = (p["comm_s"] / row["measured_comm_s"] - 1.0
@@ -631,9 +675,9 @@ def validate(reports, precision="double", kernel="wilson_clover"):
     if not rows:
         raise ValueError(f"no multi-rank {kernel} records in the reports to compare with")
     clean = [abs(r["relative_error"]) for r in rows if not r["oversubscribed"]]
-    return {"shm_bandwidth_gbs": bw, "shm_latency_us": lat_us,
+    return {"per": per, "shm_bandwidth_gbs": bw, "shm_latency_us": lat_us,
             "halo_points": [{"messages": m, "bytes": b, "seconds": t,
-                             "fitted_seconds": m * lat_us * 1e-6 + b / (bw * 1e9)} for m, b, t in sorted(pts)],
+                             "fitted_seconds": m * lat_us * 1e-6 + b / (bw * 1e9)} for m, b, t in pts],
             "profile": asdict(prof), "records": rows,
             "max_abs_relative_error_not_oversubscribed": max(clean) if clean else None}
 
@@ -657,7 +701,10 @@ def format_projection(doc):
         f"{prof['precision']}, SU({prof['N']})",
         f"network: {net['bandwidth_gbs']:g} GB/s per node, {net['latency_us']:g} us per message between nodes; "
         f"{net['ranks_per_node']} rank(s) per node ({net['shm_bandwidth_gbs']:g} GB/s, {net['shm_latency_us']:g} us "
-        f"between them); {net['cores_per_node']} cores per node (measured on {prof['cores']})",
+        f"between them); {net['cores_per_node']} cores per node (measured on {prof['cores']})"
+        + (f"; node memory bandwidth {net['node_stream_gbs']:g} GB/s (measured node: STREAM triad "
+           f"{prof['stream_gbs']:.1f} GB/s): compute x {net['node_stream_gbs'] / prof['stream_gbs']:.2f}"
+           if net.get("node_stream_gbs") else ""),
         f"compute: {prof['source']}; operator " + ", ".join(f"{s:.0f} sites {t * 1e9:.1f} ns/site"
                                                            for s, t in prof["operator"])
         + ("" if not prof.get("fgmres") else "; FGMRES iteration " + ", ".join(
@@ -707,18 +754,21 @@ def summary_lines(doc):
 
 
 def format_validation(v):
-    lines = [f"validation on this machine (1 node): shared-memory exchange fitted to the halo records: "
+    what = ("the machine as one node of R ranks" if v.get("per", "node") == "node"
+            else "each one-thread rank as a node, shared memory as the network")
+    lines = [f"validation on this machine ({what}): exchange fitted to the halo records "
+             f"({'per rank' if v.get('per') == 'rank' else 'all ranks'}): "
              f"{v['shm_bandwidth_gbs']:.2f} GB/s, {v['shm_latency_us']:.2f} us per message"]
     for p in v["halo_points"]:
-        lines.append(f"  halo {p['messages']:3d} messages {p['bytes'] / 1e6:8.3f} MB: measured "
+        lines.append(f"  halo {p['messages']:5g} messages {p['bytes'] / 1e6:8.3f} MB: measured "
                      f"{p['seconds'] * 1e3:.3f} ms, fit {p['fitted_seconds'] * 1e3:.3f} ms")
     lines.append(f"  compute: {v['profile']['source']}")
-    lines.append(f"  {'scaling':7s} {'mode':13s} {'rk':>2s} {'grid':>8s} {'local vol':>12s} {'measured':>10s} "
+    lines.append(f"  {'scaling':11s} {'mode':13s} {'rk':>2s} {'grid':>8s} {'local vol':>12s} {'measured':>10s} "
                  f"{'predicted':>10s} {'comp':>9s} {'comm':>9s} {'error':>7s} {'comm meas':>10s} {'comm err':>8s}")
     for r in v["records"]:
         cm = r.get("measured_comm_s")
         ce = r.get("comm_relative_error")
-        lines.append(f"  {r['scaling'] or '-':7s} {r['mode']:13s} {r['ranks']:2d} {r['process_grid']:>8s} "
+        lines.append(f"  {r['scaling'] or '-':11s} {r['mode']:13s} {r['ranks']:2d} {r['process_grid']:>8s} "
                      f"{r['local_volume']:>12s} {r['measured_s'] * 1e3:8.3f}ms {r['predicted_s'] * 1e3:8.3f}ms "
                      f"{r['comp_s'] * 1e3:7.3f}ms {r['comm_s'] * 1e3:7.3f}ms {100 * r['relative_error']:+6.1f}% "
                      + (f"{cm * 1e3:8.3f}ms" if cm is not None else f"{'-':>10s}") + " "
@@ -726,4 +776,7 @@ def format_validation(v):
                      + ("  (oversubscribed)" if r["oversubscribed"] else ""))
     lines.append("  (comm meas = normal - zero-boundary-link time at the same ranks and local volume; the model: "
                  "comp + comm, no overlap, as the code runs on one node)")
+    if v.get("max_abs_relative_error_not_oversubscribed") is not None:
+        lines.append(f"  largest |error| of the records that are not oversubscribed: "
+                     f"{100 * v['max_abs_relative_error_not_oversubscribed']:.1f}%")
     return "\n".join(lines)
