@@ -48,6 +48,7 @@ FALLBACK_HELP = {
     ("mg", "precision"): "floating-point precision of the lattice fields",
     ("hmc", "integrator"): "molecular-dynamics integrator (default omelyan)",
     ("bench", "precisions"): "comma-separated precisions to time (double, single)",
+    ("bench", "project_precision"): "precision of the operator whose time per site the projection uses",
 }
 
 
