@@ -288,6 +288,9 @@ def test_cli_project_from_report(tmp_path, capsys):
     assert {"nodes", "comp_s", "comm_s", "time_s", "time_overlap_s", "efficiency", "comm_fraction"} <= set(row)
     text = capsys.readouterr().out
     assert "communication exceeds compute" in text and "where communication starts to dominate" in text
+    assert main(["bench", "--project", "--project-from", rep, "--project-max-nodes", "4", "--markdown"]) == 0
+    text = capsys.readouterr().out
+    assert "| nodes | node grid |" in text and "t zero-bdy" in text
 
 
 def test_cli_project_measures_and_validates(tmp_path, capsys, monkeypatch):
@@ -295,7 +298,7 @@ def test_cli_project_measures_and_validates(tmp_path, capsys, monkeypatch):
         pytest.skip("one process")
     real = S.measure_profile
     monkeypatch.setattr(S, "measure_profile", lambda precision="double": real(
-        volumes=((4, 4, 4, 4), (4, 4, 4, 8)), precision=precision, min_time=0.01, fgmres_iterations=4))
+        volumes=((4, 4, 4, 4), (4, 4, 4, 8)), precision=precision, min_time=0.01, fgmres_iterations=6))
     one, two = _synthetic_reports()
     (tmp_path / "one.json").write_text(json.dumps(one))
     (tmp_path / "two.json").write_text(json.dumps(two))

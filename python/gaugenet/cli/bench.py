@@ -161,7 +161,7 @@ def run_projection(args):
     doc = S.project(profile, net, strong, weak, max_nodes)
     if validation is not None:
         doc["validation"] = validation
-    print(S.format_projection(doc))
+    print(S.format_projection(doc, markdown=args.markdown))
     print()
     print("where communication starts to dominate (t_comm > t_comp):")
     print("\n".join("  " + line for line in S.summary_lines(doc)))
