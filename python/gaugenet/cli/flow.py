@@ -8,6 +8,10 @@ them and compares its magnetisation, susceptibility and zero-momentum correlator
 Metropolis reference chain on the same lattice (Gamma-method errors, tau_int). The summary is printed and,
 with --json, written as JSON; --save writes the weights to HDF5, --load starts from saved weights.
 
+Gauge theories (--theory su3-2d / su2-2d): the learned gradient flow, its ESS and independence Metropolis
+chain, and with --hmc-trajectories flow HMC (and plain HMC with --compare-hmc) against the exact 2D torus
+plaquette (docs/flows.md, "Gauge fields").
+
 One MPI rank: the model is small and NumPy-vectorised over a batch of configurations; a run on several
 ranks is refused with a clear error on every rank (nothing would be gained by replicating it).
 """
