@@ -165,6 +165,10 @@ def test_nan_source_is_reported():
     b.data[0, 0, 0, 0, 0, 0] = np.nan
     with pytest.raises(NotConvergedError, match="NaN"):
         fgmres(D, b, tol=1e-8, maxiter=50)
+    with pytest.raises(NotConvergedError, match="right-hand side contains NaN"):
+        cgnr(D, b, tol=1e-8, maxiter=50)
+    with pytest.raises(NotConvergedError, match="right-hand side contains NaN"):   # even-odd CG: its tolerance
+        solve_wilson(D, b, "eo-cg", tol=1e-8, maxiter=50)                          # is derived from b
 
 
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64])

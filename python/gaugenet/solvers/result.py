@@ -38,12 +38,12 @@ class Monitor:
     observer = None
 
     def __init__(self, name, bnorm, tol, maxiter):
+        if not math.isfinite(bnorm):      # first: a NaN source also makes tolerances derived from it NaN
+            raise NotConvergedError(f"{name}: the right-hand side contains NaN/Inf (|b| = {bnorm})")
         if not (tol > 0):
             raise ValueError(f"{name}: tolerance must be positive, got {tol}")
         if maxiter < 1:
             raise ValueError(f"{name}: maxiter must be at least 1, got {maxiter}")
-        if not math.isfinite(bnorm):
-            raise NotConvergedError(f"{name}: the right-hand side contains NaN/Inf (|b| = {bnorm})")
         self.name, self.bnorm, self.tol, self.maxiter = name, bnorm, tol, maxiter
         self.history, self.t0, self.applications = [], time.perf_counter(), 0
 
