@@ -50,6 +50,11 @@ class NetworkGaugeAction:
         _, _, F = value_and_grads(self.model, self.weights, U, lambda y: np.ones(1), weight_grads=False)
         return np.asarray(F, dtype=np.complex128)
 
+    def action_and_force(self, U):
+        """Both from one forward and one backward pass."""
+        y, _, F = value_and_grads(self.model, self.weights, U, lambda y: np.ones(1), weight_grads=False)
+        return float(np.asarray(y)[0]), np.asarray(F, dtype=np.complex128)
+
 
 # ---------------------------------------------------------------------------------------------- symmetry tying
 def _oriented(k):

@@ -22,9 +22,9 @@ network then stands in for A_FP on the fine side for the next data, and so on. T
 for a network A (`fp_residual`): the relative differences of A[V] and its force against
 min_U {A[U] + T[U, V]} and dT/dV on held-out coarse configurations.
 
-Minimisation (`minimise`): Lie-group gradient descent U <- exp(a F) U (F the force of A + T, a descent
-direction: dS/da = -2 |F|^2) with Barzilai-Borwein step lengths (non-monotone, safeguarded) until the RMS force
-per link and colour falls below `tol`.
+Minimisation (`minimise`): L-BFGS on the group, U <- exp(alpha d) U with d from the recent steps and force
+differences in Lie-algebra coordinates (F, the force of A + T, is a descent direction: dS/dalpha = -2 |F|^2 for
+d = F) and an Armijo backtracking, until the RMS force per link and colour falls below `tol`.
 """
 import time
 
@@ -186,47 +186,84 @@ def _dot(lat, a, b):
     return float(lat.allreduce(float(np.sum(np.conj(a) * b).real)))
 
 
-def minimise(action, kernel, U0, V, tol=1e-9, maxiter=2000, step=0.02, max_step=2.0, log=None, log_every=100):
+def _action_and_force(action, U):
+    if hasattr(action, "action_and_force"):
+        return action.action_and_force(U)
+    return float(action.action(U)), action.force(U)
+
+
+def minimise(action, kernel, U0, V, tol=1e-9, maxiter=2000, memory=8, step=0.02, log=None, log_every=100):
     """min_U {A[U] + T[U, V]} from U0 (a fine GaugeField, not modified). Returns (U, value, info) with info
-    {iterations, rms_force, seconds, converged}. `action`: action(U) and force(U) (gaugenet's Hamiltonian-piece
-    interface)."""
+    {iterations, evaluations, rms_force, seconds, converged}. `action`: action(U) and force(U) (gaugenet's
+    Hamiltonian-piece interface; `action_and_force(U)` is used when it has one).
+
+    L-BFGS on the group: the search direction d is built in Lie-algebra coordinates from the last `memory`
+    pairs (s, y) of steps and force differences (the two-loop recursion, scaled by <s, y> / <y, y>), the step is
+    U <- exp(alpha d) U with alpha = 1 first and halved until the Armijo condition holds (the first direction is
+    the force, with alpha = step / |F|)."""
     from ..fields.gauge import GaugeField
     lat = U0.lat
+    shape = U0.data.shape
     n_dof = 4 * lat.global_volume * (U0.N ** 2 - 1)
     links = np.asarray(U0.sites(), dtype=np.complex128).copy()
-    U = GaugeField(lat, links.reshape(U0.data.shape))
 
-    def force(U):
-        _, FU, _ = kernel.evaluate(U, V)
-        return np.asarray(action.force(U), dtype=np.complex128).reshape(FU.shape) + FU
+    def evaluate(links):
+        U = GaugeField(lat, links.reshape(shape))
+        t, FU, _ = kernel.evaluate(U, V)
+        a, FA = _action_and_force(action, U)
+        return a + t, np.asarray(FA, dtype=np.complex128).reshape(FU.shape) + FU
+
+    def rms_of(F):      # F = sum_a F^a (i T^a): sum (F^a)^2 = 2 Re tr(F^dag F)
+        return float(np.sqrt(2.0 * _dot(lat, F, F) / n_dof))
 
     t0 = time.perf_counter()
-    F = force(U)
-    a = float(step)
-    converged = False
-    it = 0
+    f, F = evaluate(links)
+    g = -F                                   # a gradient (up to a positive factor: L-BFGS is invariant to it)
+    pairs, n_eval, converged, it = [], 1, False, 0
     for it in range(1, maxiter + 1):
-        # |F|^2 in the generator normalisation: F = sum_a F^a (i T^a) -> sum (F^a)^2 = 2 Re tr(F^dag F)
-        rms = np.sqrt(2.0 * _dot(lat, F, F) / n_dof)
+        rms = rms_of(F)
         if rms < tol:
-            converged = True
-            it -= 1
+            converged, it = True, it - 1
             break
-        links = expm_su(a * F) @ links
-        U = GaugeField(lat, links.reshape(U0.data.shape))
-        Fn = force(U)
-        s, y = a * F, -(Fn - F)
-        sy = _dot(lat, s, y)
-        a_new = _dot(lat, s, s) / sy if sy > 0 else 2.0 * a
-        a = float(min(max(a_new, 1e-4), max_step))
-        F = Fn
+        q, alphas = g.copy(), []
+        for s_, y_, rho in reversed(pairs):
+            al = rho * _dot(lat, s_, q)
+            q -= al * y_
+            alphas.append(al)
+        if pairs:
+            s_, y_, _ = pairs[-1]
+            q *= _dot(lat, s_, y_) / _dot(lat, y_, y_)
+        else:
+            q *= step / max(rms, 1e-300)
+        for (s_, y_, rho), al in zip(pairs, reversed(alphas)):
+            q += (al - rho * _dot(lat, y_, q)) * s_
+        d = -q
+        slope = 2.0 * _dot(lat, d, g)         # df/dalpha at alpha = 0 (negative for a descent direction)
+        if not slope < 0:                     # memory gone bad: restart with the force
+            pairs, d = [], F * (step / max(rms, 1e-300))
+            slope = 2.0 * _dot(lat, d, g)
+        alpha = 1.0
+        for _ in range(30):
+            trial = expm_su(alpha * d) @ links
+            fn, Fn = evaluate(trial)
+            n_eval += 1
+            if fn <= f + 1e-4 * alpha * slope:
+                break
+            alpha *= 0.5
+        else:
+            break                             # no decrease along d: at the rounding floor
+        sv, yv = alpha * d, -Fn - g
+        sy = _dot(lat, sv, yv)
+        if sy > 1e-300:
+            pairs.append((sv, yv, 1.0 / sy))
+            pairs = pairs[-memory:]
+        links, f, F, g = trial, fn, Fn, -Fn
         if log and it % log_every == 0:
-            log(f"  minimise: iteration {it:5d}, rms force {rms:.3e}, step {a:.3e}")
-    U = GaugeField(lat, project_su(links).reshape(U0.data.shape))
+            log(f"  minimise: iteration {it:5d}, value {f:.12g}, rms force {rms:.3e}, step {alpha:.2g}")
+    U = GaugeField(lat, project_su(links).reshape(shape))
     value = float(action.action(U)) + kernel.evaluate(U, V, derivatives=False)
-    rms = np.sqrt(2.0 * _dot(lat, F, F) / n_dof)
-    return U, value, {"iterations": it, "rms_force": float(rms), "seconds": time.perf_counter() - t0,
-                      "converged": bool(converged)}
+    return U, value, {"iterations": it, "evaluations": n_eval, "rms_force": rms_of(F),
+                      "seconds": time.perf_counter() - t0, "converged": bool(converged)}
 
 
 def _sqrt_su(V):
