@@ -387,3 +387,23 @@ def test_packed_multigrid_solver_equals_ordinary(grid):
     g = fgmres(S.A, S.A.pack(b), tol=1e-6, maxiter=400, restart=10)
     assert g.iterations == g_ref.iterations
     assert_close(S.A.unpack(g.x).data, g_ref.x.data, 1e-9, "GMRES on packed fields")
+
+
+def test_too_large_dense_coarse_solve_is_refused_before_the_set_up(monkeypatch):
+    """A coarse grid beyond the dense solve's limit fails at once (it used to fail after the near-null vectors,
+    twenty minutes into a 16^3 x 32 run): no stage of the set-up runs."""
+    import gaugenet.models.experiment as ex
+    from gaugenet.models.coarse_solve import MAX_DIM, check_coarse_size
+    from gaugenet.models.experiment import MGConfig, train_multigrid
+    check_coarse_size(MAX_DIM)
+    with pytest.raises(ValueError, match="more than max_dim"):
+        check_coarse_size(MAX_DIM + 1)
+    lat = gn.Lattice(DIMS, comm=MPI.COMM_SELF)
+    D = gn.WilsonClover(gn.GaugeField.random(lat, 3, seed=1), mass=-0.2, csw=1.0)
+    n_blocks = int(np.prod([d // b for d, b in zip(DIMS, BLOCK)]))
+    cfg = MGConfig(block=BLOCK, n_basis=MAX_DIM // n_blocks + 1, coarse="solve")
+    def no_set_up(*a, **k):
+        raise AssertionError("the set-up started")
+    monkeypatch.setattr(ex, "high_mode_model", no_set_up)
+    with pytest.raises(ValueError, match="more than max_dim"):
+        train_multigrid(D, cfg)

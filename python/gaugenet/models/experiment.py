@@ -134,6 +134,10 @@ def train_multigrid(D, cfg, init=None):
     """Stages 1-5; returns (model, weights, high-mode (layer, weights), set-up report).
     init: (high-mode weights, smoother weights) to start from (load_weights) instead of the defaults."""
     report = []
+    if cfg.coarse == "solve":           # a coarse grid too large for the dense solve: say so before the set-up
+        from .coarse_solve import check_coarse_size
+        blocks = int(np.prod([d // b for d, b in zip(D.lat.dims, cfg.block)]))
+        check_coarse_size(blocks * cfg.n_basis)
     t0 = time.perf_counter()
     Mh = high_mode_model(D)
     if init is not None:
