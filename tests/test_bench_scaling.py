@@ -338,3 +338,30 @@ def test_cli_project_from_report_without_records(tmp_path, capsys):
     p.write_text(json.dumps({"results": []}))
     assert main(["bench", "--project", "--project-from", str(p)]) != 0
     assert "wilson_clover" in capsys.readouterr().err or COMM.Get_size() > 1
+
+
+@pytest.mark.mpi
+def test_cli_project_measure_writes_validation_data(tmp_path, capsys):
+    """`bench --project-measure` on this communicator: the one-rank readings and the R-rank records in the suite's
+    format; with more than one rank --project-validate compares them with the model."""
+    R = COMM.Get_size()
+    out = COMM.bcast(str(tmp_path / "pm.json") if COMM.Get_rank() == 0 else None, root=0)
+    assert main(["bench", "--project-measure", out, "--project-measure-volumes", "4,8",
+                 "--project-measure-repeats", "1"]) == 0
+    COMM.Barrier()
+    with open(out) as f:
+        doc = json.load(f)
+    one, many = doc["reports"]
+    assert one["ranks"] == 1 and many["ranks"] == R
+    assert {(r["threads"], r["local_volume"]) for r in one["results"]} >= {(1, "4.4.4.4"), (1, "8.8.8.8")}
+    modes = {(r["kernel"], r["mode"]) for r in many["results"]}
+    assert {("wilson_clover", "normal"), ("wilson_clover", "zero_boundary")} <= modes
+    assert all(r["seconds_per_call"] > 0 for rep in doc["reports"] for r in rep["results"])
+    if R > 1:
+        halo = [r for r in many["results"] if r["kernel"] == "halo"]
+        assert len(halo) == 2 and all(r["messages_per_exchange"] == 2 * R * sum(g > 1 for g in
+                                      S.parse_dims_grid(r["process_grid"])) for r in halo)
+        if COMM.Get_rank() == 0:
+            v = S.validate(doc["reports"], per="node")
+            assert len(v["records"]) == 4 and all(r["predicted_s"] > 0 for r in v["records"])
+    COMM.Barrier()

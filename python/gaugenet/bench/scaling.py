@@ -603,8 +603,9 @@ def fit_shm(reports, per_rank=False):
         best[key] = min(best.get(key, r["seconds_per_call"]), r["seconds_per_call"])
     pts = sorted((m, b, t) for (m, b), t in best.items())
     if len(pts) < 2:
-        raise ValueError("fitting the shared-memory network needs halo records of at least two sizes (run the "
-                         "suite under mpiexec -n 2 with --kernels halo and two --side-volume values)")
+        raise ValueError("fitting the shared-memory network needs halo records of at least two sizes (bench "
+                         "--project-measure with two local volumes under mpiexec -n 2, or suite runs with --kernels "
+                         "halo and two --side-volume values)")
     import numpy as np
     A = np.array([[m / t, b / t] for m, b, t in pts])   # relative residuals: each equation divided by t
     y = np.ones(len(pts))
@@ -615,6 +616,110 @@ def fit_shm(reports, per_rank=False):
         bs, ts = np.array([b for _, b, _ in pts]), np.array([t for *_, t in pts])
         alpha, inv_beta = 0.0, float(np.sum(bs / ts) / np.sum((bs / ts) ** 2))
     return 1e-9 / inv_beta, alpha * 1e6, pts
+
+
+def _rec(kernel, lat_dims, local_dims, grid, R, threads, sec, mode="normal", cores=None, **kw):
+    r = {"kernel": kernel, "precision": "double", "nvec": 1, "layout": "site", "scaling": "weak", "mode": mode,
+         "ranks": R, "threads": threads, "process_grid": _vol(grid), "local_volume": _vol(local_dims),
+         "global_volume": _vol(lat_dims), "seconds_per_call": sec,
+         "oversubscribed": cores is not None and R * threads > cores}
+    r.update(kw)
+    return r
+
+
+def measure_for_validation(comm=None, volumes=((4, 4, 4, 4), (8, 8, 8, 8), (16, 16, 16, 16)), repeats=5,
+                           min_time=0.05, grid=None):
+    """The validation data in one job (run under mpiexec -n R): per local volume, in turn `repeats` times so that
+    all of them see the same load of a shared machine, (a) the Wilson-clover operator on the R ranks, one thread
+    each, normal and with zero-boundary links, (b) the halo exchange alone, (c) rank 0 alone on the whole global
+    volume with all the R ranks' cores (min(R, cores) threads; the node reading), (d) rank 0 alone with one thread
+    on its local volume (the per-rank reading); while rank 0 times alone the others sleep. Fastest time of each.
+    Returns [one-rank report, R-rank report] in the suite's record format (bench --project-validate reads them)."""
+    import os
+    import time
+
+    from mpi4py import MPI
+
+    import gaugenet as gn
+    from .._backend import core
+    from .timing import time_call
+    comm = comm or MPI.COMM_WORLD
+    R, rank = comm.Get_size(), comm.Get_rank()
+    cores = os.cpu_count() or 1
+    if grid is None:
+        from .suite import process_grid
+        grid = process_grid(R)
+    before = core.max_threads()
+    node_threads = max(1, min(R, cores))
+
+    def alone(fn, threads):
+        """fn timed on rank 0 with `threads` threads while the other ranks sleep (no busy MPI wait)."""
+        out = None
+        if rank == 0:
+            core.set_num_threads(threads)
+            out = time_call(fn, MPI.COMM_SELF, min_time=min_time)[0]
+            core.set_num_threads(1)
+            for r in range(1, R):
+                comm.send(None, dest=r, tag=77)
+        else:
+            while not comm.Iprobe(source=0, tag=77):
+                time.sleep(0.0005)
+            comm.recv(source=0, tag=77)
+        return comm.bcast(out, root=0)
+
+    one, many = [], []
+    try:
+        core.set_num_threads(1)
+        for lv in volumes:
+            dims = tuple(lv[mu] * grid[mu] for mu in range(4))
+            lat = gn.Lattice(dims, mpi=grid, comm=comm)
+            U = gn.GaugeField.random(lat, 3, seed=1)
+            D = gn.WilsonClover(U, mass=-0.5, csw=1.0)
+            Dz = gn.WilsonClover(U, mass=-0.5, csw=1.0, zero_boundary_links=True)
+            psi = gn.FermionField.random(lat, 3, seed=2)
+            out = psi.zeros_like()
+            h = lat.halo(1)
+            local = psi.data.reshape(lat.local_volume, -1)
+            buf = h.empty_halo(local)
+            m0, b0 = h.messages_sent, h.bytes_sent
+            h.exchange(local, buf)
+            msgs, nbytes = comm.allreduce(h.messages_sent - m0), comm.allreduce(h.bytes_sent - b0)
+            if rank == 0:   # the node reading's whole lattice and the per-rank reading's local one, rank 0 alone
+                lat1 = gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=MPI.COMM_SELF)
+                U1 = gn.GaugeField.random(lat1, 3, seed=1)
+                D1 = gn.WilsonClover(U1, mass=-0.5, csw=1.0)
+                p1 = gn.FermionField.random(lat1, 3, seed=2)
+                o1 = p1.zeros_like()
+                latr = gn.Lattice(lv, mpi=(1, 1, 1, 1), comm=MPI.COMM_SELF)
+                Ur = gn.GaugeField.random(latr, 3, seed=1)
+                Dr = gn.WilsonClover(Ur, mass=-0.5, csw=1.0)
+                pr = gn.FermionField.random(latr, 3, seed=2)
+                orr = pr.zeros_like()
+            best = {}
+
+            def keep(name, sec):
+                best[name] = min(best.get(name, sec), sec)
+
+            for _ in range(repeats):
+                keep("normal", time_call(lambda: D._apply(psi, out=out), comm, min_time=min_time)[0])
+                keep("zero", time_call(lambda: Dz._apply(psi, out=out), comm, min_time=min_time)[0])
+                if R > 1:
+                    keep("halo", time_call(lambda: h.exchange(local, buf), comm, min_time=min_time)[0])
+                keep("node", alone(lambda: D1._apply(p1, out=o1), node_threads))
+                keep("rank", alone(lambda: Dr._apply(pr, out=orr), 1))
+            one.append(_rec("wilson_clover", dims, dims, (1, 1, 1, 1), 1, node_threads, best["node"], cores=cores))
+            one.append(_rec("wilson_clover", lv, lv, (1, 1, 1, 1), 1, 1, best["rank"], cores=cores))
+            many.append(_rec("wilson_clover", dims, lv, grid, R, 1, best["normal"], cores=cores))
+            many.append(_rec("wilson_clover", dims, lv, grid, R, 1, best["zero"], mode="zero_boundary", cores=cores))
+            if R > 1:
+                many.append(_rec("halo", dims, lv, grid, R, 1, best["halo"], cores=cores,
+                                 messages_per_exchange=msgs, bytes_per_exchange=nbytes))
+    finally:
+        core.set_num_threads(before)
+    date = time.strftime("%Y-%m-%dT%H:%M:%S")
+    note = f"bench --project-measure: {repeats} rounds in turn, fastest of each"
+    return [{"gaugenet_bench": 1, "ranks": 1, "date": date, "command": note, "results": one},
+            {"gaugenet_bench": 1, "ranks": R, "date": date, "command": note, "results": many}]
 
 
 def validate(reports, precision="double", kernel="wilson_clover", per="node"):

@@ -47,6 +47,12 @@ def add_arguments(p):
                    help="take the time per site from a saved report (default: a quick measurement, a few seconds)")
     p.add_argument("--project-validate", nargs="+", default=None, metavar="RUN.json",
                    help="with --project: compare the model with the reports of 1/2/4-rank runs on this machine")
+    p.add_argument("--project-measure", default=None, metavar="OUT.json",
+                   help="run under mpiexec -n 2 (or 4): measure the validation data of --project-validate in one "
+                        "job (operator normal and zero-boundary, halo, one rank alone, in turn) and write them")
+    p.add_argument("--project-measure-volumes", default="4,8,16",
+                   help="local volumes per rank of --project-measure (default 4,8,16)")
+    p.add_argument("--project-measure-repeats", type=int, default=5, help="rounds of --project-measure (default 5)")
     p.add_argument("--network-bandwidth", type=float, default=None, metavar="GBs",
                    help="bandwidth per node between nodes in GB/s (default 25: HDR InfiniBand)")
     p.add_argument("--network-latency", type=float, default=None, metavar="us",
@@ -70,6 +76,8 @@ def add_arguments(p):
 
 
 def run(args):
+    if args.project_measure:
+        return run_project_measure(args)
     if args.project or args.project_from or args.project_validate:
         return run_projection(args)
     from ..bench.table import format_report, scaling_tables
@@ -148,7 +156,7 @@ def run_projection(args):
     S.node_counts(max_nodes)
     validation = None
     if args.project_validate:
-        reports = [_load(p) for p in args.project_validate]
+        reports = [rep for p in args.project_validate for rep in _reports(_load(p))]
         validation = {"node": S.validate(reports, args.project_precision, per="node")}
         try:
             validation["rank"] = S.validate(reports, args.project_precision, per="rank")
@@ -187,3 +195,28 @@ def _load(path):
         raise ValueError(f"cannot read report {path}: {e.strerror}") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"report {path} is not JSON: {e}") from None
+
+
+def _reports(doc):
+    """A suite report, or the list that --project-measure writes ({"reports": [...]})."""
+    return doc["reports"] if isinstance(doc, dict) and "reports" in doc else [doc]
+
+
+def run_project_measure(args):
+    """`bench --project-measure OUT.json` under mpiexec -n R: the validation data of the scaling model."""
+    from ..bench import scaling as S
+    from mpi4py import MPI
+    vols = tuple(S.parse_dims(v) for v in args.project_measure_volumes.split(","))
+    if args.project_measure_repeats < 1:
+        raise S.ProjectionError(f"--project-measure-repeats must be >= 1, got {args.project_measure_repeats}")
+    reports = S.measure_for_validation(MPI.COMM_WORLD, vols, repeats=args.project_measure_repeats)
+    if MPI.COMM_WORLD.Get_rank() == 0:
+        from ..util.atomic import atomic_write_json
+        atomic_write_json(args.project_measure, {"reports": reports}, indent=1)
+        for rep in reports:
+            for r in rep["results"]:
+                print(f"{r['kernel']:14s} {r['mode']:13s} ranks {r['ranks']} x {r['threads']} thread(s) "
+                      f"{r['local_volume']:>12s}: {r['seconds_per_call'] * 1e3:.4f} ms")
+        print(f"validation data written to {args.project_measure}; compare: python -m gaugenet bench --project "
+              f"--project-validate {args.project_measure}", flush=True)
+    return 0
