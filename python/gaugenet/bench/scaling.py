@@ -49,11 +49,12 @@ from ..lattice.grid import DecompositionError, auto_grid
 
 HDR_BANDWIDTH_GBS = 25.0   # HDR InfiniBand: 200 Gb/s per port = 25 GB/s, one port per node
 HDR_LATENCY_US = 1.5       # MPI point-to-point latency over HDR InfiniBand, typical (1-2 us)
-# The shared-memory "network" between ranks of one node, fitted to the halo-exchange records of the suite run on
-# this machine (mpich, 2 ranks; bench --project-validate prints the fit): used for exchanges between ranks of one
-# node when --ranks-per-node > 1.
-SHM_BANDWIDTH_GBS = 15.4
-SHM_LATENCY_US = 5.4
+# The shared-memory "network" between ranks of one node, fitted (t = M alpha + B / beta over the node's messages
+# and bytes) to the halo exchange alone of `bench --project-measure` under mpiexec -n 2 on this machine (mpich,
+# depth-1 Wilson spinor faces at 4^4, 8^4, 16^4 per rank, 2026-12-05: 0.029 / 0.049 / 0.217 ms, fit within 2%):
+# used for the exchanges between ranks of one node when --ranks-per-node > 1.
+SHM_BANDWIDTH_GBS = 16.6
+SHM_LATENCY_US = 6.4
 FGMRES_REDUCTIONS = 2
 DEFAULT_STRONG = ((32, 32, 32, 64), (64, 64, 64, 128))
 DEFAULT_WEAK = (16, 16, 16, 16)
@@ -66,7 +67,7 @@ class ProjectionError(ValueError):
 
 KINDS = ("operator", "fgmres", "fgmres_multigrid")
 KIND_WORDS = {"operator": "Wilson-clover operator",
-              "fgmres": "FGMRES iteration (operator + Gram-Schmidt + 2 reductions)",
+              "fgmres": "FGMRES iteration (operator, Gram-Schmidt where measured, 2 reductions)",
               "fgmres_multigrid": "FGMRES iteration with the learned multigrid preconditioner"}
 
 JSON_KEYS = {
