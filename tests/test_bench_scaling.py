@@ -365,3 +365,30 @@ def test_cli_project_measure_writes_validation_data(tmp_path, capsys):
             v = S.validate(doc["reports"], per="node")
             assert len(v["records"]) == 4 and all(r["predicted_s"] > 0 for r in v["records"])
     COMM.Barrier()
+
+
+def test_profile_from_report_with_the_seed000_records():
+    """The learned-multigrid iteration from the suite's end-to-end records: compute per site from the solve, halo
+    exchanges = 1 (outer operator) + the model application in operator applications; zero-boundary links leave
+    the outer operator's exchange only."""
+    one, _ = _synthetic_reports(c=40e-9)
+    op = 40e-9 * 8192
+    one["results"] += [
+        {"kernel": "fgmres_seed000", "method": "fgmres_unpreconditioned", "global_volume": "8.8.8.16",
+         "iterations": 100, "seconds_per_call": 100 * 1.5 * op},
+        {"kernel": "fgmres_seed000", "method": "fgmres_multigrid", "global_volume": "8.8.8.16",
+         "iterations": 20, "seconds_per_call": 20 * 9.0 * op},
+        {"kernel": "multigrid_model_apply", "global_volume": "8.8.8.16", "seconds_per_call": 7.0 * op}]
+    prof = S.profile_from_report(one)
+    assert prof.fgmres == [(8192, pytest.approx(1.5 * 40e-9))]
+    assert prof.multigrid["exchanges"] == 8 and prof.multigrid["seconds_per_site"] == pytest.approx(9 * 40e-9)
+    net = S.Network()
+    dec = S.decompose((32, 32, 32, 64), 16)
+    opp = S.point(dec, prof, net, "operator")
+    mg = S.point(dec, prof, net, "fgmres_multigrid")
+    zb = S.point(dec, prof, net, "fgmres_multigrid", "zero_boundary")
+    assert mg["comp_s"] == pytest.approx(9 * opp["comp_s"])
+    assert mg["halo_s"] == pytest.approx(8 * opp["halo_s"]) and zb["halo_s"] == pytest.approx(opp["halo_s"])
+    doc = S.project(prof, net, max_nodes=4)
+    assert {(s["kind"], s["mode"]) for s in doc["strong"]} >= {("fgmres_multigrid", "normal"),
+                                                               ("fgmres_multigrid", "zero_boundary")}
