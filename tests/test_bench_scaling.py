@@ -291,6 +291,12 @@ def test_cli_project_from_report(tmp_path, capsys):
     assert main(["bench", "--project", "--project-from", rep, "--project-max-nodes", "4", "--markdown"]) == 0
     text = capsys.readouterr().out
     assert "| nodes | node grid |" in text and "t zero-bdy" in text
+    assert main(["bench", "--project", "--project-from", rep, "--project-max-nodes", "4", "--mg-iteration-seconds",
+                 "3.5e-3", "--mg-apply-seconds", "3.1e-3", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["profile"]["multigrid"]["exchanges"] == 1 + round(3.1e-3 / (40e-9 * 8192))
+    assert any(s["kind"] == "fgmres_multigrid" and s["mode"] == "zero_boundary" for s in doc["strong"])
+    assert "learned multigrid" in capsys.readouterr().out
 
 
 def test_cli_project_measures_and_validates(tmp_path, capsys, monkeypatch):
@@ -323,6 +329,8 @@ def test_cli_project_measures_and_validates(tmp_path, capsys, monkeypatch):
     (["--project-weak-volume", "x"], "volume"),
     (["--project-max-nodes", "0"], "node count"),
     (["--project-from", "/nonexistent/run.json"], "cannot read"),
+    (["--mg-iteration-seconds", "0.003"], "go together"),
+    (["--mg-iteration-seconds", "0.003", "--mg-apply-seconds", "0.004"], "less than"),
 ])
 def test_cli_project_bad_input(tmp_path, capsys, argv, words):
     rep = _write_report(tmp_path / f"run{COMM.Get_rank()}.json")

@@ -526,15 +526,29 @@ def profile_from_report(report, precision="double", N=3, cores=None):
     mg = runs.get("fgmres_multigrid")
     app = next((r for r in report.get("results", []) if r.get("kernel") == "multigrid_model_apply"), None)
     if mg and app:
-        sites = _prod(parse_dims(mg["global_volume"]))
-        per_it = mg["seconds_per_call"] / mg["iterations"] / sites
-        op = prof.operator_per_site(sites) * sites
-        prof.multigrid = {"seconds_per_site": per_it, "sites": sites,
-                          "exchanges": 1 + max(1, round(app["seconds_per_call"] / op)),
-                          "note": f"{mg['iterations']} iterations, {mg['seconds_per_call']:.3f} s; model application "
-                                  f"{app['seconds_per_call'] * 1e3:.2f} ms = {app['seconds_per_call'] / op:.1f} "
-                                  f"operator applications"}
+        set_multigrid(prof, mg["seconds_per_call"] / mg["iterations"], app["seconds_per_call"],
+                      parse_dims(mg["global_volume"]),
+                      f"seed-000 record: {mg['iterations']} iterations in {mg['seconds_per_call']:.3f} s")
     return prof.check()
+
+
+def set_multigrid(prof, iteration_s, apply_s, dims, source=""):
+    """The learned-multigrid FGMRES iteration of a profile from its measured seconds per iteration and per model
+    application on the lattice `dims` (one node, as the profile): exchanges = 1 + the application in operator
+    applications of the profile at that volume (each fine stencil of the model ~ one operator and one halo)."""
+    if not (iteration_s > 0 and apply_s > 0 and math.isfinite(iteration_s) and math.isfinite(apply_s)):
+        raise ValueError(f"multigrid times must be positive seconds, got {iteration_s!r} and {apply_s!r}")
+    if apply_s >= iteration_s:
+        raise ValueError(f"a multigrid model application ({apply_s} s) must take less than an FGMRES iteration "
+                         f"with it ({iteration_s} s)")
+    sites = _prod(dims)
+    op = prof.operator_per_site(sites) * sites
+    prof.multigrid = {"seconds_per_site": iteration_s / sites, "sites": sites,
+                      "exchanges": 1 + max(1, round(apply_s / op)),
+                      "note": f"{source + '; ' if source else ''}{iteration_s * 1e3:.2f} ms per iteration at "
+                              f"{_vol(dims)}, model application {apply_s * 1e3:.2f} ms = {apply_s / op:.1f} operator "
+                              f"applications"}
+    return prof
 
 
 def measure_profile(volumes=((8, 8, 8, 8), (16, 16, 16, 16)), threads=None, precision="double", min_time=0.1,

@@ -72,6 +72,12 @@ def add_arguments(p):
     p.add_argument("--project-weak-volume", default=None,
                    help="volume per node of the weak-scaling projection (default 16.16.16.16)")
     p.add_argument("--project-max-nodes", type=int, default=None, help="largest node count (default 1024)")
+    p.add_argument("--mg-iteration-seconds", type=float, default=None, metavar="S",
+                   help="with --project: seconds per FGMRES iteration with the learned multigrid on one node (e.g. "
+                        "solve time / iterations of `mg`), adds its projection; with --mg-apply-seconds")
+    p.add_argument("--mg-apply-seconds", type=float, default=None, metavar="S",
+                   help="seconds per application of the learned multigrid model on the same lattice")
+    p.add_argument("--mg-volume", default="8.8.8.16", help="lattice of the two multigrid times (default 8.8.8.16)")
     p.add_argument("--project-precision", choices=("double", "single"), default="double")
 
 
@@ -166,6 +172,11 @@ def run_projection(args):
         profile = S.profile_from_report(_load(args.project_from), args.project_precision)
     else:
         profile = S.measure_profile(precision=args.project_precision)
+    if (args.mg_iteration_seconds is None) != (args.mg_apply_seconds is None):
+        raise ValueError("--mg-iteration-seconds and --mg-apply-seconds go together")
+    if args.mg_iteration_seconds is not None:
+        S.set_multigrid(profile, args.mg_iteration_seconds, args.mg_apply_seconds, S.parse_dims(args.mg_volume),
+                        "given on the command line")
     doc = S.project(profile, net, strong, weak, max_nodes)
     if validation is not None:
         doc["validation"] = validation
