@@ -183,6 +183,7 @@ def test_fixed_point_command(tmp_path):
     st0, st1 = s["steps"]
     assert st0["fine_action"] == "wilson" and st0["minimiser_converged"] and st1["minimiser_converged"]
     assert st0["fit_test_derivative_rel_error"] < st0["fp_residual_derivative"]
+    assert abs(st0["network_action_of_unit_field"]) < 1e-6 * st0["fp_values_test"][0]   # A[1] = 0 imposed
     assert np.isfinite(st1["fp_residual_value"]) and np.isfinite(st1["fp_residual_derivative"])
     assert (tmp_path / "fp.h5").exists()
 

@@ -200,15 +200,17 @@ class _Normal:
         self.qb = q.T @ np.concatenate([self.qb, rhs])
         self.R = r
 
-    def add(self, lat, v, v0, S, F, F0, Ft):
+    def add(self, lat, v, v0, S, F, F0, Ft, weight=1.0):
+        """One configuration's rows; `weight` multiplies its terms of the loss (a constraint: a large weight)."""
         v = np.asarray(v, dtype=np.float64)
         Fm = np.stack([f.ravel() for f in F], axis=1)     # (links * N^2, n)
         r = (Ft - F0).ravel()
-        rows = self.cf * np.vstack([Fm.real, Fm.imag])
-        rhs = self.cf * np.concatenate([r.real, r.imag])
+        sw = np.sqrt(weight)
+        rows = sw * self.cf * np.vstack([Fm.real, Fm.imag])
+        rhs = sw * self.cf * np.concatenate([r.real, r.imag])
         if lat.rank == 0:                                 # the value row once (it is global)
-            rows = np.vstack([rows, self.cv * v[None]])
-            rhs = np.concatenate([rhs, [self.cv * (S - v0)]])
+            rows = np.vstack([rows, sw * self.cv * v[None]])
+            rhs = np.concatenate([rhs, [sw * self.cv * (S - v0)]])
         self._fold(rows, rhs)
 
     def solve(self, lat, rcond=1e-13):
@@ -268,7 +270,7 @@ def fit_action(model, samples, iters=10, w1=1.0, w2=1.0, seed=0, log=None, all_p
                     vals.append(_value(c * E, A, s.B, lat))
                     GL, GP = _bilin_cotangents(c * E, A, s.B)
                     forces.append(_links_from(s, model, w, GL, GP))
-            ne.add(lat, vals, 0.0, s.S, forces, 0.0, s.F)
+            ne.add(lat, vals, 0.0, s.S, forces, 0.0, s.F, getattr(s, "weight", 1.0))
         ta = ne.solve(lat)
         a = _expand(la, ta)
         # 2) w for fixed a: y = y0 (the unit channel of A) + real-linear in w
@@ -290,10 +292,10 @@ def fit_action(model, samples, iters=10, w1=1.0, w2=1.0, seed=0, log=None, all_p
                     vals.append(_value(a, A, s.B, lat))
                     _, GP = _bilin_cotangents(a, A, s.B)
                     forces.append(_links_from(s, model, c * E, GLa, GP))
-            ne.add(lat, vals, v0, s.S, forces, F0, s.F)
+            ne.add(lat, vals, v0, s.S, forces, F0, s.F, getattr(s, "weight", 1.0))
         tw = ne.solve(lat)
         weights = assemble(model, lw, tw, la, ta)
-        ev, ef = evaluate(model, weights, samples)
+        ev, ef = evaluate(model, weights, [s for s in samples if getattr(s, "weight", 1.0) == 1.0])
         curve.append((it, w1 * ev ** 2 + w2 * ef ** 2, ev, ef))
         if log:
             log(f"action ALS iteration {it:3d}: value rel. error {ev:.3e}, derivative rel. error {ef:.3e}")
