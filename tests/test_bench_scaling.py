@@ -229,6 +229,11 @@ def test_validation_recovers_a_consistent_machine():
         assert r["relative_error"] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="one-rank"):
         S.validate([two])
+    # noise larger than the latency term (the bigger exchange timed faster): a bandwidth-only fit, still positive
+    noisy = {"ranks": 2, "results": [{"kernel": "halo", "ranks": 2, "seconds_per_call": t, "messages_per_exchange": 4,
+                                      "bytes_per_exchange": b} for b, t in ((1e4, 2e-5), (1e6, 1e-5))]}
+    bw, lat, _ = S.fit_shm([noisy])
+    assert lat == 0.0 and bw > 0
 
 
 @pytest.mark.mpi
@@ -400,3 +405,12 @@ def test_profile_from_report_with_the_seed000_records():
     doc = S.project(prof, net, max_nodes=4)
     assert {(s["kind"], s["mode"]) for s in doc["strong"]} >= {("fgmres_multigrid", "normal"),
                                                                ("fgmres_multigrid", "zero_boundary")}
+
+
+@pytest.mark.mpi
+def test_cli_project_options_need_project(tmp_path, capsys):
+    rep = _write_report(tmp_path / f"r{COMM.Get_rank()}.json")
+    assert main(["bench", "--project-from", rep]) != 0
+    assert "go with --project" in capsys.readouterr().err
+    assert main(["bench", "--project-measure", str(tmp_path / "x.json"), "--project-measure-volumes", "5"]) != 0
+    assert "even extents" in capsys.readouterr().err

@@ -113,11 +113,11 @@ def parse_dims(text):
     try:
         d = tuple(int(v) for v in str(text).split("."))
     except ValueError:
-        raise ValueError(f"a volume is L or Lx.Ly.Lz.Lt with integers, got {text!r}") from None
+        raise ProjectionError(f"a volume is L or Lx.Ly.Lz.Lt with integers, got {text!r}") from None
     if len(d) == 1:
         d = d * 4
     if len(d) != 4 or min(d) < 2 or any(v % 2 for v in d):
-        raise ValueError(f"a volume is L or Lx.Ly.Lz.Lt with even extents >= 2, got {text!r}")
+        raise ProjectionError(f"a volume is L or Lx.Ly.Lz.Lt with even extents >= 2, got {text!r}")
     return d
 
 
@@ -625,9 +625,7 @@ def fit_shm(reports, per_rank=False):
     A = np.array([[m / t, b / t] for m, b, t in pts])   # relative residuals: each equation divided by t
     y = np.ones(len(pts))
     (alpha, inv_beta), *_ = np.linalg.lstsq(A, y, rcond=None)
-    if inv_beta <= 0:
-        raise ValueError("the halo records do not determine a positive bandwidth")
-    if alpha < 0:   # latency not resolved: bandwidth only
+    if alpha < 0 or inv_beta <= 0:   # noise larger than one of the two terms: bandwidth only (always positive)
         bs, ts = np.array([b for _, b, _ in pts]), np.array([t for *_, t in pts])
         alpha, inv_beta = 0.0, float(np.sum(bs / ts) / np.sum((bs / ts) ** 2))
     return 1e-9 / inv_beta, alpha * 1e6, pts

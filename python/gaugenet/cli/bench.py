@@ -84,7 +84,8 @@ def add_arguments(p):
 def run(args):
     if args.project_measure:
         return run_project_measure(args)
-    if args.project or args.project_from or args.project_validate:
+    if (args.project or args.project_from or args.project_validate or args.mg_iteration_seconds is not None
+            or args.mg_apply_seconds is not None):
         return run_projection(args)
     from ..bench.table import format_report, scaling_tables
     if args.show:
@@ -143,11 +144,11 @@ def run_projection(args):
     from ..bench import scaling as S
     from mpi4py import MPI
     if not args.project:
-        raise ValueError("--project-from and --project-validate go with --project")
+        raise S.ProjectionError("--project-from, --project-validate and the --mg-* times go with --project")
     comm = MPI.COMM_WORLD
     if comm.Get_size() > 1:
-        raise S.ProjectionError(f"bench --project runs on one process (it measures the node with one process and models "
-                         f"the rest), not under {comm.Get_size()} ranks")
+        raise S.ProjectionError(f"bench --project runs on one process (it measures the node with one process and "
+                                f"models the rest), not under {comm.Get_size()} ranks")
     net = S.Network(
         bandwidth_gbs=S.HDR_BANDWIDTH_GBS if args.network_bandwidth is None else args.network_bandwidth,
         latency_us=S.HDR_LATENCY_US if args.network_latency is None else args.network_latency,
