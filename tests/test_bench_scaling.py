@@ -46,6 +46,7 @@ def test_zero_boundary_sends_nothing():
         zb = S.point(dec, prof, net, "operator", "zero_boundary")
         assert normal["comm_s"] > 0
         assert zb["comm_s"] == 0.0 and zb["time_s"] == zb["comp_s"] == normal["comp_s"]
+        assert zb["messages_off_node"] == zb["bytes_off_node"] == zb["exchanges"] == 0
     # an FGMRES iteration with a zero-boundary preconditioner still exchanges the outer operator's halo
     mg = S.Profile(operator=[(16, 2e-8)], cores=2, multigrid={"seconds_per_site": 1.2e-7, "sites": 16,
                                                                "exchanges": 6, "note": "synthetic"})

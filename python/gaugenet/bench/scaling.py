@@ -6,10 +6,10 @@ Inputs
     cores working, one process), as a function of the sites per node (log-log interpolation between the measured
     local volumes, clamped outside them: small volumes run from the caches); likewise for one FGMRES iteration
     (operator + classical Gram-Schmidt, measured as the difference of two unpreconditioned FGMRES runs of 5 and 25
-    iterations with restart length 30). Another
-    node than the measured one computes `node_stream_gbs / the measured STREAM triad` times faster (the operator
-    is memory bound; --node-memory-bandwidth), or `cores_per_node / measured cores` times (linear in the cores,
-    optimistic unless memory bandwidth grows with them; --cores-per-node); by default a node is this machine.
+    iterations with restart length 30). Another node than the measured one computes `node_stream_gbs / the
+    measured STREAM triad` times faster (the operator is memory bound; --node-memory-bandwidth), or
+    `cores_per_node / measured cores` times (linear in the cores, optimistic unless memory bandwidth grows with
+    them; --cores-per-node); by default a node is this machine.
   * halo: the bytes a depth-1 exchange of the input spinor ships per face site, counted from the real packing
     (lattice/halo.py sends the rows of the (V, 4 N nvec) spinor array: full four-spinors, no spin projection):
     4 N nvec x 16 bytes in double, x 8 in single (192 / 96 bytes for SU(3)); two messages per partitioned
@@ -30,8 +30,8 @@ Model (Hockney, per node and exchange; every message pays its latency, messages 
                       reduction for the projections and |w|^2, one for the new norm; a third only on severe
                       cancellation), E = 1 halo exchange (the operator); with overlap each exchange hides behind
                       its own operator's compute, the reductions never.
-    The learned-multigrid iteration (when a report has its record): compute per site of one iteration from the
-    record (fgmres_seed000, method fgmres_multigrid: solve seconds / iterations / sites), E = 1 + the model
+    The learned-multigrid iteration (from a report's seed-000 records or --mg-iteration-seconds/--mg-apply-seconds):
+    compute per site of one iteration from the measured solve (seconds / iterations / sites), E = 1 + the model
     application time / one operator application at the same sites (assumption: every fine stencil of the model -
     smoother, PTC layers - exchanges one spinor halo and costs about one operator; the coarse grid's own
     communication is not modelled). In zero-boundary-link mode only the outer operator exchanges (E = 1).
@@ -60,6 +60,7 @@ DEFAULT_STRONG = ((32, 32, 32, 64), (64, 64, 64, 128))
 DEFAULT_WEAK = (16, 16, 16, 16)
 DEFAULT_MAX_NODES = 1024
 
+
 class ProjectionError(ValueError):
     """Bad input to the projection, raised identically on every rank (so no rank aborts the others)."""
     collective = True
@@ -73,9 +74,10 @@ KIND_WORDS = {"operator": "Wilson-clover operator",
 JSON_KEYS = {
     "model": "formulas and assumptions (text)",
     "network": "the network: bandwidth_gbs, latency_us (per node, between nodes), ranks_per_node, cores_per_node, "
-               "shm_bandwidth_gbs, shm_latency_us (between ranks of one node)",
-    "profile": "the compute input: precision, N, measured cores, operator/fgmres [[sites per node, seconds per "
-               "site], ...], multigrid (or null), source",
+               "shm_bandwidth_gbs, shm_latency_us (between ranks of one node), node_stream_gbs (or null)",
+    "profile": "the compute input: precision, N, cores (of the measured node), stream_gbs (its STREAM triad), "
+               "operator/fgmres [[sites per node, seconds per site], ...], multigrid (seconds_per_site, sites, "
+               "exchanges, note; or null), source, notes",
     "halo_bytes_per_face_site": "bytes one depth-1 spinor exchange ships per face site",
     "strong": "list of studies at a fixed global volume: global_volume, kind (operator|fgmres|fgmres_multigrid), "
               "mode (normal|zero_boundary), rows, comm_dominates_from (first node count with t_comm > t_comp, or "
@@ -83,7 +85,8 @@ JSON_KEYS = {
               "efficiency_overlap_at_max, note",
     "weak": "the same at a fixed volume per node (node_volume instead of global_volume)",
     "rows": "per node count: nodes, global_volume, node_grid, rank_grid, rank_volume (local sites per rank, "
-            "Lx.Ly.Lz.Lt), sites_per_node, comp_s, comm_s (halo + reductions), halo_s, reduce_s, messages_off_node, "
+            "Lx.Ly.Lz.Lt), sites_per_node, comp_s, comm_s (halo + reductions), halo_s, reduce_s, exchanges (halo "
+            "exchanges per application or iteration), messages_off_node, "
             "bytes_off_node, messages_on_node, bytes_on_node (per node and exchange), time_s (no overlap), "
             "time_overlap_s, efficiency, efficiency_overlap (strong: t(1) / (n t(n)); weak: t(1) / t(n)), "
             "comm_fraction (comm / (comp + comm)), comm_over_comp; or nodes and error when the lattice cannot be "
@@ -348,7 +351,7 @@ def point(dec, profile, net, kind="operator", mode="normal", nvec=1):
     # overlap: each exchange behind its own stencil (about one operator's compute each), reductions exposed
     hidden = min(comp, exchanges * comp_op)
     t_overlap = (comp - hidden) + exchanges * max(hidden / exchanges, t_ex) + red if exchanges else comp + red
-    m_off, b_off, m_on, b_on = traffic
+    m_off, b_off, m_on, b_on = traffic if exchanges else (0, 0, 0, 0)
     return {
         "nodes": dec.nodes, "global_volume": _vol(dec.dims), "node_grid": _vol(dec.node_grid),
         "rank_grid": _vol(dec.grid), "rank_volume": _vol(dec.rank_local), "sites_per_node": V,
