@@ -330,6 +330,7 @@ def test_cli_project_measures_and_validates(tmp_path, capsys, monkeypatch):
     (["--network-bandwidth", "-5"], "bandwidth"),
     (["--network-latency", "-1"], "latency"),
     (["--ranks-per-node", "0"], "ranks per node"),
+    (["--ranks-per-node", "3"], "ranks per node"),
     (["--project-volumes", "33.32.32.64"], "even"),
     (["--project-volumes", "32.32.64"], "volume"),
     (["--project-weak-volume", "x"], "volume"),

@@ -467,9 +467,12 @@ def project(profile, net, strong_volumes=DEFAULT_STRONG, weak_volume=DEFAULT_WEA
     profile.check()
     net.check()
     _speed(profile, net)
-    for d in strong_volumes:
-        decompose(d, 1, net.ranks_per_node)   # the volume must at least fit one node's ranks
-    decompose(weak_volume, 1, net.ranks_per_node)
+    for d in tuple(strong_volumes) + (tuple(weak_volume),):   # each volume must at least fit one node's ranks
+        try:
+            decompose(d, 1, net.ranks_per_node)
+        except DecompositionError:
+            raise ProjectionError(f"volume {_vol(d)} does not split over {net.ranks_per_node} ranks per node into "
+                                  f"even local extents: choose another --ranks-per-node or volume") from None
     nets = asdict(net)
     nets["cores_per_node"] = net.cores_per_node or profile.cores
     return {
