@@ -84,6 +84,12 @@ def add_arguments(p):
                    help="conventional multigrid, 3 levels: coarse sites per block bx.by.bz.bt (default 1.1.1.2)")
     p.add_argument("--amg-coarse-basis", type=int, default=24,
                    help="conventional multigrid, 3 levels: near-null vectors of the coarse operator (default 24)")
+    p.add_argument("--levels", type=int, default=2,
+                   help="grids of the learned multigrid: 2 (default), or 3: the model is trained as with 2 levels "
+                        "(--coarse), then solves with a coarse part that is a loose FGMRES on the coarse grid "
+                        "preconditioned by the conventional K-cycle on a third grid (near-null vectors of the coarse "
+                        "operator, --amg-coarse-block, --amg-coarse-basis, --amg-coarse-tol, --amg-coarse, "
+                        "--amg-post/--amg-smoother on the coarse grid)")
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds of timed solves, every method once per round in turn; the reported seconds are the "
                         "medians (default 1)")
@@ -92,6 +98,9 @@ def add_arguments(p):
                         "--steps) and solve with beside the pipeline: ptc, lptc, ptc-1-1-1, ptc-1-2-1, ptc-2hop, "
                         "each also as NAME-zb (zero boundary links at the rank boundaries: communication avoiding); "
                         "results under high_mode_study in the JSON (default none)")
+    p.add_argument("--no-high-mode-solve", action="store_true",
+                   help="leave out the comparison solve with FGMRES + the high-mode model alone (a component of the "
+                        "multigrid model; thousands of iterations near criticality, hours at large volumes)")
     p.add_argument("--propagator-rhs", type=int, default=2,
                    help="after the comparison, solve this many of the 12 point sources of a propagator (0-12) with "
                         "every method that converged there (not FGMRES + high-mode model alone) and report "
@@ -142,6 +151,8 @@ def config_from_args(args):
         raise _arg_error(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
     if not 0 <= args.propagator_rhs <= 12:
         raise _arg_error(f"--propagator-rhs must be 0 to 12 (point sources of one propagator), got {args.propagator_rhs}")
+    if args.levels not in (2, 3):
+        raise _arg_error(f"--levels must be 2 or 3, got {args.levels}")
     if args.repeat < 1:
         raise _arg_error(f"--repeat must be at least 1, got {args.repeat}")
     for name in ("maxiter", "reference_maxiter"):
@@ -152,7 +163,8 @@ def config_from_args(args):
                    **smoother_args(args), tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()), repeat=args.repeat,
                    propagator_rhs=args.propagator_rhs, high_mode_variants=_high_mode_variants(args),
-                   maxiter=args.maxiter, reference_maxiter=args.reference_maxiter)
+                   maxiter=args.maxiter, reference_maxiter=args.reference_maxiter, levels=args.levels,
+                   compare_high_mode=not args.no_high_mode_solve)
     try:
         cblock = tuple(int(v) for v in args.amg_coarse_block.split("."))
     except ValueError:
@@ -167,6 +179,11 @@ def config_from_args(args):
         AMGSettings(**cfg.amg).check()
     except ValueError as exc:
         raise _arg_error(f"{exc} (--amg-*)") from None
+    if cfg.levels == 3:                # the third grid of the learned model's coarse solve takes the --amg-* settings
+        try:
+            AMGSettings(**dict(cfg.amg, levels=3)).check()
+        except ValueError as exc:
+            raise _arg_error(f"{exc} (--amg-* of --levels 3)") from None
     if args.quick:
         cfg.high_steps, cfg.smoother_steps, cfg.coarse_steps, cfg.mg_steps = 20, 10, 20, 3
         cfg.n_basis, cfg.nn_maxiter, cfg.nn_refine_maxiter, cfg.log_every = min(cfg.n_basis, 6), 50, 10, 10
@@ -199,11 +216,20 @@ def run(args):
     Blocking(lat, cfg.block)          # a block size that does not fit fails here, before any training
     if cfg.amg.get("levels") == 3 and set(cfg.baselines) & set(CONVENTIONAL_MG):   # and so does the third grid's
         Blocking(Blocking(lat, cfg.block).coarse, cfg.amg["coarse_block"])
+    if cfg.levels == 3:                # the learned model's third grid: block and vector count, before any training
+        from ..mg import AMGSettings
+        from ..models.coarse_kcycle import check_third_grid
+        try:
+            check_third_grid(Blocking(lat, cfg.block).coarse, cfg.n_basis, AMGSettings(**dict(cfg.amg, levels=3)))
+        except ValueError as exc:
+            raise _arg_error(f"{exc} (--levels 3: --amg-coarse-block, --amg-coarse-basis)") from None
     phases = (0, 0, 0, np.pi) if args.antiperiodic_t else (0, 0, 0, 0)
     D = gn.WilsonClover(U, mass=args.mass, csw=args.csw, boundary_phases=phases)
     log.info("seed-000 multigrid: Wilson-clover m=%g c_sw=%g on %s, %d ranks (grid %s), blocks %s, %d vectors, "
-             "coarse %s", args.mass, args.csw, "x".join(map(str, lat.dims)), lat.size, ".".join(map(str, lat.grid)),
-             "x".join(map(str, cfg.block)), cfg.n_basis, cfg.coarse)
+             "coarse %s%s", args.mass, args.csw, "x".join(map(str, lat.dims)), lat.size, ".".join(map(str, lat.grid)),
+             "x".join(map(str, cfg.block)), cfg.n_basis, cfg.coarse,
+             "" if cfg.levels == 2 else f" in training, three levels in the solves (third-grid blocks "
+             f"{'x'.join(map(str, cfg.amg['coarse_block']))}, {cfg.amg['coarse_basis']} vectors)")
     init = None
     if args.load:
         from ..models.experiment import load_weights
