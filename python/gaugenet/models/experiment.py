@@ -80,6 +80,10 @@ class MGConfig:
     # --- conventional (non-learned) aggregation multigrid, baseline "conventional-mg" / "amg" (gaugenet.mg):
     # AMGSettings fields (pre, post, smoother, omega, coarse, coarse_tol, ...); empty: its defaults
     amg: dict = field(default_factory=dict)
+    # --- grids of the learned multigrid: 2 (fine + coarse grid), or 3: for the solves the coarse part becomes a
+    # loose FGMRES on D~ preconditioned by the conventional K-cycle on a third grid (settings cfg.amg: coarse_block,
+    # coarse_basis, coarse_tol, smoother, ...; models/coarse_kcycle.py); training keeps the coarse part `coarse`
+    levels: int = 2
 
 
 def default_smoother_layers(kind):
@@ -217,7 +221,26 @@ def mg_solver(D, model, weights, cfg):
     return None
 
 
-LEVELS = 2                           # the learned model's grids: the fine lattice and one coarse grid
+LEVELS = 2                           # the learned model's grids by default: the fine lattice and one coarse grid
+
+
+def three_level_model(model, weights, cfg, report=None):
+    """The trained two-level model with its coarse part replaced by the three-level coarse solve
+    (models.coarse_kcycle.CoarseKCycleSolve, settings cfg.amg) for the solves: the same grid, smoother and smoother
+    weights; the coarse weights (cLPTC) are dropped. The set-up of the third grid (near-null vectors of D~,
+    blocking, Galerkin D~~) is recorded in `report` as the stage third_grid. Returns (model, weights)."""
+    from ..mg.kcycle import AMGSettings
+    from .coarse_kcycle import CoarseKCycleSolve
+    t0 = time.perf_counter()
+    settings = AMGSettings(**dict(cfg.amg or {}, levels=3)).check()   # levels=3: checks the third grid's
+    coarse = CoarseKCycleSolve(model.grid, settings, seed=cfg.seed + 5)
+    new = MultigridModel(model.grid, model.smoother, coarse=coarse)
+    ws = list(weights[model.coarse.n_weights:])
+    if report is not None:
+        _stage(report, "third_grid", t0, third_lattice=list(coarse.third_lattice.dims),
+               coarse_block=list(settings.coarse_block), coarse_basis=int(settings.coarse_basis),
+               trained_with_coarse=cfg.coarse)
+    return new, ws
 REFERENCE = "fgmres_unpreconditioned"
 ANSWER = "fgmres_multigrid"
 NON_LEARNED = ("eo-bicgstab", "eo-cg", "bicgstab", "packed-bicgstab", REFERENCE) + CONVENTIONAL_MG_METHODS
@@ -236,12 +259,22 @@ def compare_solvers(D, b, model, weights, high, cfg):
     def fg(name, M, restart=cfg.restart, solver=None, layout="ordinary"):
         def run():
             kw = dict(tol=cfg.tol, maxiter=cfg.maxiter, restart=restart, raise_on_fail=False)
+            coarse = model.coarse if name == ANSWER and hasattr(model.coarse, "record") else None
+            if coarse is not None:          # the three-level coarse solve counts its inner iterations
+                coarse.reset()
             r = solver.solve(b, **kw) if solver is not None else fgmres(D, b, M=M, **kw)
             log.info("%-22s %6d iterations  %8.3f s  |r|/|b| = %.2e  (%s layout)%s", name, r.iterations, r.seconds,
                      r.residual, layout, "" if r.converged else "  NOT CONVERGED")
-            return {"method": name, "iterations": r.iterations, "operator_applications": r.operator_applications,
-                    "seconds": r.seconds, "residual": r.residual, "converged": r.converged, "layout": layout,
-                    "maxiter": cfg.maxiter, "history": [float(h) for h in r.history]}
+            rec = {"method": name, "iterations": r.iterations, "operator_applications": r.operator_applications,
+                   "seconds": r.seconds, "residual": r.residual, "converged": r.converged, "layout": layout,
+                   "maxiter": cfg.maxiter, "history": [float(h) for h in r.history]}
+            if coarse is not None:
+                rec["coarse_solve"] = coarse.record()
+                log.info("%-22s coarse part: %d solves, %d FGMRES iterations on the coarse grid (%.1f per solve), "
+                         "%d on the third grid, %.3f s", "", rec["coarse_solve"]["coarse_solves"],
+                         rec["coarse_solve"]["coarse_iterations"], rec["coarse_solve"]["coarse_iterations_per_solve"],
+                         rec["coarse_solve"]["third_grid_iterations"], rec["coarse_solve"]["coarse_seconds"])
+            return rec
         runs.append((run, False))
 
     def baseline(m):
@@ -329,6 +362,10 @@ def run_experiment(D, cfg=None, b=None, init=None, save=None):
     model, w, high, report = train_multigrid(D, cfg, init=init)
     if save:
         save_weights(save, D.lat, cfg, high[1], w[model.coarse.n_weights:])
+    if cfg.levels == 3:                  # trained with the two-level coarse part; solved with three levels
+        model, w = three_level_model(model, w, cfg, report)
+    elif cfg.levels != 2:
+        raise ValueError(f"levels must be 2 or 3, got {cfg.levels!r}")
     setup = time.perf_counter() - t0
     if b is None:
         b = FermionField.random(D.lat, N=D.N, seed=cfg.seed + 100)
@@ -356,7 +393,7 @@ def run_experiment(D, cfg=None, b=None, init=None, save=None):
     if cfg.propagator_rhs and mg["converged"]:
         prop = measure_propagators(D, recs, model, w, cfg, cfg.propagator_rhs)
     train_s = training_seconds(report)
-    out.update(levels=LEVELS, training_seconds=train_s, propagator=prop,
+    out.update(levels=cfg.levels, training_seconds=train_s, propagator=prop,
                seconds_per_propagator={m: p["seconds_per_propagator"] for m, p in prop["methods"].items()}
                if prop else {})
     out.update(break_even(prop, train_s, setup, ANSWER, NON_LEARNED))

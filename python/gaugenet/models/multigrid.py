@@ -223,6 +223,8 @@ class MultigridModel(Layer):
         grid = _GridView(self.grid, lat, basis)
         if isinstance(self.coarse, CoarseSolve):
             coarse = self.coarse.in_bf16() if basis == "bf16" else self.coarse
+        elif getattr(self.coarse, "any_precision", False):   # e.g. the three-level coarse solve (coarse_kcycle.py):
+            coarse = self.coarse                             # shared, it works in the precision of its input
         else:
             coarse = CoarseLPTC(grid.blocking.coarse, self.grid.n_basis)
         model = MultigridModel(grid, smoother, coarse=coarse)
