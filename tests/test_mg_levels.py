@@ -131,7 +131,9 @@ def test_mg_command_levels(tmp_path, capsys):
     out = _path(tmp_path, "mg3.json")
     common = ["mg", "--quick", "--baselines", "eo-cg", "--propagator-rhs", "0", "--no-plots",
               "--no-high-mode-solve"]
-    assert main(common + ["--levels", "3", "--amg-coarse-basis", "4", "--json", out]) == 0
+    # coarse grid 2^3 x 4 (--quick), third grid 1 x 2 x 2 x 4: a block that fits on any of 1, 2, 4 ranks
+    assert main(common + ["--levels", "3", "--amg-coarse-block", "2.1.1.1", "--amg-coarse-basis", "4",
+                          "--json", out]) == 0
     MPI.COMM_WORLD.Barrier()
     with open(out) as f:
         rep = json.load(f)
@@ -140,11 +142,11 @@ def test_mg_command_levels(tmp_path, capsys):
     assert mg["converged"] and mg["residual"] < 1e-8
     cs = mg["coarse_solve"]
     assert cs["coarse_solves"] >= mg["iterations"] and cs["coarse_iterations"] >= cs["coarse_solves"]
-    assert cs["third_grid_iterations"] > 0 and cs["coarse_basis"] == 4
+    assert cs["third_grid_iterations"] > 0 and cs["coarse_basis"] == 4 and cs["third_lattice"] == [1, 2, 2, 4]
     assert any(s["stage"] == "third_grid" for s in rep["setup"])
     capsys.readouterr()
     for args, msg in ((["--levels", "4"], "--levels must be 2 or 3"),
                       (["--levels", "3", "--amg-coarse-block", "3.1.1.1"], "block size 3"),
-                      (["--levels", "3"], "exceed the dimension")):       # 24 vectors > 6 x 2 on --quick's grid
+                      (["--levels", "3", "--amg-coarse-block", "2.1.1.1"], "exceed the dimension")):  # 24 > 6 x 2
         assert main(common + args) == 1
         assert msg in capsys.readouterr().err
