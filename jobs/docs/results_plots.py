@@ -52,6 +52,40 @@ def plaquette_histories(runs, out, name, pairs, title):
     return path
 
 
+def wilson_loop_volumes(runs, out):
+    """nmse against the test volume for every Wilson-loop run under runs/lcnn (trained on 4^4), the left panel,
+    and the training curves, the right one."""
+    d = os.path.join(runs, "lcnn")
+    if not os.path.isdir(d):
+        return None
+    runs_ = sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json"))
+    if not runs_:
+        return None
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, r in enumerate(runs_):
+        s = json.load(open(os.path.join(d, r + ".json")))
+        lab = f"{s.get('loop')} {s.get('optimizer') or 'adam'} ({s.get('n_weights')} weights)"
+        col = f"C{i}"
+        vol = [t["volume"][0] for t in s["test"]]
+        ax[0].semilogy(vol, [max(t["nmse"], 1e-32) for t in s["test"]], "o-", color=col, label=lab)
+        c = os.path.join(d, r + ".curve")
+        if os.path.exists(c):
+            xs, ys = zip(*[(int(l.split()[0]), float(l.split()[1])) for l in open(c) if l.strip()])
+            ax[1].semilogy(xs, [max(y, 1e-32) for y in ys], color=col, label=lab)
+    ax[0].set_xlabel("test lattice L (L^4), trained on 4^4")
+    ax[0].set_ylabel("test nmse")
+    ax[1].set_xlabel("training step (Adam) / iteration (ALS, blockwise)")
+    ax[1].set_ylabel("train nmse")
+    for a in ax:
+        a.legend(fontsize=7)
+    fig.suptitle("seed 001, Task 1: Wilson-loop regression (SU(3))", fontsize=10)
+    fig.tight_layout()
+    path = os.path.join(out, "seed001-wilson-loops.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def fp_steps(runs, out):
     p = os.path.join(runs, "seed001-fp.json")
     if not os.path.exists(p):
@@ -90,6 +124,7 @@ def main(argv):
         plaquette_histories(runs, out, "seed001-hmc.png", [("MD with the learned action", "seed001-hmc"),
                                                            ("plain HMC", "seed001-hmc-baseline")],
                             "seed 001, Task 3: SU(3) 8^4, Symanzik beta 4.2"),
+        wilson_loop_volumes(runs, out),
         fp_steps(runs, out),
     ]
     for m in made:
