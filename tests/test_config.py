@@ -2,7 +2,6 @@
 the example configs in jobs/configs/, errors on every rank; and `gaugenet info`."""
 import glob
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -274,28 +273,7 @@ def test_every_command_has_a_valid_example():
     names = {os.path.basename(p)[:-5] for p in EXAMPLES}
     for command in ("selfcheck", "generate", "solve", "mg", "hmc", "bench"):
         assert command in names, f"jobs/configs/{command}.toml is missing"
-        assert example_command(os.path.join(ROOT, "jobs", "configs", command + ".toml"), commands) == command
-
-
-def example_command(path, commands):
-    """The command an example is for: a `# command: NAME` line, else the first `gaugenet NAME` in its header
-    comment, else a dash-separated part of the file name (`seed002-hmc.toml` -> hmc)."""
-    with open(path) as f:
-        lines = f.read().splitlines()
-    for line in lines:
-        if line.startswith("# command:"):
-            return line.split(":", 1)[1].strip()
-    for line in lines:
-        if not line.startswith("#"):
-            break
-        m = re.search(r"gaugenet (\w+)", line)
-        if m and m.group(1) in commands:
-            return m.group(1)
-    for part in os.path.basename(path)[:-5].split("-"):
-        if part in commands:
-            return part
-    return None
-
+        assert config.example_command(os.path.join(ROOT, "jobs", "configs", command + ".toml"), commands) == command
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[os.path.basename(p) for p in EXAMPLES])
 def test_example_config_validates(path):
@@ -304,7 +282,7 @@ def test_example_config_validates(path):
     _, commands = build_parser()
     with open(path) as f:
         assert f.read().startswith("#"), "an example starts with a header comment"
-    command = example_command(path, commands)
+    command = config.example_command(path, commands)
     assert command in commands, f"{os.path.basename(path)}: no registered command found for it"
     s = _settings([command, path])
     for key in config.read_file(path):

@@ -9,7 +9,7 @@ Each page is hand-written text with two generated blocks, fenced by HTML comment
 `options` is the table of every option of the command as `build_parser()` defines it (the flag, the
 configuration-file key, the TOML value it takes, the default written as TOML, the help text, with
 `%(default)s` expanded); `examples` lists the files of jobs/configs/ that run the command (the rule of
-tests/test_config.py: a `# command: NAME` line, else the first `gaugenet NAME` of the header, else a
+gaugenet.cli.config.example_command: a `# command: NAME` line, else the first `gaugenet NAME` of the header, else a
 dash-separated part of the file name) and shows one of them in full. Only the text between the markers
 is replaced; everything else on the page is left as written.
 
@@ -20,7 +20,6 @@ tests/test_docs_commands.py runs the same functions and compares with the commit
 """
 import argparse
 import os
-import re
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -132,23 +131,6 @@ def render_options(command, parser):
 
 
 # ------------------------------------------------------------------------------------------ the examples
-def example_command(path, names):
-    """The command an example file is for (the rule of tests/test_config.py)."""
-    with open(path) as f:
-        lines = f.read().splitlines()
-    for line in lines:
-        if line.startswith("# command:"):
-            return line.split(":", 1)[1].strip()
-    for line in lines:
-        if not line.startswith("#"):
-            break
-        m = re.search(r"gaugenet (\w+)", line)
-        if m and m.group(1) in names:
-            return m.group(1)
-    for part in os.path.basename(path)[:-5].split("-"):
-        if part in names:
-            return part
-    return None
 
 
 def _summary(path):
@@ -173,9 +155,10 @@ def _summary(path):
 
 def examples_for(command, names):
     """Sorted file names in jobs/configs/ whose command is `command`."""
+    from gaugenet.cli import config
     out = []
     for name in sorted(os.listdir(CONFIGS)):
-        if name.endswith(".toml") and example_command(os.path.join(CONFIGS, name), names) == command:
+        if name.endswith(".toml") and config.example_command(os.path.join(CONFIGS, name), names) == command:
             out.append(name)
     return out
 

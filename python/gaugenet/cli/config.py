@@ -428,3 +428,24 @@ def record(parser, args, command, log):
         raise ConfigError(problem)
     log.info("configuration saved to %s", path)
     return path
+
+
+def example_command(path, commands):
+    """The command an example config file is for: a `# command: NAME` line, else the first `gaugenet NAME` in its
+    header comment, else a dash-separated part of the file name (`seed002-hmc.toml` -> hmc); None if none of
+    `commands` fits."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        if line.startswith("# command:"):
+            return line.split(":", 1)[1].strip()
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        m = re.search(r"gaugenet (\w+)", line)
+        if m and m.group(1) in commands:
+            return m.group(1)
+    for part in os.path.basename(path)[:-5].split("-"):
+        if part in commands:
+            return part
+    return None

@@ -181,6 +181,17 @@ def run(args):
     return 0
 
 
+def _loss_weights(text):
+    """w1, w2 of --loss-weights (the action and fixed-point tasks)."""
+    try:
+        w1, w2 = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"--loss-weights takes two numbers w1,w2, got {text!r}") from None
+    if not (w1 >= 0 and w2 >= 0 and w1 + w2 > 0):
+        raise ValueError(f"--loss-weights must be >= 0 and not both 0, got {text!r}")
+    return w1, w2
+
+
 def _run_action(args, train_volume, test_volumes, betas, mpi):
     """Task `action` (issue 23, Task 2): gaugenet.lcnn.action."""
     from mpi4py import MPI
@@ -193,12 +204,7 @@ def _run_action(args, train_volume, test_volumes, betas, mpi):
         gauge_action_c1(args.target_action)
         if not (math.isfinite(args.target_beta) and args.target_beta > 0):
             raise ValueError(f"--target-beta must be positive and finite, got {args.target_beta}")
-        try:
-            w1, w2 = (float(v) for v in str(args.loss_weights).split(","))
-        except ValueError:
-            raise ValueError(f"--loss-weights takes two numbers w1,w2, got {args.loss_weights!r}") from None
-        if not (w1 >= 0 and w2 >= 0 and w1 + w2 > 0):
-            raise ValueError(f"--loss-weights must be >= 0 and not both 0, got {args.loss_weights!r}")
+        w1, w2 = _loss_weights(args.loss_weights)
         if args.steps < 1:
             raise ValueError("--steps (ALS iterations) must be >= 1 for the action task")
         for flag in ("network", "init", "curriculum"):
@@ -244,12 +250,7 @@ def _run_fixed_point(args, train_volume, betas, mpi):
     from .config import write_atomic
     try:
         BlockingKernel(args.kappa, args.smearing_c)
-        try:
-            w1, w2 = (float(v) for v in str(args.loss_weights).split(","))
-        except ValueError:
-            raise ValueError(f"--loss-weights takes two numbers w1,w2, got {args.loss_weights!r}") from None
-        if not (w1 >= 0 and w2 >= 0 and w1 + w2 > 0):
-            raise ValueError(f"--loss-weights must be >= 0 and not both 0, got {args.loss_weights!r}")
+        w1, w2 = _loss_weights(args.loss_weights)
         if args.steps < 1:
             raise ValueError("--steps (ALS iterations) must be >= 1 for the fixed-point task")
         if args.fp_iterations < 1:
