@@ -162,8 +162,9 @@ def _run(args, timeout=600):
     import os
     import subprocess
     import sys
-    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), "..", "python") + os.pathsep
-               + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    from conftest import GAUGENET_PATH          # the package the tests imported (installed in CI, not the tree)
+    env = dict(os.environ, PYTHONPATH=GAUGENET_PATH + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "gaugenet"] + args, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
