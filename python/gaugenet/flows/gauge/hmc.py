@@ -153,10 +153,6 @@ class FlowedAction(_CachedAction):
     def __init__(self, model, lat, beta, slice_axis=2):
         super().__init__(lat, beta, model.loops.dirs, slice_axis)
         self.model = model
-        for name, ps in zip(model.loops.names, model.loops.paths):       # the backward pass needs it
-            if any(model.loops.pairs(lat.dims, p) for p in ps):
-                raise ValueError(f"flow HMC: loop {name} meets its own links on the lattice {lat.dims}: the force "
-                                 f"through the flow needs every loop to fit in the lattice")
 
     def _evaluate(self, V):
         return flowed_action_and_force(self.model, self.lat, V, self.beta, self.slice_axis)

@@ -3,7 +3,10 @@ Laplacian (the divergence of the flow), all built on the link-network core (link
 
 Loop types. A type "m x n" (names "1x1" = "plaquette", "1x2" = "rectangle", "1x3", "2x2", ...) is the set of
 closed paths m hops along +mu, n along +nu, m along -mu, n along -nu, for every plane mu < nu of the flowed
-directions `dirs`, in both orientations (m along mu and m along nu) when m != n. Its value is
+directions `dirs`, in both orientations (m along mu and m along nu) when m != n. "m x n ^ k" is the same path
+run k times (Re tr P^k: "1x1^2" is Re tr U_p^2 = Re (chi_sym - chi_antisym)(U_p), so plaquette windings span the
+class functions of the plaquette that a flow in two dimensions, where plaquettes are nearly independent, needs;
+larger loops there are products of independent plaquettes). Its value is
 
     W_i(U) = sum_x sum_(paths of type i) Re tr P(x)          (no 1/N, no "1 -": the flow only needs derivatives)
 
@@ -46,13 +49,22 @@ DEFAULT_LOOPS = ("1x1", "1x2", "1x3", "2x2", "2x3", "3x3", "1x4")   # our 7 loop
 
 
 def parse_loop(name):
-    """(m, n) with m <= n of a loop type name ('plaquette', 'rectangle' or 'MxN')."""
-    key = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
-    mt = re.fullmatch(r"(\d+)x(\d+)", key)
-    if not mt or int(mt.group(1)) < 1 or int(mt.group(2)) < 1:
-        raise ValueError(f"unknown loop type {name!r}: use 'plaquette', 'rectangle' or 'MxN' (e.g. '2x3')")
-    m, n = sorted((int(mt.group(1)), int(mt.group(2))))
-    return m, n
+    """(m, n, k) with m <= n of a loop type name: 'plaquette', 'rectangle', 'MxN', or 'MxN^K' (the M x N loop
+    wound K times, Re tr P^K: a plaquette function in another combination of representations)."""
+    key = str(name).strip().lower()
+    mt = re.fullmatch(r"(plaquette|rectangle|\d+x\d+)(?:\^(\d+))?", key)
+    if mt:
+        m, n = (int(x) for x in ALIASES.get(mt.group(1), mt.group(1)).split("x"))
+        k = int(mt.group(2)) if mt.group(2) else 1
+    if not mt or min(m, n, k) < 1:
+        raise ValueError(f"unknown loop type {name!r}: use 'plaquette', 'rectangle', 'MxN' (e.g. '2x3') or "
+                         f"'MxN^K' (wound K >= 1 times, e.g. '1x1^2' for Re tr P^2)")
+    m, n = sorted((m, n))
+    return m, n, k
+
+
+def loop_name(m, n, k=1):
+    return f"{m}x{n}" if k == 1 else f"{m}x{n}^{k}"
 
 
 def rectangle_path(mu, nu, m, n):
@@ -78,18 +90,20 @@ class LoopSet:
         if not names:
             raise ValueError("a loop set needs at least one loop type")
         self.dirs = check_dirs(dirs)
-        self.shapes = [parse_loop(x) for x in names]
-        if len(set(self.shapes)) != len(self.shapes):
+        types = [parse_loop(x) for x in names]
+        if len(set(types)) != len(types):
             raise ValueError(f"loop types {names} name the same loop twice")
-        self.names = [f"{m}x{n}" for m, n in self.shapes]
+        self.shapes = [(m, n) for m, n, _ in types]
+        self.windings = [k for _, _, k in types]
+        self.names = [loop_name(*t) for t in types]
         self.paths = []
-        for m, n in self.shapes:
+        for m, n, k in types:
             ps = []
             for a, mu in enumerate(self.dirs):
                 for nu in self.dirs[a + 1:]:
-                    ps.append(rectangle_path(mu, nu, m, n))
+                    ps.append(rectangle_path(mu, nu, m, n) * k)
                     if m != n:
-                        ps.append(rectangle_path(nu, mu, m, n))
+                        ps.append(rectangle_path(nu, mu, m, n) * k)
             self.paths.append(ps)
         self._pairs = {}
 
@@ -198,6 +212,47 @@ class LoopEvaluation:
         """Z = -d S~ (anti-hermitian traceless, (4, V, N, N)) for S~ = sum_i c_i W_i."""
         return self.T.force(self.sigma(c))
 
+    def laplacian_sigma(self, c, sigmas=None):
+        """Link cotangent of sum_i c_i Delta W_i (the gradient of the flow's divergence, up to the sign), (4, V, N, N).
+        Without self-meeting loops Delta W_i = -C_F len_i W_i; otherwise each pair term
+        -sigma sigma' Re(tr X tr Y - tr W / N) is differentiated through its two sub-paths. `sigmas`: the per-type
+        cotangents of W_i when the caller has them (LoopSecondOrder.sigmas), else they are recomputed."""
+        Cf, N, T = casimir(self.N), self.N, self.T
+        eye = np.broadcast_to(np.eye(N, dtype=np.complex128), (T.V, N, N))
+        Sigma = T.zeros_sigma()
+        for i, (ci, ps) in enumerate(zip(c, self.loops.paths)):
+            if ci == 0.0:
+                continue
+            pair_lists = [self.loops.pairs(self.lat.dims, p) for p in ps]
+            if sigmas is not None and not any(pair_lists):
+                Sigma += (-Cf * len(ps[0]) * ci) * sigmas[i]
+                continue
+            for p, ctx, pairs in zip(ps, self.ctx[i], pair_lists):
+                w_coef = -Cf * len(p) + sum(sg for _, _, sg in pairs) / N
+                T.path_vjp(ctx, np.ascontiguousarray(ci * w_coef * eye), Sigma)
+                for a, b, sg in pairs:
+                    self._pair_vjp(p[a:b], p[b:] + p[:a], -sg * ci, Sigma)
+        return Sigma
+
+    def _pair_vjp(self, xp, yp, coef, Sigma):
+        """Sigma += the link cotangent of coef sum_x Re(tr X(x) tr Y(x + d_X)) (empty paths: tr = N)."""
+        T, N = self.T, self.N
+        X = T.path(xp) if xp else None
+        Y = T.path(yp) if yp else None
+        trX = np.full(T.V, N, dtype=np.complex128) if X is None else np.trace(X[0], axis1=-2, axis2=-1)
+        trY = np.full(T.V, N, dtype=np.complex128) if Y is None else np.trace(Y[0], axis1=-2, axis2=-1)
+        eye = np.eye(N, dtype=np.complex128)
+        if X is not None:                             # d Re(trX trY) = Re tr(dX trY(x + d_X))
+            ty = trY[:, None]
+            for mu, s in xp:
+                ty = T.shift(ty, mu, s)
+            T.path_vjp(X[1], np.ascontiguousarray(coef * ty[:, 0, None, None] * eye), Sigma)
+        if Y is not None:                             # ... + Re tr(dY(y) trX(y - d_X))
+            tx = trX[:, None]
+            for mu, s in xp:
+                tx = T.shift(tx, mu, -s)
+            T.path_vjp(Y[1], np.ascontiguousarray(coef * tx[:, 0, None, None] * eye), Sigma)
+
     def divergence_site(self, c):
         """div Z per site, -sum_i c_i Delta W_i(x) (V,)."""
         out = np.zeros(self.T.V)
@@ -225,17 +280,12 @@ class LoopSecondOrder:
     Every loop is rotated so that each of its hops in turn comes first; that hop takes its link from
     W' = Gam W (the insertion), the open rest of the loop from W, both through links/paths.py. Cost: the square
     of the loop length in one-hop products per loop (about ten forces for the seven loops of model A).
-    Only for lattices on which no loop meets its own link (checked: the Laplacian's pair terms are not
-    differentiated)."""
+    Loops that meet their own links (windings, or loops wrapping a small lattice) need nothing special here: the
+    insertion is made at one hop at a time and the rest of the loop, with its repeated links, is differentiated
+    as it stands."""
 
     def __init__(self, ev):
         self.ev = ev
-        lat, loops = ev.lat, ev.loops
-        for ps in loops.paths:
-            for p in ps:
-                if loops.pairs(lat.dims, p):
-                    raise ValueError(f"loop {loops.names[loops.paths.index(ps)]} meets its own links on the lattice "
-                                     f"{lat.dims}: gradients through the flow need every loop to fit in the lattice")
 
     def sigmas(self):
         ev = self.ev

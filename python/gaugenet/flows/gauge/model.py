@@ -101,15 +101,13 @@ def _stage_backward(model, lat, W, c, t, eps, GamZ, b_div, gtheta=None):
     """Link cotangent of the stage's force Z = eps force(W, c) with cotangent GamZ (sum tr(dZ GamZ)) and of
     -eps b_div div(W, c) (the cost's -log det); with gtheta (n_t, n_loops) the theta gradient is accumulated
     into it (local sums); without, only the link cotangent is formed (the V-gradient of flow HMC)."""
-    from .loops import LoopSecondOrder, casimir
-    ev = LoopEvaluation(lat, W, model.loops, laplacian=False)
+    from .loops import LoopSecondOrder
+    ev = LoopEvaluation(lat, W, model.loops, laplacian=bool(b_div) and gtheta is not None)
     so = LoopSecondOrder(ev)
     G = 0.5 * eps * so.directional_sigma(c, GamZ)
-    Cf = casimir(ev.N)
-    lens = np.array([2 * (m + n) for m, n in model.loops.shapes], dtype=np.float64)
     if gtheta is None:
-        if b_div:
-            G -= (eps * b_div * Cf) * ev.sigma(lens * np.asarray(c, dtype=np.float64))
+        if b_div:                     # -log det = -sum eps b div, div = -sum c_i Delta W_i
+            G += (eps * b_div) * ev.laplacian_sigma(c)
         return G
     sig = so.sigmas()
     rows = _coeff_grad_rows(model, t)
@@ -117,9 +115,10 @@ def _stage_backward(model, lat, W, c, t, eps, GamZ, b_div, gtheta=None):
         Fj = ev.T.force(sj)
         dc = eps * float(np.sum(np.einsum("mvij,mvji->mv", Fj, GamZ).real))
         if b_div:
-            dc -= eps * b_div * Cf * lens[j] * float(np.sum(ev.site[j]))
-            G -= (eps * b_div * Cf * lens[j] * c[j]) * sj
+            dc += eps * b_div * float(np.sum(ev.laplacian_site[j]))
         gtheta[:, j] += rows * dc
+    if b_div:
+        G += (eps * b_div) * ev.laplacian_sigma(c, sigmas=sig)
     return G
 
 
