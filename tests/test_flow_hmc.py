@@ -175,6 +175,32 @@ def test_exact_plaquette_on_one_plaquette_torus(N, beta):
     assert abs(mean - ex) < 4 * err and abs(ex - exact_plaquette_2d(N, beta, np.inf)) > 50 * err
 
 
+@pytest.mark.parametrize("N,beta,n", [(2, 2.0, 4), (3, 4.0, 256), (3, 6.0, 64)])
+def test_log_partition_2d(N, beta, n):
+    """d log Z / d beta = -<S> / beta = -n (1 - <Re tr U_p / N>) against exact_plaquette_2d, and the 1 x 1 torus
+    Z = < exp(-S) >_Haar by direct sampling of Haar pairs."""
+    from gaugenet.flows.gauge.hmc import log_partition_2d
+    h = 1e-4
+    d = (log_partition_2d(N, beta + h, n) - log_partition_2d(N, beta - h, n)) / (2 * h)
+    assert abs(d + n * (1.0 - exact_plaquette_2d(N, beta, n))) < 1e-6 * n
+    r = np.random.default_rng(2)
+
+    def haar(k):
+        Z = r.standard_normal((k, N, N)) + 1j * r.standard_normal((k, N, N))
+        Q, R = np.linalg.qr(Z)
+        dd = np.diagonal(R, axis1=1, axis2=2)
+        Q = Q * (dd / np.abs(dd))[:, None, :]
+        Q[:, :, 0] /= np.linalg.det(Q)[:, None]
+        return Q
+
+    A, B = haar(200000), haar(200000)
+    P = np.trace(A @ B @ np.conj(np.swapaxes(A, 1, 2)) @ np.conj(np.swapaxes(B, 1, 2)), axis1=1, axis2=2).real / N
+    w = np.exp(-beta * (1.0 - P))
+    assert abs(np.log(w.mean()) - log_partition_2d(N, beta, 1)) < 4 * w.std() / w.mean() / np.sqrt(w.size)
+    with pytest.raises(ValueError, match="n_plaquettes >= 1"):
+        log_partition_2d(N, beta, 0)
+
+
 def test_flow_hmc_chain_matches_exact_2x2_torus():
     """Flow HMC (a flow away from the trivializing one, so S_F differs from S) on 96 independent 2 x 2 tori of
     SU(2) at beta = 4, where the torus value differs from the infinite-lattice one by several errors."""

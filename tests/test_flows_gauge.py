@@ -336,8 +336,10 @@ def test_cli_gauge_branch(tmp_path, capsys):
                  "--flow-steps", "2", "--loops", "1x1,1x2", "--beta", "2.0", "--json", js, "--save", h5]) == 0
     s = json.load(open(js))
     for k in ("theory", "beta", "lattice", "n_parameters", "ess", "ess_err", "training_seconds",
-              "ess_leading_order"):
+              "ess_leading_order", "kl", "kl_err", "kl_leading_order", "log_z_exact"):
         assert k in s
+    assert s["kl"] > -4 * s["kl_err"] and s["kl_leading_order"] > -4 * s["kl_leading_order_err"]   # KL >= 0
+    assert all(abs(h["kl"] - h["cost"] - s["log_z_exact"]) < 1e-9 for h in s["history"])
     assert s["n_parameters"] == 4 and s["lattice"] == [4, 4] and 0 < s["ess"] <= 1 and len(s["history"]) == 2
     for flags, msg in ((["--loops", "1x1,hex"], "unknown loop type"), (["--flow-steps", "0"], "step count >= 1"),
                        (["--loops", "1x1,1x1^0"], "unknown loop type"), (["--batch", "0"], "batch >= 1")):

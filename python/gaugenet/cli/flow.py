@@ -177,7 +177,7 @@ def run_gauge(args):
     import numpy as np
     from mpi4py import MPI
     import gaugenet as gn
-    from ..flows.gauge.hmc import exact_plaquette_2d, independence_sampler
+    from ..flows.gauge.hmc import exact_plaquette_2d, independence_sampler, log_partition_2d
     from ..flows.gauge.model import GaugeFlowModel, leading_order_theta, measure_ess, train
     from .config import write_atomic
 
@@ -207,7 +207,7 @@ def run_gauge(args):
     ind = independence_sampler(model, lat, args.beta, N, n_batches, seed=args.seed + 1)
     e, err = ind["ess"], ind["ess_err"]
     t_meas = time.perf_counter() - t0
-    e_lo, err_lo, _ = measure_ess(lo, lat, args.beta, N, n_batches, seed=args.seed + 1)
+    e_lo, err_lo, lw_lo = measure_ess(lo, lat, args.beta, N, n_batches, seed=args.seed + 1)
     summary = {"theory": str(args.theory).lower(), "beta": args.beta, "lattice": [args.L, args.L], "N": N,
                "loops": model.loops.names, "n_t": model.n_t, "flow_steps": model.n_steps,
                "n_parameters": model.n_parameters, "theta": model.theta.tolist(),
@@ -217,13 +217,25 @@ def run_gauge(args):
                "measure_seconds": t_meas,
                "history": [{"step": h[0], "cost": h[1], "batch_ess": h[2], "seconds": h[3]} for h in hist]}
     summary["exact_plaquette"] = exact_plaquette_2d(N, args.beta, args.L * args.L)
+    # the absolute reverse KL per configuration, KL = -<log w> + log Z (log w = -S + log det), from the exact
+    # partition function: a quality measure that, unlike the ESS, does not need the weights' tails resolved
+    log_z = log_partition_2d(N, args.beta, args.L * args.L)
+    for key, lw in (("kl", ind["logw"]), ("kl_leading_order", lw_lo)):
+        lw = np.asarray(lw, dtype=np.float64)
+        summary[key] = float(log_z - lw.mean())
+        summary[key + "_err"] = float(lw.std(ddof=1) / np.sqrt(len(lw))) if len(lw) > 1 else float("nan")
+    summary["log_z_exact"] = log_z
+    for h in summary["history"]:
+        h["kl"] = h["cost"] + log_z
     summary["independence"] = {k: v for k, v in ind.items() if k not in ("logw", "proposal_plaquette")}
     if hmc_cfg["trajectories"] > 0:
         summary.update(_run_hmc(model, N, args, hmc_cfg))
     log.info(f"flow summary: {summary['theory']} beta {args.beta} on {args.L}x{args.L}, "
              f"{model.n_parameters} parameters ({model.n_t}_t x {len(model.loops)}_W), {args.steps} training steps "
              f"of {args.batch} in {t_train:.1f} s: ESS {e:.3f}({err:.3f}); leading-order flow ESS "
-             f"{e_lo:.3f}({err_lo:.3f}) ({summary['samples']} samples each)")
+             f"{e_lo:.3f}({err_lo:.3f}) ({summary['samples']} samples each); KL {summary['kl']:.3f}"
+             f"({summary['kl_err']:.3f}), leading order {summary['kl_leading_order']:.3f}"
+             f"({summary['kl_leading_order_err']:.3f}) (exact log Z {log_z:.4f})")
     if hmc_cfg["trajectories"] > 0:
         msg = (f"flow HMC ({hmc_cfg['batch']} chains, {hmc_cfg['trajectories']} trajectories): acceptance "
                f"{summary['acceptance']:.3f}, plaquette {summary['plaquette']:.5f}({summary['plaquette_err']:.5f}), "
