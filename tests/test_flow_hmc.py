@@ -151,21 +151,22 @@ def test_exact_plaquette_2d():
         exact_plaquette_2d(4, 1.0, 4)
 
 
+def _haar(r, n, N):
+    """n Haar-random SU(N) matrices (QR of Gaussian matrices with the phases fixed, then det 1)."""
+    Z = r.standard_normal((n, N, N)) + 1j * r.standard_normal((n, N, N))
+    Q, R = np.linalg.qr(Z)
+    d = np.diagonal(R, axis1=1, axis2=2)
+    Q = Q * (d / np.abs(d))[:, None, :]
+    Q[:, :, 0] /= np.linalg.det(Q)[:, None]
+    return Q
+
+
 @pytest.mark.parametrize("N,beta", [(2, 2.0), (3, 3.0)])
 def test_exact_plaquette_on_one_plaquette_torus(N, beta):
     """The 1 x 1 torus (plaquette U0 U1 U0^dag U1^dag) by importance sampling of Haar pairs, independently of the
     character expansion: the torus formula with all its irreps."""
     r = np.random.default_rng(1)
-
-    def haar(n):
-        Z = r.standard_normal((n, N, N)) + 1j * r.standard_normal((n, N, N))
-        Q, R = np.linalg.qr(Z)
-        d = np.diagonal(R, axis1=1, axis2=2)
-        Q = Q * (d / np.abs(d))[:, None, :]
-        Q[:, :, 0] /= np.linalg.det(Q)[:, None]
-        return Q
-
-    A, B = haar(100000), haar(100000)
+    A, B = _haar(r, 100000, N), _haar(r, 100000, N)
     dag = lambda M: np.conj(np.swapaxes(M, 1, 2))
     P = np.trace(A @ B @ dag(A) @ dag(B), axis1=1, axis2=2).real / N
     w = np.exp(beta * P)
@@ -184,16 +185,7 @@ def test_log_partition_2d(N, beta, n):
     d = (log_partition_2d(N, beta + h, n) - log_partition_2d(N, beta - h, n)) / (2 * h)
     assert abs(d + n * (1.0 - exact_plaquette_2d(N, beta, n))) < 1e-6 * n
     r = np.random.default_rng(2)
-
-    def haar(k):
-        Z = r.standard_normal((k, N, N)) + 1j * r.standard_normal((k, N, N))
-        Q, R = np.linalg.qr(Z)
-        dd = np.diagonal(R, axis1=1, axis2=2)
-        Q = Q * (dd / np.abs(dd))[:, None, :]
-        Q[:, :, 0] /= np.linalg.det(Q)[:, None]
-        return Q
-
-    A, B = haar(200000), haar(200000)
+    A, B = _haar(r, 200000, N), _haar(r, 200000, N)
     P = np.trace(A @ B @ np.conj(np.swapaxes(A, 1, 2)) @ np.conj(np.swapaxes(B, 1, 2)), axis1=1, axis2=2).real / N
     w = np.exp(-beta * (1.0 - P))
     assert abs(np.log(w.mean()) - log_partition_2d(N, beta, 1)) < 4 * w.std() / w.mean() / np.sqrt(w.size)
