@@ -6,7 +6,11 @@ closed paths m hops along +mu, n along +nu, m along -mu, n along -nu, for every 
 directions `dirs`, in both orientations (m along mu and m along nu) when m != n. "m x n ^ k" is the same path
 run k times (Re tr P^k: "1x1^2" is Re tr U_p^2 = Re (chi_sym - chi_antisym)(U_p), so plaquette windings span the
 class functions of the plaquette that a flow in two dimensions, where plaquettes are nearly independent, needs;
-larger loops there are products of independent plaquettes). Its value is
+larger loops there are products of independent plaquettes). "m x n : adj" is the loop in the adjoint
+representation, |tr P|^2 = chi_adj(P) + 1 (for SU(3) the class functions of P are functions of tr P, and Re tr P,
+Re tr P^2 = Re (tr P)^2 - 2 Re tr P and |tr P|^2 are all of them to second order; the windings miss |tr P|^2).
+Its Laplacian is closed: each link met once conjugates an insertion, so Delta |tr P|^2 = -N len (|tr P|^2 - 1)
+(adjoint Casimir N); adjoint types must fit in the lattice (checked). The value of a fundamental type is
 
     W_i(U) = sum_x sum_(paths of type i) Re tr P(x)          (no 1/N, no "1 -": the flow only needs derivatives)
 
@@ -49,22 +53,22 @@ DEFAULT_LOOPS = ("1x1", "1x2", "1x3", "2x2", "2x3", "3x3", "1x4")   # our 7 loop
 
 
 def parse_loop(name):
-    """(m, n, k) with m <= n of a loop type name: 'plaquette', 'rectangle', 'MxN', or 'MxN^K' (the M x N loop
-    wound K times, Re tr P^K: a plaquette function in another combination of representations)."""
+    """(m, n, k, rep) with m <= n of a loop type name: 'plaquette', 'rectangle', 'MxN', 'MxN^K' (the M x N loop
+    wound K times: Re tr P^K) or 'MxN:adj' (the loop in the adjoint representation: |tr P|^2 = chi_adj(P) + 1)."""
     key = str(name).strip().lower()
-    mt = re.fullmatch(r"(plaquette|rectangle|\d+x\d+)(?:\^(\d+))?", key)
+    mt = re.fullmatch(r"(plaquette|rectangle|\d+x\d+)(?:\^(\d+))?(:adj)?", key)
     if mt:
         m, n = (int(x) for x in ALIASES.get(mt.group(1), mt.group(1)).split("x"))
         k = int(mt.group(2)) if mt.group(2) else 1
-    if not mt or min(m, n, k) < 1:
-        raise ValueError(f"unknown loop type {name!r}: use 'plaquette', 'rectangle', 'MxN' (e.g. '2x3') or "
-                         f"'MxN^K' (wound K >= 1 times, e.g. '1x1^2' for Re tr P^2)")
+    if not mt or min(m, n, k) < 1 or (mt.group(3) and k != 1):
+        raise ValueError(f"unknown loop type {name!r}: use 'plaquette', 'rectangle', 'MxN' (e.g. '2x3'), "
+                         f"'MxN^K' (wound K >= 1 times, e.g. '1x1^2' for Re tr P^2) or 'MxN:adj' (|tr P|^2)")
     m, n = sorted((m, n))
-    return m, n, k
+    return m, n, k, "adj" if mt.group(3) else "fund"
 
 
-def loop_name(m, n, k=1):
-    return f"{m}x{n}" if k == 1 else f"{m}x{n}^{k}"
+def loop_name(m, n, k=1, rep="fund"):
+    return f"{m}x{n}" + (f"^{k}" if k != 1 else "") + (":adj" if rep == "adj" else "")
 
 
 def rectangle_path(mu, nu, m, n):
@@ -93,11 +97,12 @@ class LoopSet:
         types = [parse_loop(x) for x in names]
         if len(set(types)) != len(types):
             raise ValueError(f"loop types {names} name the same loop twice")
-        self.shapes = [(m, n) for m, n, _ in types]
-        self.windings = [k for _, _, k in types]
+        self.shapes = [(m, n) for m, n, _, _ in types]
+        self.windings = [k for _, _, k, _ in types]
+        self.reps = [r for _, _, _, r in types]
         self.names = [loop_name(*t) for t in types]
         self.paths = []
-        for m, n, k in types:
+        for m, n, k, _ in types:
             ps = []
             for a, mu in enumerate(self.dirs):
                 for nu in self.dirs[a + 1:]:
@@ -144,10 +149,6 @@ def per_slice(lat, a, axis):
     return np.asarray(lat.allreduce(out), dtype=np.float64)
 
 
-def _trace_re(P):
-    return np.trace(P, axis1=-2, axis2=-1).real
-
-
 class LoopEvaluation:
     """The loop sums of one link configuration: `site[i]` (V,) = sum over the paths of type i of Re tr P(x);
     `laplacian_site[i]` (V,) the per-corner Laplacian Delta W_i; `sigma(c)` the link cotangent of sum c_i W_i."""
@@ -157,23 +158,48 @@ class LoopEvaluation:
         self.T = Paths(lat=lat, links=links)
         self.N = self.T.N
         self.ctx = []
+        self.trace = []              # per type, per path: tr P(x) (complex), kept for the adjoint types
         self.site = []
         self.laplacian_site = [] if laplacian else None
-        for ps in loops.paths:
-            ctxs = []
+        for name, rep, ps in zip(loops.names, loops.reps, loops.paths):
+            if rep == "adj" and any(loops.pairs(lat.dims, p) for p in ps):
+                raise ValueError(f"loop {name} meets its own links on the lattice {tuple(lat.dims)}: adjoint loop "
+                                 f"types need every loop to fit in the lattice")
+            ctxs, trs = [], []
             w = np.zeros(self.T.V)
             lap = np.zeros(self.T.V)
             for p in ps:
                 P, ctx = self.T.loop(p)
                 ctxs.append(ctx)
-                trW = _trace_re(P)
+                tr = np.trace(P, axis1=-2, axis2=-1)
+                if rep == "adj":               # |tr P|^2 = chi_adj + 1; Delta chi_adj = -len N chi_adj
+                    trs.append(tr)
+                    val = np.abs(tr) ** 2
+                    w += val
+                    if laplacian:
+                        lap += -self._lap_coef(rep, p) * (val - 1.0)
+                    continue
+                trW = tr.real
                 w += trW
                 if laplacian:
                     lap += -casimir(self.N) * len(p) * trW + self._pair_terms(p, trW)
             self.ctx.append(ctxs)
+            self.trace.append(trs)
             self.site.append(w)
             if laplacian:
                 self.laplacian_site.append(lap)
+
+    def _lap_coef(self, rep, p):
+        """Delta W = -coef W (+ const) for a loop that meets no link twice: C_F len (fundamental), N len (adjoint)."""
+        return (self.N if rep == "adj" else casimir(self.N)) * len(p)
+
+    def _path_cotangent(self, i, j, coef):
+        """G (V, N, N) with sum Re tr(G dP) = coef d(value of path j of type i): coef 1 for Re tr P, 2 conj(tr P)
+        for |tr P|^2."""
+        eye = np.broadcast_to(np.eye(self.N, dtype=np.complex128), (self.T.V, self.N, self.N))
+        if self.loops.reps[i] == "adj":
+            return np.ascontiguousarray((2.0 * coef) * np.conj(self.trace[i][j])[:, None, None] * eye)
+        return np.ascontiguousarray(coef * eye)
 
     def _pair_terms(self, p, trW):
         """-sum_pairs sigma sigma Re(tr X tr Y - tr W / N) at every corner x (zero if no link occurs twice)."""
@@ -199,13 +225,11 @@ class LoopEvaluation:
     def sigma(self, c):
         """Link cotangent of sum_i c_i W_i, (4, V, N, N)."""
         Sigma = self.T.zeros_sigma()
-        eye = np.broadcast_to(np.eye(self.N, dtype=np.complex128), (self.T.V, self.N, self.N))
-        for ci, ctxs in zip(c, self.ctx):
+        for i, (ci, ctxs) in enumerate(zip(c, self.ctx)):
             if ci == 0.0:
                 continue
-            G = np.ascontiguousarray(ci * eye)
-            for ctx in ctxs:
-                self.T.path_vjp(ctx, G, Sigma)
+            for j, ctx in enumerate(ctxs):
+                self.T.path_vjp(ctx, self._path_cotangent(i, j, ci), Sigma)
         return Sigma
 
     def force(self, c):
@@ -217,19 +241,18 @@ class LoopEvaluation:
         Without self-meeting loops Delta W_i = -C_F len_i W_i; otherwise each pair term
         -sigma sigma' Re(tr X tr Y - tr W / N) is differentiated through its two sub-paths. `sigmas`: the per-type
         cotangents of W_i when the caller has them (LoopSecondOrder.sigmas), else they are recomputed."""
-        Cf, N, T = casimir(self.N), self.N, self.T
-        eye = np.broadcast_to(np.eye(N, dtype=np.complex128), (T.V, N, N))
+        N, T = self.N, self.T
         Sigma = T.zeros_sigma()
         for i, (ci, ps) in enumerate(zip(c, self.loops.paths)):
             if ci == 0.0:
                 continue
             pair_lists = [self.loops.pairs(self.lat.dims, p) for p in ps]
             if sigmas is not None and not any(pair_lists):
-                Sigma += (-Cf * len(ps[0]) * ci) * sigmas[i]
+                Sigma += (-self._lap_coef(self.loops.reps[i], ps[0]) * ci) * sigmas[i]
                 continue
-            for p, ctx, pairs in zip(ps, self.ctx[i], pair_lists):
-                w_coef = -Cf * len(p) + sum(sg for _, _, sg in pairs) / N
-                T.path_vjp(ctx, np.ascontiguousarray(ci * w_coef * eye), Sigma)
+            for j, (p, ctx, pairs) in enumerate(zip(ps, self.ctx[i], pair_lists)):
+                w_coef = -self._lap_coef(self.loops.reps[i], p) + sum(sg for _, _, sg in pairs) / N
+                T.path_vjp(ctx, self._path_cotangent(i, j, ci * w_coef), Sigma)
                 for a, b, sg in pairs:
                     self._pair_vjp(p[a:b], p[b:] + p[:a], -sg * ci, Sigma)
         return Sigma
@@ -303,16 +326,40 @@ class LoopSecondOrder:
         Tp = Paths(lat=ev.lat, links=Wp)
         Sigma = T.zeros_sigma()
         Sp = T.zeros_sigma()
-        for ci, ps in zip(c, ev.loops.paths):
+        for i, (ci, ps) in enumerate(zip(c, ev.loops.paths)):
             if ci == 0.0:
                 continue
-            for p in ps:
+            adj = ev.loops.reps[i] == "adj"
+            for j, p in enumerate(ps):
+                # the corner coefficient: ci for Re tr P; 2 ci conj(tr P(x)) for |tr P|^2 (its derivative is
+                # 2 Re(conj(tr P) D tr P)), carried to the rotated loop's start y = x + d_k
+                cx = 2.0 * ci * np.conj(ev.trace[i][j]) if adj else None
+                dtr = np.zeros(T.V, dtype=np.complex128) if adj else None
                 for k in range(len(p)):
                     q = p[k:] + p[:k]
                     mu, s = q[0]
                     R, ctx = T.path(q[1:])
                     Hp = Tp.hop_link(mu, s)
-                    _add_hop_cotangent(T, Sp, mu, s, ci * T.shift(R, mu, s))
-                    T.path_vjp(ctx, np.ascontiguousarray(ci * T.shift(Hp, mu, -s)), Sigma)
+                    Rs = T.shift(R, mu, s)
+                    if adj:
+                        cy = _carry(T, cx, p[:k], +1)
+                        dtr += _carry(T, np.einsum("vij,vji->v", Hp, Rs), p[:k], -1)
+                        _add_hop_cotangent(T, Sp, mu, s, cy[:, None, None] * Rs)
+                        T.path_vjp(ctx, np.ascontiguousarray(T.shift(cy[:, None, None] * Hp, mu, -s)), Sigma)
+                    else:
+                        _add_hop_cotangent(T, Sp, mu, s, ci * Rs)
+                        T.path_vjp(ctx, np.ascontiguousarray(ci * T.shift(Hp, mu, -s)), Sigma)
+                if adj:                 # through conj(tr P): d Re(conj(t) Dt) = Re(conj(Dt) dt)
+                    eye = np.eye(ev.N, dtype=np.complex128)
+                    T.path_vjp(ev.ctx[i][j], np.ascontiguousarray(2.0 * ci * np.conj(dtr)[:, None, None] * eye),
+                               Sigma)
         Sigma += Sp @ Gam
         return Sigma
+
+
+def _carry(T, a, hops, sign):
+    """a (V,) moved along the displacement d of `hops`: sign +1 gives a(y - d), sign -1 gives a(x + d)."""
+    out = a[:, None]
+    for mu, s in hops:
+        out = T.shift(out, mu, -sign * s)
+    return out[:, 0]
