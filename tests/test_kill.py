@@ -159,8 +159,11 @@ def test_hmc_killed_at_random_moments_resumes_bitwise(tmp_path, algorithm):
 
 # ---------------------------------------------------------------------------------------------------- generate
 GENERATE = ["--lattice", "4.4.4.4", "--N", "3", "--beta", "6.0", "--seed", "11", "--or-steps", "1",
-            "--reunitarize-every", "3", "--therm", "16", "--sep", "2", "--count", "3", "--checkpoint-every", "4",
+            "--reunitarize-every", "3", "--therm", "40", "--sep", "2", "--count", "3", "--checkpoint-every", "4",
             "--no-plots"]
+# kills land at sweeps 5-29 of 46: at least 17 sweeps remain after the latest mark, so a busy host that polls
+# late still finds the job running (with marks up to the last sweep, a loaded CI host once missed a kill)
+GENERATE_MARKS = [f"sweep {k}/46 " for k in range(5, 30)]
 
 
 @pytest.mark.slow
@@ -171,7 +174,7 @@ def test_generate_killed_at_random_moments_resumes_bitwise(tmp_path):
     _run("generate", GENERATE + ["--out", str(full)], tmp_path)
 
     hit = _kill_repeatedly("generate", GENERATE + ["--out", str(part)], tmp_path,
-                           _marks([f"sweep {k}/22 " for k in range(5, 22)], 5), _has_files(part, "checkpoint.h5"), 5)
+                           _marks(GENERATE_MARKS, 5), _has_files(part, "checkpoint.h5"), 5)
     assert hit == 3
     _run("generate", GENERATE + ["--out", str(part)], tmp_path)
     _assert_same_chain(str(part), str(full))
