@@ -98,7 +98,6 @@ class LoopSet:
         if len(set(types)) != len(types):
             raise ValueError(f"loop types {names} name the same loop twice")
         self.shapes = [(m, n) for m, n, _, _ in types]
-        self.windings = [k for _, _, k, _ in types]
         self.reps = [r for _, _, _, r in types]
         self.names = [loop_name(*t) for t in types]
         self.paths = []
@@ -201,21 +200,22 @@ class LoopEvaluation:
             return np.ascontiguousarray((2.0 * coef) * np.conj(self.trace[i][j])[:, None, None] * eye)
         return np.ascontiguousarray(coef * eye)
 
+    def _arc(self, path):
+        """(tr A(x) (V,) complex, ctx or None) of the open sub-path A of a loop; an empty arc has tr = N."""
+        if not path:
+            return np.full(self.T.V, self.N, dtype=np.complex128), None
+        A, ctx = self.T.path(path)
+        return np.trace(A, axis1=-2, axis2=-1), ctx
+
     def _pair_terms(self, p, trW):
         """-sum_pairs sigma sigma Re(tr X tr Y - tr W / N) at every corner x (zero if no link occurs twice)."""
-        pairs = self.loops.pairs(self.lat.dims, p)
         out = np.zeros(self.T.V)
-        N = self.N
-        for a, b, sg in pairs:
-            xp, yp = p[a:b], p[b:] + p[:a]
-            trX = np.full(self.T.V, N, dtype=np.complex128) if not xp else \
-                np.trace(self.T.path(xp)[0], axis1=-2, axis2=-1)
-            trY = np.full(self.T.V, N, dtype=np.complex128) if not yp else \
-                np.trace(self.T.path(yp)[0], axis1=-2, axis2=-1)
-            trY = trY[:, None]
-            for mu, s in xp:                          # Y starts where X ends: tr Y(x + displacement of X)
-                trY = self.T.shift(trY, mu, s)
-            out -= sg * ((trX * trY[:, 0]).real - trW / N)
+        for a, b, sg in self.loops.pairs(self.lat.dims, p):
+            xp = p[a:b]
+            trX, _ = self._arc(xp)
+            trY, _ = self._arc(p[b:] + p[:a])
+            trY = _carry(self.T, trY, xp, -1)          # Y starts where X ends: tr Y(x + displacement of X)
+            out -= sg * ((trX * trY).real - trW / self.N)
         return out
 
     def totals(self):
@@ -259,22 +259,16 @@ class LoopEvaluation:
 
     def _pair_vjp(self, xp, yp, coef, Sigma):
         """Sigma += the link cotangent of coef sum_x Re(tr X(x) tr Y(x + d_X)) (empty paths: tr = N)."""
-        T, N = self.T, self.N
-        X = T.path(xp) if xp else None
-        Y = T.path(yp) if yp else None
-        trX = np.full(T.V, N, dtype=np.complex128) if X is None else np.trace(X[0], axis1=-2, axis2=-1)
-        trY = np.full(T.V, N, dtype=np.complex128) if Y is None else np.trace(Y[0], axis1=-2, axis2=-1)
-        eye = np.eye(N, dtype=np.complex128)
-        if X is not None:                             # d Re(trX trY) = Re tr(dX trY(x + d_X))
-            ty = trY[:, None]
-            for mu, s in xp:
-                ty = T.shift(ty, mu, s)
-            T.path_vjp(X[1], np.ascontiguousarray(coef * ty[:, 0, None, None] * eye), Sigma)
-        if Y is not None:                             # ... + Re tr(dY(y) trX(y - d_X))
-            tx = trX[:, None]
-            for mu, s in xp:
-                tx = T.shift(tx, mu, -s)
-            T.path_vjp(Y[1], np.ascontiguousarray(coef * tx[:, 0, None, None] * eye), Sigma)
+        T = self.T
+        trX, ctxX = self._arc(xp)
+        trY, ctxY = self._arc(yp)
+        eye = np.eye(self.N, dtype=np.complex128)
+        if ctxX is not None:                          # d Re(trX trY) = Re tr(dX trY(x + d_X))
+            ty = _carry(T, trY, xp, -1)
+            T.path_vjp(ctxX, np.ascontiguousarray(coef * ty[:, None, None] * eye), Sigma)
+        if ctxY is not None:                          # ... + Re tr(dY(y) trX(y - d_X))
+            tx = _carry(T, trX, xp, +1)
+            T.path_vjp(ctxY, np.ascontiguousarray(coef * tx[:, None, None] * eye), Sigma)
 
     def divergence_site(self, c):
         """div Z per site, -sum_i c_i Delta W_i(x) (V,)."""
