@@ -36,9 +36,9 @@ def test_plaquette_flow_is_wilson_flow(N):
 
 @pytest.mark.parametrize("N", [2, 3])
 def test_force_is_minus_lie_derivative(N):
-    lat, U = _links((4, 4, 2, 2), N, 2)
-    ls = LoopSet(["1x1", "1x2", "2x2", "1x1:adj"], dirs=(0, 1, 3))
-    c = np.array([0.3, -0.7, 0.4, 0.25])
+    lat, U = _links((4, 4, 2, 3), N, 2)
+    ls = LoopSet(["1x1", "1x2", "2x2", "1x1:adj", "1x1*1x1", "1x1*1x1:conj", "figure8"], dirs=(0, 1, 3))
+    c = np.array([0.3, -0.7, 0.4, 0.25, -0.35, 0.45, 0.2])
     Z = LoopEvaluation(lat, U, ls).force(c)
     X = traceless_antihermitian(np.random.default_rng(3).standard_normal(U.shape) + 0j
                                 + 1j * np.random.default_rng(4).standard_normal(U.shape))
@@ -57,7 +57,9 @@ def test_force_is_minus_lie_derivative(N):
 @pytest.mark.parametrize("dims,N,names", [((2, 2, 1, 1), 3, ["1x1", "1x2", "2x2", "1x3"]),
                                           ((3, 2, 1, 1), 2, ["1x1", "1x2", "2x2", "1x3"]),
                                           ((4, 3, 1, 1), 2, ["1x1", "2x3"]),
-                                          ((4, 3, 1, 1), 3, ["1x1", "2x3", "1x1:adj", "1x2:adj"])])
+                                          ((4, 3, 1, 1), 3, ["1x1", "2x3", "1x1:adj", "1x2:adj"]),
+                                          ((4, 3, 1, 1), 3, ["1x1*1x1", "1x1*1x1:conj", "figure8"]),
+                                          ((5, 5, 1, 1), 2, ["1x2*1x2", "figure8", "1x2*1x2:conj"])])
 def test_laplacian_against_second_differences(dims, N, names):
     lat, U = _links(dims, N, 2)
     ls = LoopSet(names, dirs=(0, 1))
@@ -242,6 +244,12 @@ def test_errors():
     lat2, V2 = _links((2, 4, 1, 1), 3, 1)
     with pytest.raises(ValueError, match="adjoint loop types need every loop to fit"):
         LoopEvaluation(lat2, V2, LoopSet(["1x1", "1x2:adj"], (0, 1)))
+    with pytest.raises(ValueError, match="product types too"):
+        LoopEvaluation(lat2, V2, LoopSet(["1x1*1x1:conj"], (0, 1)))
+    with pytest.raises(ValueError, match="unknown loop type"):
+        LoopSet(["1x1*1x2"])
+    with pytest.raises(ValueError, match="unknown loop type"):
+        LoopSet(["1x1*1x1^2"])
     lat, V = _links((2, 2, 1, 1), 2, 1)
     with pytest.raises(ValueError, match="step count >= 1"):
         integrate(lat, V, LoopSet(["1x1"], (0, 1)), lambda t: [0.1], 0)
@@ -253,6 +261,7 @@ def test_errors():
 
 @pytest.mark.parametrize("dims,names,overlap", [((6, 6, 2, 1), ["1x1", "1x2", "2x2"], False),
                                                 ((4, 4, 2, 1), ["1x1", "1x1:adj", "1x2:adj"], False),  # adjoint
+                                                ((4, 4, 2, 1), ["1x1*1x1", "1x1*1x1:conj", "figure8"], True),
                                                 ((4, 4, 2, 1), ["1x1", "1x1^2", "1x1^3"], True),   # windings
                                                 ((2, 4, 1, 1), ["1x1", "1x2"], True)])    # wrapping the lattice
 def test_force_vjp_against_finite_differences(dims, names, overlap):
@@ -284,6 +293,7 @@ def test_force_vjp_against_finite_differences(dims, names, overlap):
 
 @pytest.mark.parametrize("dims,names", [((4, 4, 1, 1), ["1x1", "1x1^2", "1x1^3", "1x2"]),
                                         ((4, 4, 1, 1), ["1x1", "1x1:adj", "1x2:adj", "1x1^2"]),
+                                        ((5, 6, 1, 1), ["1x1*1x1", "1x1*1x1:conj", "figure8", "1x2*1x2:conj"]),
                                         ((2, 3, 1, 1), ["1x1", "1x2", "2x2"])])
 def test_laplacian_gradient_against_finite_differences(dims, names):
     """laplacian_sigma: the link cotangent of sum_i c_i Delta W_i, pair terms included, for every loop kind."""
@@ -313,6 +323,8 @@ def test_laplacian_gradient_against_finite_differences(dims, names):
                                           (3, (4, 4, 2, 1), ["1x1", "1x2", "2x2"]),
                                           (3, (4, 4, 2, 1), ["1x1", "1x1^2", "1x1^3"]),
                                           (3, (4, 4, 2, 1), ["1x1", "1x1:adj", "1x2:adj"]),
+                                          (3, (4, 4, 2, 1), ["1x1", "1x1*1x1", "1x1*1x1:conj"]),
+                                          (2, (4, 4, 2, 1), ["1x1", "figure8", "1x1*1x1:conj"]),
                                           (2, (2, 4, 2, 1), ["1x1", "1x2", "2x2"])])
 def test_kl_gradient_against_finite_differences(N, dims, names):
     from gaugenet.flows.gauge.model import cost_and_gradient

@@ -70,7 +70,8 @@ def add_arguments(p):
     # --batch (2D configurations per step, the z slices of one lattice), --lr, --samples, --seed, --json are shared
     p.add_argument("--loops", default="1x1,1x2,1x3,2x2,2x3,3x3,1x4",
                    help="gauge flow: comma-separated loop types of S~: MxN (Re tr of the M x N loop), MxN^K (wound "
-                        "K times, Re tr P^K), MxN:adj (|tr P|^2) (default the 7 rectangles of model A)")
+                        "K times, Re tr P^K), MxN:adj (|tr P|^2), MxN*MxN and MxN*MxN:conj (Re tr A tr B, Re tr A conj "
+                        "tr B of two neighbouring loops), figure8 (default the 7 rectangles of model A)")
     p.add_argument("--n-t", type=int, default=2, help="gauge flow: terms of the t-expansion of c_i(t) (default 2)")
     p.add_argument("--flow-steps", type=int, default=20,
                    help="gauge flow: steps of Lüscher's RK3 integrator from t = 0 to 1 (default 20)")
