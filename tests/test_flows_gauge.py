@@ -362,6 +362,14 @@ def test_cli_gauge_branch(tmp_path, capsys):
     assert s["kl"] > -4 * s["kl_err"] and s["kl_leading_order"] > -4 * s["kl_leading_order_err"]   # KL >= 0
     assert all(abs(h["kl"] - h["cost"] - s["log_z_exact"]) < 1e-9 for h in s["history"])
     assert s["n_parameters"] == 4 and s["lattice"] == [4, 4] and 0 < s["ess"] <= 1 and len(s["history"]) == 2
+    js4 = str(tmp_path / "g4.json")         # 4D: one L^4 lattice per configuration, the cost instead of the KL
+    assert main(["flow", "--theory", "su2-4d", "--L", "4", "--batch", "2", "--steps", "1", "--samples", "3",
+                 "--flow-steps", "1", "--loops", "1x1,1x1*1x1:conj", "--beta", "1.0", "--json", js4]) == 0
+    s4 = json.load(open(js4))
+    assert s4["lattice"] == [4, 4, 4, 4] and s4["samples"] == 3 and s4["n_parameters"] == 4 and "kl" not in s4
+    assert 0 < s4["ess"] <= 1 and s4["cost"] < s4["cost_leading_order"] + 5 * s4["cost_err"]
+    assert main(["flow", "--theory", "su3-4d", "--L", "4", "--steps", "0", "--hmc-trajectories", "10"]) == 1
+    assert "two-dimensional only" in capsys.readouterr().err
     for flags, msg in ((["--loops", "1x1,hex"], "unknown loop type"), (["--flow-steps", "0"], "step count >= 1"),
                        (["--loops", "1x1,1x1^0"], "unknown loop type"), (["--batch", "0"], "batch >= 1")):
         assert main(["flow", "--theory", "su3-2d", "--L", "4", "--steps", "0"] + flags) == 1
@@ -386,3 +394,21 @@ def test_kl_gradient_process_grids_agree():
         assert abs(c - ref[0]) < 1e-12 * abs(ref[0])
         assert np.abs(g - ref[1]).max() < 1e-11 * np.abs(ref[1]).max()
         assert np.abs(lw - ref[2]).max() < 1e-11 * np.abs(ref[2]).max()
+
+
+@pytest.mark.mpi
+def test_4d_kl_gradient_with_products_process_grids_agree():
+    """A 4D lattice as one configuration (slice_axis None), product and figure-eight types, every process grid."""
+    from gaugenet.flows.gauge.model import cost_and_gradient
+    dims = (4, 4, 4, 4)
+    u = random_su_global(dims, 2, 17)
+    m = GaugeFlowModel(["1x1", "1x1*1x1:conj", "figure8"], n_t=1, dirs=(0, 1, 2, 3), n_steps=1)
+    m.theta = leading_order_theta(m, 1.0, 2) + np.array([[0.0, 0.02, -0.01]])
+    lat1 = gn.Lattice(dims, mpi=(1, 1, 1, 1), comm=_self_comm())
+    ref = cost_and_gradient(m, lat1, gn.GaugeField.from_numpy(lat1, u).sites().astype(np.complex128), 1.0, None)
+    for grid in grids(dims):
+        lat = gn.Lattice(dims, mpi=grid)
+        c, g, lw = cost_and_gradient(m, lat, gn.GaugeField.from_numpy(lat, u).sites().astype(np.complex128), 1.0,
+                                     None)
+        assert abs(c - ref[0]) < 1e-12 * abs(ref[0]) and lw.shape == (1,)
+        assert np.abs(g - ref[1]).max() < 1e-11 * np.abs(ref[1]).max()

@@ -10,9 +10,11 @@ with --json, written as JSON; --save writes the weights to HDF5, --load starts f
 
 Gauge theories (--theory su3-2d / su2-2d): the learned gradient flow, its ESS and independence Metropolis
 chain, and with --hmc-trajectories flow HMC (and plain HMC with --compare-hmc) against the exact 2D torus
-plaquette (docs/flows.md, "Gauge fields").
+plaquette (docs/flows.md, "Gauge fields"). --theory su3-4d / su2-4d: the same flow on an L^4 lattice in all
+six planes, a batch of `batch` lattices per training step (no exact log Z in 4D: the summary gives the cost
+-<log w> instead of the KL; no flow HMC); 4D runs on any number of MPI ranks.
 
-One MPI rank: the model is small and NumPy-vectorised over a batch of configurations; a run on several
+One MPI rank (scalar and 2D gauge theories): the model is small and NumPy-vectorised over a batch of configurations; a run on several
 ranks is refused with a clear error on every rank (nothing would be gained by replicating it).
 """
 import json
@@ -37,7 +39,8 @@ def _scales(text):
 
 def add_arguments(p):
     p.add_argument("--theory", default="phi4",
-                   help="phi4, or su3-2d / su2-2d: the learned gradient flow for 2D SU(N) Yang-Mills (default phi4)")
+                   help="phi4, or su3-2d / su2-2d: the learned gradient flow for 2D SU(N) Yang-Mills, or su3-4d / "
+                        "su2-4d: the same on an L^4 lattice (default phi4)")
     p.add_argument("--beta", type=float, default=0.576,
                    help="hopping coupling beta (= 2 kappa) of S = sum -beta phi_x phi_{x+mu} + phi^2 + "
                         "lambda (phi^2 - 1)^2 (default 0.576, the seed's L = 4 row)")
@@ -168,13 +171,14 @@ def run(args):
 
 
 # ---------------------------------------------------------------------------------------------- gauge fields
-GAUGE_THEORIES = {"su3-2d": 3, "su2-2d": 2}
+GAUGE_THEORIES = {"su3-2d": 3, "su2-2d": 2, "su3-4d": 3, "su2-4d": 2}
 
 
 def run_gauge(args):
-    """Train the learned gradient flow (flows/gauge) for 2D SU(N) Yang-Mills on L x L, then measure the ESS of
-    the trained model and of the leading-order trivializing flow. The 2D configurations of a batch are the z
-    slices of an L x L x batch x 1 lattice flowed in the (x, y) plane (the z and t links are frozen)."""
+    """Train the learned gradient flow (flows/gauge) for 2D SU(N) Yang-Mills on L x L (or 4D on L^4), then
+    measure the ESS of the trained model and of the leading-order trivializing flow. The 2D configurations of a
+    batch are the z slices of an L x L x batch x 1 lattice flowed in the (x, y) plane (the z and t links are
+    frozen); in 4D each configuration is one L^4 lattice (any process grid) and a batch is `batch` of them."""
     import time
     import numpy as np
     from mpi4py import MPI
@@ -184,60 +188,77 @@ def run_gauge(args):
     from .config import write_atomic
 
     N = GAUGE_THEORIES[str(args.theory).lower()]
-    if MPI.COMM_WORLD.Get_size() > 1:
-        raise FlowError("`flow` for gauge theories runs on one MPI rank (the batch lies along z); run it with -n 1")
+    four_d = str(args.theory).lower().endswith("-4d")
+    if MPI.COMM_WORLD.Get_size() > 1 and not four_d:
+        raise FlowError("`flow` for 2D gauge theories runs on one MPI rank (the batch lies along z); run it with "
+                        "-n 1 (4D theories, su3-4d / su2-4d, run on any number of ranks)")
+    if four_d and int(args.hmc_trajectories) > 0:
+        raise FlowError("flow HMC in the `flow` command is two-dimensional only (su3-2d / su2-2d); set "
+                        "hmc_trajectories = 0 for a 4D theory")
+    dirs = (0, 1, 2, 3) if four_d else (0, 1)
+    slice_axis = None if four_d else 2
     if args.L < 2 or args.batch < 1 or args.samples < 1 or args.steps < 0 or args.lr <= 0:
         raise FlowError(f"gauge flow: need L >= 2, batch >= 1, samples >= 1, steps >= 0, lr > 0 (got L {args.L}, "
                         f"batch {args.batch}, samples {args.samples}, steps {args.steps}, lr {args.lr})")
     try:
         loops = [x for x in str(args.loops).split(",") if x.strip()]
-        model = GaugeFlowModel(loops, n_t=args.n_t, n_steps=args.flow_steps)
+        model = GaugeFlowModel(loops, n_t=args.n_t, dirs=dirs, n_steps=args.flow_steps)
         if args.init == "leading-order":
             model.theta = leading_order_theta(model, args.beta, N)
-        lo = GaugeFlowModel(["1x1"], n_t=1, n_steps=args.flow_steps)
+        lo = GaugeFlowModel(["1x1"], n_t=1, dirs=dirs, n_steps=args.flow_steps)
         lo.theta = leading_order_theta(lo, args.beta, N)
-        lat = gn.Lattice((args.L, args.L, args.batch, 1), coarse=True)
+        lat = gn.Lattice((args.L,) * 4 if four_d else (args.L, args.L, args.batch, 1), coarse=True)
         hmc_cfg = _hmc_config(args)
     except ValueError as exc:
         raise FlowError(str(exc)) from None
-    n_batches = -(-int(args.samples) // int(args.batch))
+    per_batch = 1 if four_d else int(args.batch)          # configurations per lattice
+    n_batches = -(-int(args.samples) // per_batch)
     t0 = time.perf_counter()
-    hist = train(model, lat, args.beta, N, args.steps, lr=args.lr, seed=args.seed,
-                 log=log.info if args.verbose else None)
+    hist = train(model, lat, args.beta, N, args.steps, lr=args.lr, seed=args.seed, slice_axis=slice_axis,
+                 log=log.info if args.verbose else None, configs=int(args.batch) if four_d else 1)
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ind = independence_sampler(model, lat, args.beta, N, n_batches, seed=args.seed + 1)
+    ind = independence_sampler(model, lat, args.beta, N, n_batches, seed=args.seed + 1, slice_axis=slice_axis)
     e, err = ind["ess"], ind["ess_err"]
     t_meas = time.perf_counter() - t0
-    e_lo, err_lo, lw_lo = measure_ess(lo, lat, args.beta, N, n_batches, seed=args.seed + 1)
-    summary = {"theory": str(args.theory).lower(), "beta": args.beta, "lattice": [args.L, args.L], "N": N,
+    e_lo, err_lo, lw_lo = measure_ess(lo, lat, args.beta, N, n_batches, seed=args.seed + 1, slice_axis=slice_axis)
+    summary = {"theory": str(args.theory).lower(), "beta": args.beta, "lattice": list(lat.dims) if four_d
+               else [args.L, args.L], "N": N,
                "loops": model.loops.names, "n_t": model.n_t, "flow_steps": model.n_steps,
                "n_parameters": model.n_parameters, "theta": model.theta.tolist(),
-               "ess": e, "ess_err": err, "samples": n_batches * args.batch,
+               "ess": e, "ess_err": err, "samples": n_batches * per_batch,
                "ess_leading_order": e_lo, "ess_leading_order_err": err_lo,
                "training_seconds": t_train, "training_steps": int(args.steps), "batch": int(args.batch),
                "measure_seconds": t_meas,
                "history": [{"step": h[0], "cost": h[1], "batch_ess": h[2], "seconds": h[3]} for h in hist]}
-    summary["exact_plaquette"] = exact_plaquette_2d(N, args.beta, args.L * args.L)
-    # the absolute reverse KL per configuration, KL = -<log w> + log Z (log w = -S + log det), from the exact
-    # partition function: a quality measure that, unlike the ESS, does not need the weights' tails resolved
-    log_z = log_partition_2d(N, args.beta, args.L * args.L)
-    for key, lw in (("kl", ind["logw"]), ("kl_leading_order", lw_lo)):
+    # the reverse-KL cost per configuration, -<log w> (log w = -S + log det): KL - log Z
+    for key, lw in (("cost", ind["logw"]), ("cost_leading_order", lw_lo)):
         lw = np.asarray(lw, dtype=np.float64)
-        summary[key] = float(log_z - lw.mean())
+        summary[key] = float(-lw.mean())
         summary[key + "_err"] = float(lw.std(ddof=1) / np.sqrt(len(lw))) if len(lw) > 1 else float("nan")
-    summary["log_z_exact"] = log_z
-    for h in summary["history"]:
-        h["kl"] = h["cost"] + log_z
+    if not four_d:
+        summary["exact_plaquette"] = exact_plaquette_2d(N, args.beta, args.L * args.L)
+        # the absolute reverse KL per configuration, KL = -<log w> + log Z (log w = -S + log det), from the exact
+        # partition function: a quality measure that, unlike the ESS, does not need the weights' tails resolved
+        log_z = log_partition_2d(N, args.beta, args.L * args.L)
+        for key, lw in (("kl", ind["logw"]), ("kl_leading_order", lw_lo)):
+            lw = np.asarray(lw, dtype=np.float64)
+            summary[key] = float(log_z - lw.mean())
+            summary[key + "_err"] = float(lw.std(ddof=1) / np.sqrt(len(lw))) if len(lw) > 1 else float("nan")
+        summary["log_z_exact"] = log_z
+        for h in summary["history"]:
+            h["kl"] = h["cost"] + log_z
     summary["independence"] = {k: v for k, v in ind.items() if k not in ("logw", "proposal_plaquette")}
     if hmc_cfg["trajectories"] > 0:
         summary.update(_run_hmc(model, N, args, hmc_cfg))
-    log.info(f"flow summary: {summary['theory']} beta {args.beta} on {args.L}x{args.L}, "
+    q = ("KL", "kl") if not four_d else ("-<log w>", "cost")
+    log.info(f"flow summary: {summary['theory']} beta {args.beta} on {'x'.join(map(str, summary['lattice']))}, "
              f"{model.n_parameters} parameters ({model.n_t}_t x {len(model.loops)}_W), {args.steps} training steps "
              f"of {args.batch} in {t_train:.1f} s: ESS {e:.3f}({err:.3f}); leading-order flow ESS "
-             f"{e_lo:.3f}({err_lo:.3f}) ({summary['samples']} samples each); KL {summary['kl']:.3f}"
-             f"({summary['kl_err']:.3f}), leading order {summary['kl_leading_order']:.3f}"
-             f"({summary['kl_leading_order_err']:.3f}) (exact log Z {log_z:.4f})")
+             f"{e_lo:.3f}({err_lo:.3f}) ({summary['samples']} samples each); {q[0]} {summary[q[1]]:.3f}"
+             f"({summary[q[1] + '_err']:.3f}), leading order {summary[q[1] + '_leading_order']:.3f}"
+             f"({summary[q[1] + '_leading_order_err']:.3f})"
+             + (f" (exact log Z {summary['log_z_exact']:.4f})" if not four_d else ""))
     if hmc_cfg["trajectories"] > 0:
         msg = (f"flow HMC ({hmc_cfg['batch']} chains, {hmc_cfg['trajectories']} trajectories): acceptance "
                f"{summary['acceptance']:.3f}, plaquette {summary['plaquette']:.5f}({summary['plaquette_err']:.5f}), "

@@ -74,7 +74,8 @@ def wilson_action(lat, links, beta, dirs=(0, 1), slice_axis=None):
 def log_weights(model, lat, V, beta, slice_axis=2):
     """(log w per slice, S per slice, log det per slice) of the flowed batch V."""
     U, ld = model.forward(lat, V, slice_axis=slice_axis)
-    S = wilson_action(lat, U, beta, model.loops.dirs, slice_axis)
+    S = np.atleast_1d(wilson_action(lat, U, beta, model.loops.dirs, slice_axis))
+    ld = np.atleast_1d(ld)
     return -S + ld, S, ld
 
 
@@ -192,14 +193,23 @@ def wilson_sigma(lat, U, beta, dirs):
     return LoopEvaluation(lat, U, LoopSet(["1x1"], dirs), laplacian=False).sigma([-float(beta) / N])
 
 
+def per_config(lat, a, slice_axis):
+    """Per-configuration sums of a per-site field: per slice (a batch of 2D configurations), or the whole lattice
+    as one configuration (slice_axis None)."""
+    if slice_axis is None:
+        return np.array([float(lat.allreduce(float(np.sum(a))))])
+    return per_slice(lat, a, slice_axis)
+
+
 def cost_and_gradient(model, lat, V, beta, slice_axis=2):
-    """The reverse-KL cost C = < S(F(V)) - log det F_*(V) > over the slices of the batch V, its exact gradient
-    with respect to theta (backprop through the stored stages of the discrete flow: W_0, W_1, W_2 and the
-    exponents of every step are kept, the loop products are recomputed), and the per-slice log-weights."""
+    """The reverse-KL cost C = < S(F(V)) - log det F_*(V) > over the configurations of V (its slices, or V itself
+    for slice_axis None), its exact gradient with respect to theta (backprop through the stored stages of the
+    discrete flow: W_0, W_1, W_2 and the exponents of every step are kept, the loop products are recomputed),
+    and the per-configuration log-weights."""
     dirs = model.loops.dirs
     U, ld, tape = forward_with_tape(model, lat, V)
-    S = wilson_action(lat, U, beta, dirs, slice_axis)
-    lds = per_slice(lat, ld, slice_axis)
+    S = np.atleast_1d(wilson_action(lat, U, beta, dirs, slice_axis))
+    lds = per_config(lat, ld, slice_axis)
     nb = len(S)
     cost = float(np.mean(S - lds))
     G = wilson_sigma(lat, U, beta, dirs)
@@ -209,8 +219,9 @@ def cost_and_gradient(model, lat, V, beta, slice_axis=2):
     return cost, gtheta, -S + lds
 
 
-def train(model, lat, beta, N, steps, lr=0.01, seed=0, slice_axis=2, log=None):
-    """Adam on theta for the reverse-KL cost, one fresh Haar batch (the lattice's slices) per step.
+def train(model, lat, beta, N, steps, lr=0.01, seed=0, slice_axis=2, log=None, configs=1):
+    """Adam on theta for the reverse-KL cost, one fresh Haar batch per step: the lattice's slices, times
+    `configs` lattices (in 4D, slice_axis None, each lattice is one configuration).
     Returns the history [(step, cost, ESS of the batch, seconds)]."""
     import time
     from ...fields.gauge import GaugeField
@@ -221,8 +232,13 @@ def train(model, lat, beta, N, steps, lr=0.01, seed=0, slice_axis=2, log=None):
     hist = []
     t0 = time.perf_counter()
     for k in range(int(steps)):
-        V = GaugeField.random(lat, N=N, seed=seed, stream=100000 + k).sites().astype(np.complex128)
-        cost, g, lw = cost_and_gradient(model, lat, V, beta, slice_axis)
+        parts = []
+        for j in range(int(configs)):
+            V = GaugeField.random(lat, N=N, seed=seed, stream=100000 + k * int(configs) + j).sites()
+            parts.append(cost_and_gradient(model, lat, V.astype(np.complex128), beta, slice_axis))
+        cost = float(np.mean([p[0] for p in parts]))
+        g = np.mean([p[1] for p in parts], axis=0)
+        lw = np.concatenate([p[2] for p in parts])
         m1 = b1 * m1 + (1 - b1) * g
         m2 = b2 * m2 + (1 - b2) * g * g
         model.theta = model.theta - lr * (m1 / (1 - b1 ** (k + 1))) / (np.sqrt(m2 / (1 - b2 ** (k + 1))) + 1e-8)
