@@ -78,8 +78,10 @@ def add_arguments(p):
     p.add_argument("--n-t", type=int, default=2, help="gauge flow: terms of the t-expansion of c_i(t) (default 2)")
     p.add_argument("--flow-steps", type=int, default=20,
                    help="gauge flow: steps of Lüscher's RK3 integrator from t = 0 to 1 (default 20)")
-    p.add_argument("--init", default="leading-order", choices=("leading-order", "zero"),
-                   help="gauge flow: initial coefficients (default the leading-order trivializing flow)")
+    p.add_argument("--init", default="leading-order", choices=("leading-order", "luscher-nlo", "zero"),
+                   help="gauge flow: initial coefficients: the leading-order trivializing flow (default), Lüscher's "
+                        "next-to-leading-order flow (2D; needs the loops 1x1, 1x1^2, 1x1:adj, 1x2, figure8, 1x1*1x1, "
+                        "1x1*1x1:conj and n_t >= 2), or zero")
     # flow HMC and plain HMC of the 2D gauge theory (docs/flows.md "Gauge fields: flow HMC")
     p.add_argument("--hmc-trajectories", type=int, default=0,
                    help="gauge flow: measured flow-HMC trajectories with the trained flow (default 0: none; >= 10)")
@@ -184,7 +186,7 @@ def run_gauge(args):
     from mpi4py import MPI
     import gaugenet as gn
     from ..flows.gauge.hmc import exact_plaquette_2d, independence_sampler, log_partition_2d
-    from ..flows.gauge.model import GaugeFlowModel, leading_order_theta, measure_ess, train
+    from ..flows.gauge.model import GaugeFlowModel, leading_order_theta, luscher_nlo_theta, measure_ess, train
     from .config import write_atomic
 
     N = GAUGE_THEORIES[str(args.theory).lower()]
@@ -205,6 +207,8 @@ def run_gauge(args):
         model = GaugeFlowModel(loops, n_t=args.n_t, dirs=dirs, n_steps=args.flow_steps)
         if args.init == "leading-order":
             model.theta = leading_order_theta(model, args.beta, N)
+        elif args.init == "luscher-nlo":
+            model.theta, _ = luscher_nlo_theta(model, args.beta, N)
         lo = GaugeFlowModel(["1x1"], n_t=1, dirs=dirs, n_steps=args.flow_steps)
         lo.theta = leading_order_theta(lo, args.beta, N)
         lat = gn.Lattice((args.L,) * 4 if four_d else (args.L, args.L, args.batch, 1), coarse=True)

@@ -60,6 +60,44 @@ def leading_order_theta(model, beta, N):
     return th
 
 
+def luscher_nlo_theta(model, beta, N, L=8, configs=24, seed=0, tol=1e-9):
+    """theta of Lüscher's trivializing flow to next-to-leading order in beta, S~_t = S~_0 + t S~_1, in two
+    dimensions (model.loops.dirs = (0, 1)). With S = -(beta / N) W_plaquette + const and S~_0 = a W_plaquette
+    (leading order), the continuity equation at order beta^2 asks Delta S~_1 = dS~_0 . dS + const
+    = -(a beta / N) sum_(l, a) (d^a_l W_plaquette)^2 + const. The right side is a sum of Fierz products: of one
+    plaquette with itself (Re tr P^2, |tr P|^2, Re tr P) and of two plaquettes sharing a link (the rectangle, the
+    figure eight, Re(tr P tr Q), Re(tr P conj tr Q)), and Delta maps that span into itself; so S~_1 = sum_i b_i W_i
+    over the seven types 1x1, 1x1^2, 1x1:adj, 1x2, figure8, 1x1*1x1, 1x1*1x1:conj, 8 non-zero coefficients in
+    all with S~_0 (the seed's "Lüscher, NL: 8 non-zero values"). The b_i are found by solving the identity on
+    `configs` Haar-random L x L configurations (least squares with a constant; exact, so the residual is at
+    rounding level, else the loop set lacks a needed type: ValueError). Returns (theta, relative residual)."""
+    from mpi4py import MPI
+    from ...fields.gauge import GaugeField
+    from ...lattice import Lattice
+    if tuple(model.loops.dirs) != (0, 1):
+        raise ValueError("Lüscher's next-to-leading-order flow is built here for two dimensions (dirs (0, 1)); "
+                         "in 4D it needs non-planar loops (chairs) that are not loop types")
+    if model.n_t < 2:
+        raise ValueError("the next-to-leading-order flow is linear in t: it needs n_t >= 2")
+    th = leading_order_theta(model, beta, N)
+    a = th[0, model.loops.names.index("1x1")]
+    lat = Lattice((int(L), int(L), int(configs), 1), coarse=True, comm=MPI.COMM_SELF)
+    V = GaugeField.random(lat, N=N, seed=seed, stream=4242).sites().astype(np.complex128)
+    ev = LoopEvaluation(lat, V, model.loops)
+    Zp = LoopEvaluation(lat, V, LoopSet(["1x1"], (0, 1)), laplacian=False).force([1.0])    # -dW_plaquette
+    grad2 = -2.0 * np.einsum("mvij,mvji->v", Zp, Zp).real                                      # sum_a (d^a W)^2
+    rhs = per_slice(lat, -(a * float(beta) / N) * grad2, 2)
+    A = np.stack([per_slice(lat, x, 2) for x in ev.laplacian_site] + [np.ones(int(configs))], axis=1)
+    b, *_ = np.linalg.lstsq(A, rhs, rcond=None)
+    res = float(np.linalg.norm(A @ b - rhs) / np.linalg.norm(rhs))
+    if not res < tol:
+        raise ValueError(f"the loop set {model.loops.names} does not hold Lüscher's next-to-leading-order flow "
+                         f"(relative residual {res:.2e}); it needs 1x1, 1x1^2, 1x1:adj, 1x2, figure8, 1x1*1x1, "
+                         f"1x1*1x1:conj")
+    th[1] = b[:-1]
+    return th, res
+
+
 def wilson_action(lat, links, beta, dirs=(0, 1), slice_axis=None):
     """S = beta sum_(x, planes mu < nu in dirs) (1 - Re tr U_munu(x) / N): a float, or one value per slice."""
     ls = LoopSet(["1x1"], dirs)
