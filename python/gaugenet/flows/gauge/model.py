@@ -13,8 +13,9 @@ U for the target p ~ exp(-S) is log w = -S(U) + log det F_*(V) (up to a constant
 The leading-order trivializing flow. With q_t ~ exp(-t S) to first order in beta, the continuity equation
 needs Delta S~ = -S + const; for the Wilson action S = beta sum_p (1 - Re tr U_p / N) and S~ = a W_plaquette,
 Delta W_plaquette = -4 C_F W_plaquette gives a = -beta / (2 (N^2 - 1)) (-beta / 16 for SU(3)), constant in t
-(Lüscher 2009, leading order; his next-to-leading-order map, the seed's "Lüscher, NL", adds t-dependent
-larger loops and is not reproduced here). `leading_order_theta` sets it, and training starts from it.
+(Lüscher 2009, leading order). `leading_order_theta` sets it. His next-to-leading-order map (the seed's
+"Lüscher, NL") adds t S~_1 with S~_1 a combination of the rectangle, the figure eight, plaquette windings and
+products of neighbouring plaquette traces; `luscher_nlo_theta` solves for it exactly in that loop set.
 """
 import numpy as np
 
