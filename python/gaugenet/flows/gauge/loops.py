@@ -205,6 +205,7 @@ class LoopSet:
         self.terms = [self._terms(*t) for t in types]
         self.paths = [[tm.a for tm in ts] for ts in self.terms]
         self._pairs = {}
+        self._fits = {}
 
     def _terms(self, m, n, k, kind):
         out = []
@@ -243,12 +244,14 @@ class LoopSet:
 
     def fits(self, dims, term):
         """A product term fits the lattice when neither loop meets its own links and the two loops share exactly
-        the links they share on an infinite lattice."""
-        if self.pairs(dims, term.a) or self.pairs(dims, term.b):
-            return False
-        ha = [_wrap(lk, dims) for lk, _ in _hop_sites(term.a)]
-        hb = [_wrap(lk, dims) for lk, _ in _hop_sites(term.b, term.d)]
-        return sum(x == y for x in ha for y in hb) == len(term.cross)
+        the links they share on an infinite lattice (cached per lattice, as the pairs)."""
+        key = (tuple(dims), term)
+        if key not in self._fits:
+            ha = [_wrap(lk, dims) for lk, _ in _hop_sites(term.a)]
+            hb = [_wrap(lk, dims) for lk, _ in _hop_sites(term.b, term.d)]
+            self._fits[key] = (not self.pairs(dims, term.a) and not self.pairs(dims, term.b)
+                               and sum(x == y for x in ha for y in hb) == len(term.cross))
+        return self._fits[key]
 
 
 def per_slice(lat, a, axis):
