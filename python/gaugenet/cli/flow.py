@@ -82,22 +82,23 @@ def add_arguments(p):
                    help="gauge flow: initial coefficients: the leading-order trivializing flow (default), Lüscher's "
                         "next-to-leading-order flow (2D; needs the loops 1x1, 1x1^2, 1x1:adj, 1x2, figure8, 1x1*1x1, "
                         "1x1*1x1:conj and n_t >= 2), or zero")
-    # flow HMC and plain HMC of the 2D gauge theory (docs/flows.md "Gauge fields: flow HMC")
+    # flow HMC and plain HMC: 2D gauge theories (docs/flows.md "Gauge fields: flow HMC") and phi^4
+    # (docs/flows.md "The scalar flow HMC")
     p.add_argument("--hmc-trajectories", type=int, default=0,
-                   help="gauge flow: measured flow-HMC trajectories with the trained flow (default 0: none; >= 10)")
+                   help="flow HMC: measured flow-HMC trajectories with the trained flow (default 0: none; >= 10)")
     p.add_argument("--hmc-therm", type=int, default=10,
-                   help="gauge flow: thermalisation trajectories before the measured ones (default 10)")
-    p.add_argument("--hmc-steps", type=int, default=10, help="gauge flow: MD steps per trajectory (default 10)")
-    p.add_argument("--hmc-tau", type=float, default=1.0, help="gauge flow: trajectory length (default 1)")
-    p.add_argument("--hmc-integrator", default="omelyan", help="gauge flow: omelyan (default) or leapfrog")
+                   help="flow HMC: thermalisation trajectories before the measured ones (default 10)")
+    p.add_argument("--hmc-steps", type=int, default=10, help="flow HMC: MD steps per trajectory (default 10)")
+    p.add_argument("--hmc-tau", type=float, default=1.0, help="flow HMC: trajectory length (default 1)")
+    p.add_argument("--hmc-integrator", default="omelyan", help="flow HMC: omelyan (default) or leapfrog")
     p.add_argument("--hmc-batch", type=int, default=0,
-                   help="gauge flow: independent 2D chains run at once (z slices; default 0: --batch)")
+                   help="flow HMC: independent chains run at once (gauge: z slices; default 0: --batch)")
     p.add_argument("--compare-hmc", action="store_true",
-                   help="gauge flow: also run plain HMC of the same theory (keys hmc_* and 'hmc' in the summary)")
+                   help="flow HMC: also run plain HMC of the same theory (keys hmc_* and 'hmc' in the summary)")
     p.add_argument("--plain-hmc-trajectories", type=int, default=0,
-                   help="gauge flow: measured plain-HMC trajectories (default 0: as --hmc-trajectories)")
+                   help="flow HMC: measured plain-HMC trajectories (default 0: as --hmc-trajectories)")
     p.add_argument("--plain-hmc-steps", type=int, default=0,
-                   help="gauge flow: MD steps of plain HMC (default 0: as --hmc-steps)")
+                   help="flow HMC: MD steps of plain HMC (default 0: as --hmc-steps)")
 
 
 def _config(args):
@@ -106,7 +107,7 @@ def _config(args):
             "depth": args.depth, "z2": args.z2,
             "steps": args.steps, "batch": args.batch, "lr": args.lr, "samples": args.samples,
             "chunk": max(int(args.chunk), 1), "ref_sweeps": args.ref_sweeps, "ref_therm": args.ref_therm,
-            "ref_delta": args.ref_delta, "seed": args.seed}
+            "ref_delta": args.ref_delta, "seed": args.seed, "hmc": _hmc_config(args)}
 
 
 def _print_summary(s):
@@ -142,8 +143,8 @@ def run(args):
     if size > 1:
         raise FlowError(f"`flow` runs on one MPI rank (the scalar model is NumPy-vectorised over a batch); got "
                         f"{size} ranks: run it without mpiexec or with -n 1")
-    cfg = _config(args)
     try:
+        cfg = _config(args)
         theory = validate(cfg)
     except ValueError as exc:
         raise FlowError(str(exc)) from None

@@ -102,6 +102,52 @@ def _agreement(flow_obs, ref_obs):
     return out
 
 
+def _hmc_comparison(flow, weights, theory, L, hc, seed, log=None):
+    """Flow HMC with the trained flow and, with hc["compare"], plain HMC of phi^4 on L x L (gaugenet.flows.phi4_hmc),
+    hc["batch"] chains each, both from phi = f(z) of the same prior draws z. Returns the summary keys of
+    docs/flows.md ("The scalar flow HMC")."""
+    from .phi4_hmc import FlowedPhi4Action, PlainPhi4Action, run_hmc
+
+    rng = np.random.default_rng(seed + 104729)
+    z0 = rng.standard_normal((hc["batch"], L, L))
+
+    def progress(name, total):
+        def cb(k, acc):
+            if log and (k + 1) % max(total // 10, 1) == 0:
+                log.info("%s trajectory %d/%d: acceptance %.3f", name, k + 1, total, float(np.mean(acc)))
+        return cb
+
+    fa = FlowedPhi4Action(flow, weights, theory)
+    fs, _ = run_hmc(fa, z0, hc["trajectories"], hc["therm"], hc["steps"], hc["tau"], hc["integrator"],
+                    seed=seed + 3, callback=progress("flow HMC", hc["therm"] + hc["trajectories"]))
+    out = {"flow_hmc": fs, "flow_hmc_acceptance": fs["acceptance"], "tau_int_M": fs["tau_int_M"],
+           "tau_int_M_err": fs["tau_int_M_err"]}
+    if hc["compare"]:
+        ps, _ = run_hmc(PlainPhi4Action(theory), fa.to_phi(z0), hc["plain_trajectories"], hc["therm"],
+                        hc["plain_steps"], hc["tau"], hc["integrator"], seed=seed + 3,
+                        callback=progress("plain HMC", hc["therm"] + hc["plain_trajectories"]))
+        out.update({"hmc": ps, "hmc_acceptance": ps["acceptance"], "hmc_tau_int_M": ps["tau_int_M"],
+                    "hmc_tau_int_M_err": ps["tau_int_M_err"],
+                    "tau_int_ratio": fs["tau_int_M"] / ps["tau_int_M"],
+                    "cost_ratio": fs["seconds_per_trajectory"] / ps["seconds_per_trajectory"],
+                    "abs_m_difference_sigma": (fs["abs_m"] - ps["abs_m"]) / max(math.hypot(fs["abs_m_err"],
+                                                                                            ps["abs_m_err"]), 1e-300),
+                    "chi_difference_sigma": (fs["chi"] - ps["chi"]) / max(math.hypot(fs["chi_err"], ps["chi_err"]),
+                                                                          1e-300)})
+    if log:
+        msg = (f"flow HMC ({fs['chains']} chains x {fs['trajectories']} trajectories, {fs['steps']} "
+               f"{fs['integrator']} steps): acceptance {fs['acceptance']:.3f}, |M|/V {fs['abs_m']:.5f}"
+               f"({fs['abs_m_err']:.5f}), chi {fs['chi']:.4f}({fs['chi_err']:.4f}), tau_int M "
+               f"{fs['tau_int_M']:.2f}({fs['tau_int_M_err']:.2f}), {fs['seconds_per_trajectory']:.4f} s/trajectory")
+        if "hmc" in out:
+            ps = out["hmc"]
+            msg += (f"; plain HMC: acceptance {ps['acceptance']:.3f}, |M|/V {ps['abs_m']:.5f}({ps['abs_m_err']:.5f}),"
+                    f" chi {ps['chi']:.4f}({ps['chi_err']:.4f}), tau_int M {ps['tau_int_M']:.2f}"
+                    f"({ps['tau_int_M_err']:.2f}), {ps['seconds_per_trajectory']:.4f} s/trajectory")
+        log.info(msg)
+    return out
+
+
 def run_experiment(cfg, log=None, model=None):
     """Train (or continue training `model` = (flow, weights)) and measure; returns (the JSON summary of
     docs/flows.md, flow, weights)."""
@@ -155,6 +201,9 @@ def run_experiment(cfg, log=None, model=None):
                     "observables": {"flow": first["flow"]["observables"],
                                     "reference": first["reference"]["observables"]},
                     "applied": applied})
+    hc = cfg.get("hmc")
+    if hc and hc["trajectories"] > 0:
+        summary.update(_hmc_comparison(flow, weights, theory, L, hc, cfg["seed"], log))
     if L in SEED_TABLE and abs(SEED_TABLE[L][0] - theory.beta) < 1e-9:
         summary["seed_table"] = {"L": L, "beta": SEED_TABLE[L][0], "acceptance_L": SEED_TABLE[L][1],
                                  "acceptance_2L": SEED_TABLE[L][2]}

@@ -34,13 +34,13 @@ class AutocorrResult:
         return dict(self.__dict__)
 
 
-def autocorrelation(a, max_lag=None):
-    """Gamma(t) for t = 0 .. max_lag (FFT, normalised by n - t)."""
+def autocorrelation(a, max_lag=None, mean=None):
+    """Gamma(t) for t = 0 .. max_lag (FFT, normalised by n - t), about the series' own mean or `mean`."""
     a = np.asarray(a, dtype=np.float64).ravel()
     n = a.size
     if max_lag is None:
         max_lag = n - 1
-    d = a - a.mean()
+    d = a - (a.mean() if mean is None else mean)
     m = 1 << int(math.ceil(math.log2(max(2 * n, 2))))
     f = np.fft.rfft(d, m)
     c = np.fft.irfft(f * np.conj(f), m)[:max_lag + 1]
@@ -57,9 +57,31 @@ def tau_int(a, S=1.5):
         raise ValueError("tau_int: the series contains NaN/Inf")
     if not S > 0:
         raise ValueError(f"tau_int: the window factor S must be positive, got {S}")
-    gamma = autocorrelation(a, n // 2)
-    g0 = gamma[0]
+    return _windowed(autocorrelation(a, n // 2), n, float(a.mean()), S)
+
+
+def tau_int_replicas(a, S=1.5):
+    """AutocorrResult of R independent replicas a[R, n] of the same Markov chain (e.g. the parallel chains of a
+    batched HMC): Gamma(t) is summed over the replicas about the common mean and normalised by R (n - t), then
+    windowed as one series of R n measurements (Wolff 2004, sec. 3.3). With R = 1 this is `tau_int`."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"tau_int_replicas: expected a[replicas, n], got shape {a.shape}")
+    R, n = a.shape
+    if n < 10:
+        raise ValueError(f"tau_int_replicas: need at least 10 measurements per replica, got {n}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("tau_int_replicas: the series contains NaN/Inf")
+    if not S > 0:
+        raise ValueError(f"tau_int_replicas: the window factor S must be positive, got {S}")
     mean = float(a.mean())
+    gamma = np.mean([autocorrelation(row, n // 2, mean) for row in a], axis=0)
+    return _windowed(gamma, R * n, mean, S)
+
+
+def _windowed(gamma, n, mean, S):
+    """tau_int with Wolff's automatic window from Gamma(0 .. n/2) of n measurements in all."""
+    g0 = gamma[0]
     if g0 <= 0:          # a constant series: no fluctuations, nothing is correlated
         return AutocorrResult(0.5, 0.0, 0, mean, 0.0, n, 0.0)
     rho = gamma / g0

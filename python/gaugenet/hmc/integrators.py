@@ -36,14 +36,15 @@ def check_steps(n_steps, tau):
         raise ValueError(f"integrator: the trajectory length must be positive and finite, got {tau}")
 
 
-def integrate(U, P, force, n_steps, tau=1.0, scheme="omelyan", on_force=None):
+def integrate(U, P, force, n_steps, tau=1.0, scheme="omelyan", on_force=None, drift=None):
     """Integrate (U, Pi) over time tau in n_steps steps; returns (U, Pi) (new objects; inputs untouched).
 
-    force(U) -> (4, V, N, N) array. on_force: optional callback called after each force evaluation."""
-    return integrate_nested(U, P, [(force, n_steps)], tau, scheme, on_force)
+    force(U) -> (4, V, N, N) array. on_force: optional callback called after each force evaluation.
+    drift: see integrate_nested."""
+    return integrate_nested(U, P, [(force, n_steps)], tau, scheme, on_force, drift)
 
 
-def integrate_nested(U, P, levels, tau=1.0, scheme="omelyan", on_force=None):
+def integrate_nested(U, P, levels, tau=1.0, scheme="omelyan", on_force=None, drift=None):
     """Multiple time scales (Sexton-Weingarten): levels = [(force_0, n_0), (force_1, n_1), ...], outermost first.
 
     Level 0 integrates its force with n_0 steps of `scheme` over tau; every drift of length h of level k is
@@ -52,19 +53,26 @@ def integrate_nested(U, P, levels, tau=1.0, scheme="omelyan", on_force=None):
     composition of symmetric maps, so the whole map is reversible and area-preserving. A cheap, stiff force
     (the gauge force) goes on the inner, finer level, an expensive smooth one (the fermion force) outside.
     Adjacent kicks at the same U are merged within a level. on_force is called after each evaluation of the
-    OUTERMOST force only (the expensive one); with one level this is `integrate`."""
+    OUTERMOST force only (the expensive one); with one level this is `integrate`.
+
+    drift(U, P, h) -> U moved by h along P: by default the link move U -> exp(h P) U of gauge fields (complex
+    momenta); with a drift given, P keeps its real dtype and the same schemes integrate any other phase space,
+    e.g. real scalar fields with drift = lambda x, p, h: x + h * p (gaugenet.flows.phi4_hmc)."""
     if scheme not in _schemes():
         raise ValueError(f"unknown integrator {scheme!r}; choose one of {', '.join(INTEGRATORS)}")
     if not levels:
         raise ValueError("integrator: need at least one (force, steps) level")
     for _, n in levels:
         check_steps(n, tau)
-    P = np.array(P, dtype=np.complex128, copy=True)
-    U, P = _level(U, P, list(levels), float(tau), _schemes()[scheme], on_force)
+    if drift is None:
+        P, drift = np.array(P, dtype=np.complex128, copy=True), move_links
+    else:
+        P = np.array(P, dtype=np.float64, copy=True)
+    U, P = _level(U, P, list(levels), float(tau), _schemes()[scheme], on_force, drift)
     return U, P
 
 
-def _level(U, P, levels, tau, stages, on_force):
+def _level(U, P, levels, tau, stages, on_force, drift_map):
     """Integrate levels[0] over tau (P updated in place), its drifts being the inner levels."""
     force, n_steps = levels[0]
     inner = levels[1:]
@@ -78,9 +86,9 @@ def _level(U, P, levels, tau, stages, on_force):
             P += (pending * eps) * _force(force, U, on_force)
             pending = 0.0
             if inner:
-                U, P = _level(U, P, inner, drift * eps, stages, None)
+                U, P = _level(U, P, inner, drift * eps, stages, None, drift_map)
             else:
-                U = move_links(U, P, drift * eps)
+                U = drift_map(U, P, drift * eps)
     P += (pending * eps) * _force(force, U, on_force)
     return U, P
 
