@@ -294,6 +294,12 @@ def test_bench_command_mpi(tmp_path):
     if core.packed_available():
         want |= {("wilson_hop", "packed"), ("wilson_clover", "packed")}
     assert want <= layouts
+    if core.packed_available():   # the doubled-link rows (SU(3), two-row storage) count eight links per site
+        for k in ("wilson_hop", "wilson_clover"):
+            recs = {bool(r.get("doubled_links")): r for r in rep["results"] if r["kernel"] == k
+                    and r.get("layout") == "packed" and r.get("link_rows") == 2 and r["local_volume"] == "8.4.4.4"}
+            assert set(recs) == {False, True}, k
+            assert recs[True]["bytes_per_site"] - recs[False]["bytes_per_site"] == 4 * 3 * 2 * 16
     if COMM.Get_size() > 1:
         halo = [r for r in rep["results"] if r["kernel"] == "halo"]
         assert halo and halo[0]["messages_per_exchange"] > 0 and halo[0]["bytes_per_exchange"] > 0

@@ -29,13 +29,14 @@ def setup(grid, N=3, precision="double", zero_boundary=False, nvec=None, seed=0)
     return lat, U, psi
 
 
-def check_family(U, psi, tol, label, native=True):
+def check_family(U, psi, tol, label, native=True, doubled=False):
     """Both link storages for SU(3): all rows, and the first two with the third rebuilt in the kernel (with the
-    boundary phases of THETA in x, z and t folded into the links)."""
+    boundary phases of THETA in x, z and t folded into the links); doubled: with the doubled links."""
     for name, D in (("wilson", gn.Wilson(U, mass=-0.3, boundary_phases=THETA)),
                     ("clover", gn.WilsonClover(U, mass=-0.3, csw=1.2, boundary_phases=THETA))):
         for two_rows in ((False, "auto") if U.N == 3 else (False,)):
-            P = gn.PackedWilson(D, two_rows=two_rows)
+            P = gn.PackedWilson(D, two_rows=two_rows, doubled_links=doubled)
+            assert (P.U_doubled is not None) == (doubled and P.native)
             assert P.two_rows == (two_rows == "auto")
             if not native:
                 P.native = False
@@ -89,6 +90,23 @@ def test_packed_batched_and_zero_boundary(grid):
 def test_packed_single_precision(grid):
     lat, U, psi = setup(grid, precision="single", seed=3)
     check_family(U, psi, 2e-6, f"grid {grid} single")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("grid", packed_grids())
+def test_doubled_links_equal_ordinary(grid):
+    """The doubled-link layout (U_mu(x - mu) stored with x, read by the local backward hops; the split edges still
+    gathered through the halo): the same operator on every process grid, with boundary phases (whose third-row
+    factor then sits on a backward link read from the doubled copy), several right-hand sides, SU(2), zero-boundary
+    links and single precision."""
+    lat, U, psi = setup(grid, nvec=2, seed=21)
+    check_family(U, psi, 1e-13, f"grid {grid} doubled", doubled=True)
+    lat, U, psi = setup(grid, N=2, seed=22)
+    check_family(U, psi, 1e-13, f"grid {grid} doubled SU(2)", doubled=True)
+    lat, U, psi = setup(grid, zero_boundary=True, seed=23)
+    check_family(U, psi, 1e-13, f"grid {grid} doubled zero-boundary", doubled=True)
+    lat, U, psi = setup(grid, precision="single", seed=24)
+    check_family(U, psi, 2e-6, f"grid {grid} doubled single", doubled=True)
 
 
 @pytest.mark.mpi

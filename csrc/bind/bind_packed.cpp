@@ -165,7 +165,7 @@ Buf addend(const std::string &who, py::object add, const Buf &o, bool alias_ok) 
 void wilson_packed(py::object out, py::object in, py::object in_halo, py::object U, py::object U_halo,
                    py::object nbr, std::vector<int> dims, std::vector<bool> split, py::object clover, double diag,
                    double hop_coef, int nrhs, int N, bool dagger, int part, bool two_rows,
-                   std::vector<std::complex<double>> boundary_det, py::object add, bool sub) {
+                   std::vector<std::complex<double>> boundary_det, py::object add, bool sub, py::object U_doubled) {
 #if !GN_SIMD8
   throw std::runtime_error("gaugenet kernel: wilson_packed needs a build for an AVX-512 CPU (see packed_available())");
 #else
@@ -183,12 +183,16 @@ void wilson_packed(py::object out, py::object in, py::object in_halo, py::object
           "wilson_packed: clover must hold the compressed hermitian blocks, 8 N^2 reals per site (operators/packed.py compress_clover)");
   const int64_t Vh = packed_halo_sites("wilson_packed", pb, split, S, N);
   const Buf ad = addend("wilson_packed", add, o, false);
+  const Buf ub = get_buf(U_doubled, false, "U_doubled", true);
+  require(!ub.present || (ub.kind == u.kind && ub.nbytes == u.nbytes),
+          "wilson_packed: U_doubled (the doubled links) must be packed like U (same precision, storage and size)");
   auto go = [&](auto zero) {
     using T = decltype(zero);
     WilsonPackedArgs<T> a{};
     fill_packed<T>(a, o, i, ih, u, uh, c, V, Vh, N);
     a.add = ad.present ? ad.as<const T>() : nullptr;
     a.sub = sub;
+    a.U_doubled = ub.present ? ub.as<const T>() : nullptr;
     a.nbr = nb.as<const int32_t>();
     a.V = V;
     for (int mu = 0; mu < 4; ++mu) a.dims[mu] = dims[mu], a.split[mu] = split[mu];
@@ -303,9 +307,10 @@ void bind_packed(py::module_ &m) {
         py::arg("U_halo"), py::arg("nbr"), py::arg("dims"), py::arg("split"), py::arg("clover"), py::arg("diag"),
         py::arg("hop_coef"), py::arg("nrhs"), py::arg("N"), py::arg("dagger") = false, py::arg("part") = 0,
         py::arg("two_rows") = false, py::arg("boundary_det") = std::vector<std::complex<double>>{},
-        py::arg("add") = py::none(), py::arg("sub") = false,
+        py::arg("add") = py::none(), py::arg("sub") = false, py::arg("U_doubled") = py::none(),
         "Wilson(-clover) on packed fields (kernels/wilson_packed.h); halos in the ordinary layout. two_rows: U holds "
         "the first two rows of SU(3) links, the third rebuilt in the kernel (times boundary_det[mu] on the local "
         "slice x_mu = dims[mu] - 1, where a boundary phase is folded into the links). add: out = add + D in "
-        "(add - D in with sub) in the same pass; add packed like out, not out itself");
+        "(add - D in with sub) in the same pass; add packed like out, not out itself. U_doubled: doubled links, packed like U, "
+        "block B holding U_mu(x - mu) (local periodic wrap), read by the local backward hops");
 }

@@ -83,6 +83,12 @@ struct WilsonPackedArgs {
   // residual b - D x of a smoother step in one pass); nullptr: out = result
   const T *add;
   bool sub;
+  // optional doubled links (the layout of Grid's doubled gauge field, in this storage): packed like U, block B
+  // holding U_mu(x - mu) of its sites (the local lattice wrapped periodically). The backward hops that stay
+  // local read their link from here, in the block's own sequential stream, instead of from the neighbour's
+  // block (lane-shifted for -x); twice the link bytes. nullptr: the links of U only (docs/performance.md,
+  // "Doubled links").
+  const T *U_doubled;
 };
 
 template <int N, int SF, class T, bool R12 = false>
@@ -216,6 +222,8 @@ struct WilsonPacked {
 
   // the packed link U_mu of block B
   static GN_SIMD_INLINE const T *link(const Ctx &c, int mu, int64_t B) { return c.a.U + (B * 4 + mu) * LS * 8; }
+  // the doubled link U_mu(x - mu) of the sites of block B (WilsonPackedArgs::U_doubled)
+  static GN_SIMD_INLINE const T *dlink(const Ctx &c, int mu, int64_t B) { return c.a.U_doubled + (B * 4 + mu) * LS * 8; }
 
   // R12: multiply the third row (u2, packed) of the link of lane `lane` (-1: all lanes) by the factor f
   static void scale_row(T *u2, int lane, const T (&f)[2]) {
@@ -300,7 +308,7 @@ struct WilsonPacked {
     alignas(64) T gl[NL * 8];  // a shifted or gathered link
     if (kd == 0) {
       project<mu, sign>(c.a.in + nb * c.bst + roff, h);
-      u = link(c, mu, back ? nb : B);
+      u = !back ? link(c, mu, B) : c.a.U_doubled ? dlink(c, mu, B) : link(c, mu, nb);
     } else if (kd == 1 || kd == 2) {
       R h2[NH];
       project<mu, sign>(c.a.in + B * c.bst + roff, h);
@@ -314,6 +322,8 @@ struct WilsonPacked {
       }
       if (!back) {
         u = link(c, mu, B);
+      } else if (c.a.U_doubled) {
+        u = dlink(c, mu, B);
       } else {  // the links of the neighbours: shifted like the spinors
         const T *pa = link(c, mu, B), *pb = link(c, mu, nb);
 #pragma GCC unroll 32
@@ -360,13 +370,14 @@ struct WilsonPacked {
     if (Bn < 0) return;
     if constexpr (piece < 4) {
       if (rhs <= 0) pf_lines(link(c, piece, Bn), LS);
+      if (rhs <= 0 && c.a.U_doubled) pf_lines(dlink(c, piece, Bn), LS);
     } else {
       constexpr int k = piece;  // hops 4..7: +z, -z, +t, -t (neighbours from the geometry, not the table)
       int64_t nb;
       if (kind<k>(c, Bn, &nb) != 3) {
         if (rhs < 0) pf_lines(c.a.in + nb * c.bst, NS * c.a.nrhs);
         else pf_lines(c.a.in + nb * c.bst + (int64_t)rhs * NS * 8, NS);
-        if ((k & 1) && rhs <= 0) pf_lines(link(c, k / 2, nb), LS);
+        if ((k & 1) && rhs <= 0 && !c.a.U_doubled) pf_lines(link(c, k / 2, nb), LS);
       }
     }
   }
@@ -489,7 +500,7 @@ struct WilsonPacked {
   template <int NT>
   static void run_nt(const WilsonPackedArgs<T> &a) {
     const Ctx c = context(a);
-    for_blocks<NT>(c, (2 * NS * a.nrhs + 4 * LS) * (int64_t)sizeof(T), [&](int64_t B, int64_t Bn) {
+    for_blocks<NT>(c, (2 * NS * a.nrhs + (a.U_doubled ? 8 : 4) * LS) * (int64_t)sizeof(T), [&](int64_t B, int64_t Bn) {
       if (a.clover) block<NT, true>(c, B, Bn);
       else block<NT, false>(c, B, Bn);
     });

@@ -127,6 +127,21 @@ def packed_wilson_cases(fields, U, Dh, Dc, psi, nvec):
                                                     link_rows=rows), nvec=nvec, mode="normal", layout="packed",
                               link_rows=rows,
                               note=note + extra + "; clover blocks stored as diagonal + upper triangle, counted so"))
+    if N == 3:   # the doubled links of Grid's layout (U_mu(x - mu) stored at x), two-row storage, timed beside
+        dnote = (note + "; SU(3) links stored as their first two rows, doubled: U_mu(x - mu) stored again at x "
+                 "and read by the backward hops (eight links per site read, counted so)")
+        for kernel, D in (("wilson_hop", Dh), ("wilson_clover", Dc)):
+            if D is None:
+                continue
+            P = gn.PackedWilson(D, two_rows=True, doubled_links=True)
+            x = P.pack(psi)
+            out = x.empty_like()
+            fn = (lambda P=P, x=x, out=out: P.hop(x, out=out)) if kernel == "wilson_hop" else \
+                (lambda P=P, x=x, out=out: P.apply(x, out=out))
+            cases.append(Case(kernel, fn, V, models.flops_per_site(kernel, N) * nvec,
+                              models.bytes_per_site(kernel, p, N, nvec=nvec, hermitian_clover=kernel != "wilson_hop",
+                                                    link_rows=2, doubled_links=True),
+                              nvec=nvec, mode="normal", layout="packed", link_rows=2, doubled_links=True, note=dnote))
     return cases
 
 

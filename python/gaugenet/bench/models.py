@@ -60,13 +60,14 @@ def flops_per_site(kernel, N=3, nin=1, nout=1):
 
 
 def bytes_per_site(kernel, precision, N=3, nvec=1, nin=1, nout=1, n_basis=12, block=16, hermitian_clover=False,
-                   link_rows=None):
+                   link_rows=None, doubled_links=False):
     """Minimal traffic per (fine) site and call. hermitian_clover: the clover blocks stored as their diagonal
     and upper triangle (the packed layout), 4 N^2 complex numbers' worth per site instead of 8 N^2.
     link_rows: rows of each link stored and read (2 for SU(3) links whose third row the kernel rebuilds);
-    default all N."""
+    default all N. doubled_links: the backward links stored again with every site (Grid's doubled gauge field):
+    eight links read per site instead of four."""
     c = complex_bytes(precision)
-    links = 4 * N * (N if link_rows is None else link_rows)
+    links = (8 if doubled_links else 4) * N * (N if link_rows is None else link_rows)
     if kernel == "wilson_hop":
         return c * (links + 2 * 4 * N * nvec)
     if kernel == "wilson_clover":

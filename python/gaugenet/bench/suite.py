@@ -117,6 +117,7 @@ class _Recorder:
             "mode": case.info.get("mode", "normal"),
             "layout": case.info.get("layout", "site"),
             "link_rows": case.info.get("link_rows"),
+            "doubled_links": bool(case.info.get("doubled_links", False)),
             "seconds_per_call": sec,
             "flops_per_site": case.flops_per_site,
             "bytes_per_site": case.bytes_per_site,

@@ -18,7 +18,8 @@ def _label(r):
     if r.get("mode", "normal") != "normal":
         parts.append("zero-bdy")
     if r.get("layout", "site") == "packed":
-        parts.append("packed 2-row" if r.get("link_rows") == 2 else "packed")
+        parts.append(("packed 2-row" if r.get("link_rows") == 2 else "packed")
+                     + (" doubled" if r.get("doubled_links") else ""))
     if r.get("scaling") == "strong":
         parts.append("strong")
     return " ".join(parts)

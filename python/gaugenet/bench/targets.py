@@ -23,7 +23,9 @@ def _fastest(recs):
 
 def _variant(r):
     v = r.get("layout", "site")
-    return ("packed 2-row" if r.get("link_rows") == 2 else "packed") if v == "packed" else "ordinary layout"
+    if v != "packed":
+        return "ordinary layout"
+    return ("packed 2-row" if r.get("link_rows") == 2 else "packed") + (" doubled" if r.get("doubled_links") else "")
 
 
 def _fraction(r):

@@ -285,13 +285,30 @@ class PackedWilson(_PackedStencil):
     (U_2j = det conj(U_0k U_1l - U_0l U_1k)): 2/3 of the link traffic, 6-20% less time out of cache.
     'auto' (default) does so where N = 3 and all links are SU(3) to 1e-12 (single precision 1e-5) up to the
     boundary phases (decided on all ranks together; P.two_rows says which); True insists (ValueError
-    otherwise), False keeps all rows."""
+    otherwise), False keeps all rows.
 
-    def __init__(self, D, two_rows="auto"):
+    doubled_links: also store U_mu(x - mu) with every site (the layout of Grid's doubled gauge field, in the same
+    storage), so that the backward hops read their links from the block's own sequential stream: twice the link
+    memory and link bytes, fewer scattered streams (docs/performance.md, "Doubled links": measured slower here,
+    kept for the comparison)."""
+
+    def __init__(self, D, two_rows="auto", doubled_links=False):
         super().__init__(D.links, "PackedWilson", two_rows=two_rows)
         self.D = D
+        self.U_doubled = self._doubled() if doubled_links and self.native else None
         self.mass, self.csw = D.mass, D.csw
         self.clover = None if D.clover is None else _pack(compress_clover(D.clover, self.V, self.N, self.lat), self.V)
+
+    def _doubled(self):
+        """U_mu(x - mu) of every local site (local periodic wrap: the kernel gathers the hops across a split
+        direction's edge through the halo), packed like self.U."""
+        lat, N = self.lat, self.N
+        U = self.links.U.reshape((4,) + tuple(lat.local_dims[::-1]) + (N, N))     # (mu, t, z, y, x, N, N)
+        back = np.stack([np.roll(U[mu], 1, axis=3 - mu) for mu in range(4)])      # U_mu(x - mu)
+        back = np.moveaxis(back.reshape(4, self.V, N, N), 0, 1)
+        if self.two_rows:
+            back = back[:, :, :2, :]
+        return _pack(np.ascontiguousarray(back).reshape(self.V, -1), self.V)
 
     # ------------------------------------------------------------------ application
     def apply(self, x, dagger=False, diag=None, hop_coef=-0.5, use_clover=True, out=None, residual_of=None):
@@ -316,7 +333,8 @@ class PackedWilson(_PackedStencil):
             return res
         self._run(lambda halo, U_halo, split, part: core.wilson_packed(
             res.data, x.data, halo, self.U, U_halo, self.halo.nbr, self.lat.local_dims, split, clover, d, hop_coef,
-            x.nvec, self.N, dagger, part, self.two_rows, self.boundary_det, add=b, sub=True), x)
+            x.nvec, self.N, dagger, part, self.two_rows, self.boundary_det, add=b, sub=True,
+            U_doubled=self.U_doubled), x)
         return res
 
     def __call__(self, x):
