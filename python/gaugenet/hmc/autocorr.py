@@ -51,13 +51,17 @@ def tau_int(a, S=1.5):
     """AutocorrResult of the series a (module docstring). Needs at least 10 finite values."""
     a = np.asarray(a, dtype=np.float64).ravel()
     n = a.size
-    if n < 10:
-        raise ValueError(f"tau_int: need at least 10 measurements, got {n}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("tau_int: the series contains NaN/Inf")
-    if not S > 0:
-        raise ValueError(f"tau_int: the window factor S must be positive, got {S}")
+    _check_series(a, n, S, "tau_int", "")
     return _windowed(autocorrelation(a, n // 2), n, float(a.mean()), S)
+
+
+def _check_series(a, n, S, who, per):
+    if n < 10:
+        raise ValueError(f"{who}: need at least 10 measurements{per}, got {n}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{who}: the series contains NaN/Inf")
+    if not S > 0:
+        raise ValueError(f"{who}: the window factor S must be positive, got {S}")
 
 
 def tau_int_replicas(a, S=1.5):
@@ -68,12 +72,7 @@ def tau_int_replicas(a, S=1.5):
     if a.ndim != 2:
         raise ValueError(f"tau_int_replicas: expected a[replicas, n], got shape {a.shape}")
     R, n = a.shape
-    if n < 10:
-        raise ValueError(f"tau_int_replicas: need at least 10 measurements per replica, got {n}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("tau_int_replicas: the series contains NaN/Inf")
-    if not S > 0:
-        raise ValueError(f"tau_int_replicas: the window factor S must be positive, got {S}")
+    _check_series(a, n, S, "tau_int_replicas", " per replica")
     mean = float(a.mean())
     gamma = np.mean([autocorrelation(row, n // 2, mean) for row in a], axis=0)
     return _windowed(gamma, R * n, mean, S)
