@@ -47,8 +47,17 @@
 // blocks ahead (1-16 within the noise), into L1 (T1/T2 hints: 3-8% slower); z-blocks of the cache
 // order sized for GN_PACKED_BLOCK_BYTES (with the round-robin threads 8 and 16 MB within the noise,
 // 4 MB +5%; 32-64 MB were 20-40% slower with contiguous thread shares).
+//
+// The prefetch target depends on the core (GCC's -march=native names it): into L1 (T0) on the Intel AVX-512
+// cores where the kernel was tuned (T1/T2 3-8% slower there), into L2 (T1) on AMD Zen, where T0 prefetches
+// made the 32^4 double two-row hop 50-55 ms and T1 ones 32.6-35.8 ms (2 threads, C++ driver, alternating runs;
+// single 21.7-24.9 -> 16.3-17.5 ms): a Zen core's L1 cannot hold four blocks ahead of this many streams.
 #ifndef GN_PACKED_HINT
+#if defined(__znver1__) || defined(__znver2__) || defined(__znver3__) || defined(__znver4__) || defined(__znver5__)
+#define GN_PACKED_HINT _MM_HINT_T1
+#else
 #define GN_PACKED_HINT _MM_HINT_T0
+#endif
 #endif
 #ifndef GN_PACKED_BLOCK_BYTES
 #define GN_PACKED_BLOCK_BYTES (16 << 20)
