@@ -109,39 +109,28 @@ def packed_wilson_cases(fields, U, Dh, Dc, psi, nvec):
     V, p = lat.local_volume, lat.precision
     note = "packed layout (operators/packed.py; links, clover and spinors packed once)"
     cases = []
-    for two_rows, rows, extra in _link_storages(N):
-        Ph = gn.PackedWilson(Dh, two_rows=two_rows)
+    storages = [s + (False,) for s in _link_storages(N)]
+    if N == 3:   # the doubled links of Grid's layout (U_mu(x - mu) stored at x), two-row storage, timed beside
+        storages.append((True, 2, "; SU(3) links stored as their first two rows, doubled: U_mu(x - mu) stored again "
+                         "at x and read by the backward hops (eight links per site read, counted so)", True))
+    for two_rows, rows, extra, doubled in storages:
+        Ph = gn.PackedWilson(Dh, two_rows=two_rows, doubled_links=doubled)
         x = Ph.pack(psi)
         out = x.empty_like()
         cases.append(Case("wilson_hop", lambda Ph=Ph, x=x, out=out: Ph.hop(x, out=out), V,
                           models.flops_per_site("wilson_hop", N) * nvec,
-                          models.bytes_per_site("wilson_hop", p, N, nvec=nvec, link_rows=rows),
-                          numpy_key="wilson_hop" if nvec == 1 else None, nvec=nvec, mode="normal", layout="packed",
-                          link_rows=rows, note=note + extra))
+                          models.bytes_per_site("wilson_hop", p, N, nvec=nvec, link_rows=rows, doubled_links=doubled),
+                          numpy_key="wilson_hop" if nvec == 1 and not doubled else None, nvec=nvec, mode="normal",
+                          layout="packed", link_rows=rows, doubled_links=doubled, note=note + extra))
         if Dc is not None:
-            Pc = gn.PackedWilson(Dc, two_rows=two_rows)
+            Pc = gn.PackedWilson(Dc, two_rows=two_rows, doubled_links=doubled)
             out_c = x.empty_like()
             cases.append(Case("wilson_clover", lambda Pc=Pc, x=x, out_c=out_c: Pc.apply(x, out=out_c), V,
                               models.flops_per_site("wilson_clover", N) * nvec,
                               models.bytes_per_site("wilson_clover", p, N, nvec=nvec, hermitian_clover=True,
-                                                    link_rows=rows), nvec=nvec, mode="normal", layout="packed",
-                              link_rows=rows,
+                                                    link_rows=rows, doubled_links=doubled), nvec=nvec, mode="normal",
+                              layout="packed", link_rows=rows, doubled_links=doubled,
                               note=note + extra + "; clover blocks stored as diagonal + upper triangle, counted so"))
-    if N == 3:   # the doubled links of Grid's layout (U_mu(x - mu) stored at x), two-row storage, timed beside
-        dnote = (note + "; SU(3) links stored as their first two rows, doubled: U_mu(x - mu) stored again at x "
-                 "and read by the backward hops (eight links per site read, counted so)")
-        for kernel, D in (("wilson_hop", Dh), ("wilson_clover", Dc)):
-            if D is None:
-                continue
-            P = gn.PackedWilson(D, two_rows=True, doubled_links=True)
-            x = P.pack(psi)
-            out = x.empty_like()
-            fn = (lambda P=P, x=x, out=out: P.hop(x, out=out)) if kernel == "wilson_hop" else \
-                (lambda P=P, x=x, out=out: P.apply(x, out=out))
-            cases.append(Case(kernel, fn, V, models.flops_per_site(kernel, N) * nvec,
-                              models.bytes_per_site(kernel, p, N, nvec=nvec, hermitian_clover=kernel != "wilson_hop",
-                                                    link_rows=2, doubled_links=True),
-                              nvec=nvec, mode="normal", layout="packed", link_rows=2, doubled_links=True, note=dnote))
     return cases
 
 

@@ -84,8 +84,7 @@ def run_hmc(action, x0, trajectories, therm=10, n_steps=10, tau=1.0, integrator=
     total = int(therm) + int(trajectories)
     Ms = np.empty((B, int(trajectories)))
     accepted, boltz = [], []
-    t0 = time.perf_counter()
-    t_meas = None
+    t_meas = time.perf_counter()
 
     def force(y):
         forces[0] += 1

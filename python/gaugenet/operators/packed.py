@@ -149,12 +149,16 @@ class _PackedStencil:
         if share is not None and share.shares_links(links, self.two_rows):
             self.U = share.U
         else:
-            U = np.moveaxis(links.U, 0, 1)                        # (V, 4, N, N)
-            if self.two_rows:
-                U = U[:, :, :2, :]
-            self.U = _pack(np.ascontiguousarray(U).reshape(self.V, -1), self.V)
+            self.U = self._pack_links(links.U)
         self.U_halo = links.U_halo
         self._halo_bufs = {}
+
+    def _pack_links(self, U):
+        """Links (4, V, N, N) in the packed storage [V/8][4][rows N 2][8] (the first two rows with two_rows)."""
+        U = np.moveaxis(U, 0, 1)                                   # (V, 4, N, N)
+        if self.two_rows:
+            U = U[:, :, :2, :]
+        return _pack(np.ascontiguousarray(U).reshape(self.V, -1), self.V)
 
     def shares_links(self, links, two_rows=False):
         """Whether links (a StencilLinks) are the ones packed here (same values, boundary mode and precision)
@@ -305,10 +309,7 @@ class PackedWilson(_PackedStencil):
         lat, N = self.lat, self.N
         U = self.links.U.reshape((4,) + tuple(lat.local_dims[::-1]) + (N, N))     # (mu, t, z, y, x, N, N)
         back = np.stack([np.roll(U[mu], 1, axis=3 - mu) for mu in range(4)])      # U_mu(x - mu)
-        back = np.moveaxis(back.reshape(4, self.V, N, N), 0, 1)
-        if self.two_rows:
-            back = back[:, :, :2, :]
-        return _pack(np.ascontiguousarray(back).reshape(self.V, -1), self.V)
+        return self._pack_links(back.reshape(4, self.V, N, N))
 
     # ------------------------------------------------------------------ application
     def apply(self, x, dagger=False, diag=None, hop_coef=-0.5, use_clover=True, out=None, residual_of=None):
