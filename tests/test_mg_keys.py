@@ -20,9 +20,14 @@ def _path(tmp_path, name):
     return COMM.bcast(str(tmp_path / name) if COMM.Get_rank() == 0 else None, root=0)
 
 
-def _run(tmp_path, *extra):
+# --quick's 4^3 x 8 has no packed layout (local x extent 4): the lockstep multi-rhs solve needs 8
+PACKED_SMALL = ["--lattice", "8.4.4.8", "--block", "4.2.2.2", "--sweeps", "10", "--mass", "-0.3", "--steps", "20,10,20,3",
+                "--n-basis", "6"]
+
+
+def _run(tmp_path, *extra, quick=True):
     out = _path(tmp_path, "mg.json")
-    assert main(["mg", "--quick", "--no-plots", "--json", out] + list(extra)) == 0
+    assert main(["mg", "--no-plots", "--json", out] + (["--quick"] if quick else PACKED_SMALL) + list(extra)) == 0
     COMM.Barrier()
     with open(out) as f:
         return json.load(f)
@@ -65,14 +70,22 @@ def test_propagator_keys_with_two_sources(tmp_path):
 
 
 def test_a_whole_propagator_and_none(tmp_path):
-    """--propagator-rhs 12 solves all twelve sources (not extrapolated); 0 measures nothing and says so."""
-    rep = _run(tmp_path, "--baselines", "eo-cg", "--propagator-rhs", "12")
+    """--propagator-rhs 12 solves all twelve sources (not extrapolated), and with --propagator-batch 5 the learned
+    multigrid solves them again 5 at a time in lockstep (8 x 4 x 4 x 8: the packed layout); 0 measures nothing and
+    says so."""
+    rep = _run(tmp_path, "--baselines", "eo-cg", "--propagator-rhs", "12", "--propagator-batch", "5", quick=False)
     prop = rep["propagator"]
     assert prop["rhs_solved"] == 12 and prop["extrapolated"] is False
-    for m in ("eo-cg", "fgmres_multigrid"):
+    for m in ("eo-cg", "fgmres_multigrid", "fgmres_multigrid_multi_rhs"):
         p = prop["methods"][m]
         assert len(p["iterations"]) == 12 and p["converged"]
         assert rep["seconds_per_propagator"][m] == pytest.approx(sum(p["seconds_per_rhs"]))
+    # in lockstep, 5 + 5 + 2 sources: each source takes the iterations it takes alone
+    multi = prop["methods"]["fgmres_multigrid_multi_rhs"]
+    assert multi["batch"] == 5 and len(multi["batch_seconds"]) == 3
+    assert multi["iterations"] == prop["methods"]["fgmres_multigrid"]["iterations"]
+    assert sum(multi["seconds_per_rhs"]) == pytest.approx(sum(multi["batch_seconds"]))
+    assert rep["config"]["propagator_batch"] == 5
     assert "fgmres_high_mode" in prop["skipped"]
     rep0 = _run(tmp_path, "--baselines", "eo-cg", "--propagator-rhs", "0")
     assert rep0["seconds_per_propagator"] == {} and rep0["propagator"] is None
@@ -85,6 +98,8 @@ def test_bad_propagator_rhs_is_an_error(capsys):
     assert "--propagator-rhs must be 0 to 12" in capsys.readouterr().err
     assert main(["mg", "--quick", "--propagator-rhs", "-1"]) == 1
     assert "--propagator-rhs must be 0 to 12" in capsys.readouterr().err
+    assert main(["mg", "--quick", "--propagator-batch", "1"]) == 1
+    assert "--propagator-batch must be 0 (none) or at least 2" in capsys.readouterr().err
 
 
 def _prop(**secs):

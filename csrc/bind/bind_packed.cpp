@@ -50,6 +50,49 @@ void convert(py::object src, py::object dst, int64_t V, const char *what) {
 void pack8(py::object src, py::object dst, int64_t V) { convert<PackKernel>(src, dst, V, "pack8"); }
 void unpack8(py::object src, py::object dst, int64_t V) { convert<UnpackKernel>(src, dst, V, "unpack8"); }
 
+// a batch of nrhs packed vectors [V/8][nrhs][R1][8] <-> its vectors as rows of `rows` (row r at word r * rs; rs = 0:
+// one after the other), which may be a strided view: rs and the start are taken from its buffer
+Buf strided_rows(py::array rows, int nrhs, int64_t &rs, bool writable) {
+  require(rows.ndim() == 2 && rows.shape(0) == nrhs, "packed_rhs: rows must be a 2D array of nrhs rows");
+  require(rows.strides(1) == rows.itemsize(), "packed_rhs: each row must be contiguous");
+  require(rows.strides(0) % rows.itemsize() == 0, "packed_rhs: row stride is not a whole number of words");
+  rs = rows.strides(0) / rows.itemsize();
+  Buf b = get_buf(rows[py::make_tuple(0)], writable, "rows");
+  require(!b.device, "packed_rhs: host (numpy) arrays only");
+  return b;
+}
+
+template <template <class> class K>
+void rhs_copy(const Buf &batch, const Buf &rows, int64_t rs, int nrhs, int64_t V, bool split, const char *what) {
+  const int64_t wb = batch.kind == Kind::f64 ? 8 : batch.kind == Kind::f32 ? 4 : 0;
+  require(wb != 0, std::string(what) + ": packed vectors are float64 or float32");
+  same_kind(batch, rows, "batch", "rows");
+  require(V > 0 && V % 8 == 0, std::string(what) + ": the number of sites must be a positive multiple of 8");
+  require(nrhs >= 1 && batch.nbytes % ((int64_t)nrhs * V * wb) == 0,
+          std::string(what) + ": the batch is not nrhs whole vectors of V sites");
+  const int64_t L = batch.nbytes / wb / nrhs / (V / 8);
+  require(rows.nbytes == V / 8 * L * wb && rs >= V / 8 * L, std::string(what) + ": the rows do not hold one vector each");
+  require(batch.ptr != rows.ptr, std::string(what) + ": batch and rows must not alias");
+  py::gil_scoped_release nogil;
+  if (wb == 8) {
+    if (split) CpuExec::run(V / 8, K<uint64_t>{batch.as<const uint64_t>(), rows.as<uint64_t>(), rs, nrhs, L});
+    else CpuExec::run(V / 8, K<uint64_t>{rows.as<const uint64_t>(), batch.as<uint64_t>(), rs, nrhs, L});
+  } else {
+    if (split) CpuExec::run(V / 8, K<uint32_t>{batch.as<const uint32_t>(), rows.as<uint32_t>(), rs, nrhs, L});
+    else CpuExec::run(V / 8, K<uint32_t>{rows.as<const uint32_t>(), batch.as<uint32_t>(), rs, nrhs, L});
+  }
+}
+void packed_rhs_split(py::object batch, py::array rows, int nrhs, int64_t V) {
+  int64_t rs = 0;
+  const Buf r = strided_rows(rows, nrhs, rs, true);
+  rhs_copy<RhsSplitKernel>(get_buf(batch, false, "batch"), r, rs, nrhs, V, true, "packed_rhs_split");
+}
+void packed_rhs_join(py::array rows, py::object batch, int nrhs, int64_t V) {
+  int64_t rs = 0;
+  const Buf r = strided_rows(rows, nrhs, rs, false);
+  rhs_copy<RhsJoinKernel>(get_buf(batch, true, "batch"), r, rs, nrhs, V, false, "packed_rhs_join");
+}
+
 void gather_packed8(py::object src, py::object idx, py::object dst, int64_t V) {
   Buf s = get_buf(src, false, "src"), ix = get_buf(idx, false, "idx"), d = get_buf(dst, true, "dst");
   require(!same_device({&s, &ix, &d}), "gather_packed8: the packed layout is a CPU layout (numpy arrays)");
@@ -300,6 +343,12 @@ void bind_packed(py::module_ &m) {
   m.def("pack8", &pack8, py::arg("src"), py::arg("dst"), py::arg("V"),
         "ordinary [V][R] -> packed [V/8][R][8] layout (R reals per site, any float/complex dtype)");
   m.def("unpack8", &unpack8, py::arg("src"), py::arg("dst"), py::arg("V"), "packed [V/8][R][8] -> ordinary [V][R]");
+  m.def("packed_rhs_split", &packed_rhs_split, py::arg("batch"), py::arg("rows"), py::arg("nrhs"), py::arg("V"),
+        "a packed batch [V/8][nrhs][R1][8] -> its vectors as the rows of the 2D array rows (nrhs rows, each contiguous, "
+        "any row stride: e.g. one column of a per-rhs Krylov basis); OpenMP");
+  m.def("packed_rhs_join", &packed_rhs_join, py::arg("rows"), py::arg("batch"), py::arg("nrhs"), py::arg("V"),
+        "the rows of the 2D array rows (nrhs packed vectors, each row contiguous, any row stride) -> the batch "
+        "[V/8][nrhs][R1][8]; OpenMP");
   m.def("gather_packed8", &gather_packed8, py::arg("src"), py::arg("idx"), py::arg("dst"), py::arg("V"),
         "dst[j] = site idx[j] of the packed field src, in the ordinary layout (halo faces)");
   m.def("packed_available", &packed_available, "whether the packed-layout kernels were compiled (AVX-512 build)");

@@ -51,4 +51,37 @@ struct GatherPackedKernel {
   }
 };
 
+// Between a batch of n packed vectors in the kernels' multi-right-hand-side layout, [V/8][n][R1][8] (R1 reals
+// per site and vector; kernels/wilson_packed.h's nrhs), and the same n vectors one after the other,
+// [n][V/8][R1][8], each a packed vector of its own (a per-rhs Krylov basis row; rs words from the start of one
+// row to the next, at least V/8 * 8 R1): split copies the batch into the rows, join the rows into the batch.
+// One block (n contiguous runs of 8 R1 words) per step.
+template <class W>
+struct RhsSplitKernel {
+  const W *src;   // batch [V/8][n][L]
+  W *dst;         // rows [n][V/8][L], row r at dst + r rs
+  int64_t rs, n, L;
+  void operator()(int64_t B) const {
+    for (int64_t r = 0; r < n; ++r) {
+      const W *s = src + (B * n + r) * L;
+      W *d = dst + r * rs + B * L;
+      for (int64_t e = 0; e < L; ++e) d[e] = s[e];
+    }
+  }
+};
+
+template <class W>
+struct RhsJoinKernel {
+  const W *src;   // rows [n][V/8][L], row r at src + r rs
+  W *dst;         // batch [V/8][n][L]
+  int64_t rs, n, L;
+  void operator()(int64_t B) const {
+    for (int64_t r = 0; r < n; ++r) {
+      const W *s = src + r * rs + B * L;
+      W *d = dst + (B * n + r) * L;
+      for (int64_t e = 0; e < L; ++e) d[e] = s[e];
+    }
+  }
+};
+
 }  // namespace gn

@@ -106,6 +106,11 @@ def add_arguments(p):
                         "every method that converged there (not FGMRES + high-mode model alone) and report "
                         "seconds_per_propagator (below 12: the mean per source x 12) and break_even_propagators "
                         "(default 2; 0: none)")
+    p.add_argument("--propagator-batch", type=int, default=0,
+                   help="with --propagator-rhs: also solve those sources with the learned multigrid this many at a "
+                        "time in lockstep (one application of the model and of D per FGMRES step to the Krylov vectors "
+                        "of all of them; packed layout), reported as fgmres_multigrid_multi_rhs (default 0: not; "
+                        "memory: 2 x restart + 1 vectors per source)")
     p.add_argument("--quick", action="store_true", help="small lattice and few steps (smoke run)")
     p.add_argument("--precision", choices=("double", "single"), default="double")
     p.add_argument("--mpi", default=None, help="process grid Px.Py.Pz.Pt")
@@ -151,6 +156,8 @@ def config_from_args(args):
         raise _arg_error(f"--block must be bx.by.bz.bt (four integers), got {args.block!r}")
     if not 0 <= args.propagator_rhs <= 12:
         raise _arg_error(f"--propagator-rhs must be 0 to 12 (point sources of one propagator), got {args.propagator_rhs}")
+    if args.propagator_batch < 0 or args.propagator_batch == 1:
+        raise _arg_error(f"--propagator-batch must be 0 (none) or at least 2, got {args.propagator_batch}")
     if args.levels not in (2, 3):
         raise _arg_error(f"--levels must be 2 or 3, got {args.levels}")
     if args.repeat < 1:
@@ -162,7 +169,8 @@ def config_from_args(args):
                    packed=args.layout == "packed", basis=args.basis,
                    **smoother_args(args), tol=args.tol, restart=args.restart,
                    baselines=tuple(m.strip() for m in args.baselines.split(",") if m.strip()), repeat=args.repeat,
-                   propagator_rhs=args.propagator_rhs, high_mode_variants=_high_mode_variants(args),
+                   propagator_rhs=args.propagator_rhs, propagator_batch=args.propagator_batch,
+                   high_mode_variants=_high_mode_variants(args),
                    maxiter=args.maxiter, reference_maxiter=args.reference_maxiter, levels=args.levels,
                    compare_high_mode=not args.no_high_mode_solve)
     try:

@@ -76,6 +76,8 @@ class MGConfig:
                                      # (models/high_mode_study.py; cfg.high_steps steps each)
     propagator_rhs: int = 0          # point sources of a propagator solved per method after the comparison (0: none;
                                      # < 12: seconds per propagator = mean per source x 12; models/propagator.py)
+    propagator_batch: int = 0        # > 1: the learned multigrid also solves those sources this many at a time in
+                                     # lockstep (method fgmres_multigrid_multi_rhs; 0: not)
     log_every: int = 50
     # --- conventional (non-learned) aggregation multigrid, baseline "conventional-mg" / "amg" (gaugenet.mg):
     # AMGSettings fields (pre, post, smoother, omega, coarse, coarse_tol, ...); empty: its defaults
@@ -391,7 +393,7 @@ def run_experiment(D, cfg=None, b=None, init=None, save=None):
     # --- propagators (issue 19): seconds for 12 right-hand sides per method, training time, break-even
     prop = None
     if cfg.propagator_rhs and mg["converged"]:
-        prop = measure_propagators(D, recs, model, w, cfg, cfg.propagator_rhs)
+        prop = measure_propagators(D, recs, model, w, cfg, cfg.propagator_rhs, cfg.propagator_batch)
     train_s = training_seconds(report)
     out.update(levels=cfg.levels, training_seconds=train_s, propagator=prop,
                seconds_per_propagator={m: p["seconds_per_propagator"] for m, p in prop["methods"].items()}

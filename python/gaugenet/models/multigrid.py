@@ -353,3 +353,18 @@ class PackedMultigridSolver:
         r.x = self.A.unpack(r.x)
         r.seconds = time.perf_counter() - t0
         return r
+
+    def solve_many(self, b, **kw):
+        """The right-hand sides of the batched FermionField b (b.nvec of them) solved in lockstep
+        (solvers.fgmres_multi: one application of the model and of D per step to the Krylov vectors of all of
+        them; keywords as fgmres'). Returns one SolverResult per right-hand side, x a FermionField; `seconds` of
+        each is the wall time of the whole batch, layout conversions included."""
+        import time
+        from ..solvers.fgmres_multi import fgmres_multi
+        t0 = time.perf_counter()
+        rs = fgmres_multi(self.A, self.A.pack(b), M=self.precondition, **kw)
+        seconds = time.perf_counter() - t0
+        for r in rs:
+            r.x = self.A.unpack(r.x)
+            r.seconds = seconds
+        return rs

@@ -7,6 +7,11 @@ seconds per propagator are the measured mean per right-hand side times 12, and t
 (`extrapolated: true`); with nrhs = 12 they are the measured sum. Set-up work done once per gauge field (the
 even-odd clover inversion, the multigrid hierarchies, training) is not part of it, as in the solve records.
 
+With `batch` > 1 (`mg --propagator-batch`) the learned multigrid solves the same sources once more, `batch` at a
+time in lockstep (PackedMultigridSolver.solve_many, solvers/fgmres_multi.py: one application of the model and of
+D per step to the Krylov vectors of all sources of the batch): the method MULTI_RHS, its seconds per source the
+batch's wall time divided by its size.
+
 `break_even` compares the learned multigrid with the fastest non-learned method whose propagator solves all
 converged: break_even_propagators = training_seconds / (seconds saved per propagator), or None with
 `break_even_reason` when nothing is saved.
@@ -21,6 +26,7 @@ from ..solvers import fgmres
 from ..solvers.baselines import solve_wilson
 from ..util.log import log
 
+MULTI_RHS = "fgmres_multigrid_multi_rhs"
 RHS_PER_PROPAGATOR = 12          # 4 spins x 3 colours (the propagator of SU(3) Wilson fermions)
 # comparison records left out of the propagator: the high-mode model alone is a component of the learned
 # multigrid, not a solver one would use (thousands of iterations per solve at the seed-000 problem)
@@ -82,11 +88,37 @@ def _solvers(D, recs, model, weights, cfg):
     return solve, skipped
 
 
-def measure_propagators(D, recs, model, weights, cfg, nrhs):
+def _multi_rhs(D, model, weights, cfg, nrhs, batch):
+    """The learned multigrid on the first nrhs point sources, `batch` at a time in lockstep: the per-source record
+    of measure_propagators (seconds per source: the batch's wall time over its size), or (None, reason)."""
+    from .experiment import mg_solver
+    s = mg_solver(D, model, weights, cfg)
+    if s is None:
+        return None, "the lockstep solve needs the packed layout (PackedMultigridSolver)"
+    rec = {"seconds_per_rhs": [], "iterations": [], "residuals": [], "converged": True, "batch": batch,
+           "batch_seconds": []}
+    for k0 in range(0, nrhs, batch):
+        ks = range(k0, min(nrhs, k0 + batch))
+        b = FermionField.stack([point_source(D.lat, D.N, k) for k in ks])
+        rs = s.solve_many(b, tol=cfg.tol, maxiter=cfg.maxiter, restart=cfg.mg_restart or cfg.restart,
+                          raise_on_fail=False)
+        rec["batch_seconds"].append(float(rs[0].seconds))
+        for r in rs:
+            rec["seconds_per_rhs"].append(float(r.seconds) / len(ks))
+            rec["iterations"].append(int(r.iterations))
+            rec["residuals"].append(float(r.residual))
+            rec["converged"] = rec["converged"] and bool(r.converged)
+    return rec, None
+
+
+def measure_propagators(D, recs, model, weights, cfg, nrhs, batch=0):
     """Solve the first nrhs point sources (1 <= nrhs <= 12) with every method of `recs` (the comparison's solve
-    records) that converged there, except those in SKIPPED; returns the `propagator` record of the mg JSON."""
+    records) that converged there, except those in SKIPPED; with batch > 1 also the learned multigrid on them
+    `batch` at a time in lockstep (MULTI_RHS). Returns the `propagator` record of the mg JSON."""
     if not 1 <= nrhs <= RHS_PER_PROPAGATOR:
         raise ValueError(f"propagator right-hand sides must be 1 to {RHS_PER_PROPAGATOR}, got {nrhs}")
+    if batch < 0 or batch == 1:
+        raise ValueError(f"propagator batch must be 0 (none) or at least 2, got {batch}")
     solve, skipped = _solvers(D, recs, model, weights, cfg)
     per = {m: {"seconds_per_rhs": [], "iterations": [], "residuals": [], "converged": True} for m in solve}
     t0 = time.perf_counter()
@@ -99,6 +131,13 @@ def measure_propagators(D, recs, model, weights, cfg, nrhs):
             p["iterations"].append(int(its))
             p["residuals"].append(res)
             p["converged"] = p["converged"] and ok
+    from .experiment import ANSWER
+    if batch and ANSWER in solve:
+        rec, why = _multi_rhs(D, model, weights, cfg, nrhs, min(batch, nrhs))
+        if rec is None:
+            skipped[MULTI_RHS] = why
+        else:
+            per[MULTI_RHS] = rec
     for m, p in per.items():
         total = float(np.sum(p["seconds_per_rhs"]))
         p["seconds"] = total

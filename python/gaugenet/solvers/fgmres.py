@@ -36,6 +36,20 @@ def _givens(a, c):
     return np.conj(a) / den, np.conj(c) / den, den
 
 
+def rotate_column(H, cs, sn, g, j):
+    """The least-squares step of GMRES on the new column j of the Hessenberg matrix H: the earlier Givens rotations
+    applied to it, its own rotation formed (cs[j], sn[j]; H[j + 1, j] becomes 0), and the right-hand side g
+    rotated, so that |g[j + 1]| is the residual norm."""
+    for i in range(j):
+        t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
+        H[i + 1, j] = -np.conj(sn[i]) * H[i, j] + np.conj(cs[i]) * H[i + 1, j]
+        H[i, j] = t
+    cs[j], sn[j], H[j, j] = _givens(H[j, j], H[j + 1, j])
+    H[j + 1, j] = 0.0
+    g[j + 1] = -np.conj(sn[j]) * g[j]
+    g[j] = cs[j] * g[j]
+
+
 def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_fail=True, callback=None,
            reorth=1e-3, M_out=False):
     """Solve A x = b; M(v) approximates A^{-1} v (None: unpreconditioned GMRES).
@@ -117,14 +131,7 @@ def fgmres(A, b, M=None, x0=None, tol=1e-8, maxiter=1000, restart=30, raise_on_f
             H[:j + 1, j] = h
             hn = math.sqrt(float(lat.allreduce(after if after is not None else float(xp.vdot(w, w).real))))
             H[j + 1, j] = hn
-            for i in range(j):  # earlier rotations on the new column
-                t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
-                H[i + 1, j] = -np.conj(sn[i]) * H[i, j] + np.conj(cs[i]) * H[i + 1, j]
-                H[i, j] = t
-            cs[j], sn[j], H[j, j] = _givens(H[j, j], H[j + 1, j])
-            H[j + 1, j] = 0.0
-            g[j + 1] = -np.conj(sn[j]) * g[j]
-            g[j] = cs[j] * g[j]
+            rotate_column(H, cs, sn, g, j)
             rel = abs(g[j + 1]) / bnorm
             if callback is not None:
                 callback(len(mon.history) + 1, rel)
