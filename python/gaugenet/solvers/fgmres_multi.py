@@ -56,8 +56,15 @@ def fgmres_multi(A, B, M=None, tol=1e-8, maxiter=1000, restart=30, raise_on_fail
     def one(rows_i):                      # a (n,) row as a packed single-rhs vector
         return B.__class__(lat, rows_i.reshape(V // 8, -1, 8), B.N, 1, False)
 
-    def batch(m):
-        return B.__class__(lat, aligned_empty((V // 8, m * (B.data.shape[1] // k), 8), dtype), B.N, m, True)
+    pool = {}
+
+    def batch(m, name):
+        """The work batch `name` for m right-hand sides: a view of a buffer sized for all k, allocated once (the
+        batch shrinks at restarts; no new arrays of this size per cycle)."""
+        if name not in pool:
+            pool[name] = aligned_empty(B.data.size, dtype)
+        shape = (V // 8, m * (B.data.shape[1] // k), 8)
+        return B.__class__(lat, pool[name][:int(np.prod(shape))].reshape(shape), B.N, m, True)
 
     bs = aligned_empty((k, n), dtype)
     core.packed_rhs_split(B.data, bs, k, V)
@@ -86,7 +93,7 @@ def fgmres_multi(A, B, M=None, tol=1e-8, maxiter=1000, restart=30, raise_on_fail
     def residuals(act):
         """b_i - A x_i for the right-hand sides act, one batch (an application of A not counted, as in fgmres)."""
         m = len(act)
-        xb, ab = batch(m), batch(m)
+        xb, ab = batch(m, "x"), batch(m, "ax")
         core.packed_rhs_join(rows_of(X, act), xb.data, m, V)
         A.apply(xb, out=ab)
         core.packed_rhs_split(ab.data, tmp[:m], m, V)
@@ -118,7 +125,7 @@ def fgmres_multi(A, B, M=None, tol=1e-8, maxiter=1000, restart=30, raise_on_fail
         g[:, 0] = beta
         live = list(range(m))            # positions in act still iterating in this cycle
         steps = [0] * m                  # Krylov steps of this cycle per position
-        vb, zb, wb = batch(m), batch(m), batch(m)
+        vb, zb, wb = batch(m, "v"), batch(m, "z"), batch(m, "w")
         for j in range(restart):
             if not live:
                 break
